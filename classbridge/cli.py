@@ -1,0 +1,180 @@
+"""The `classbridge` command."""
+
+import argparse
+import asyncio
+import getpass
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from classbridge.models.db import Database, DatabaseConfigError, parse_database_url
+from classbridge.settings import Settings, get_settings
+
+
+class CliError(Exception):
+    """A one-line explanation for the operator; printed without a traceback."""
+
+
+def _database(settings: Settings) -> Database:
+    try:
+        return Database(settings.database_url)
+    except DatabaseConfigError as exc:
+        raise CliError(f"CLASSBRIDGE_DATABASE_URL: {exc}") from None
+
+
+def _check_database(settings: Settings) -> None:
+    database = _database(settings)
+    shown = database.url.render_as_string(hide_password=True)
+
+    async def check() -> None:
+        try:
+            await database.check()
+        finally:
+            await database.dispose()
+
+    try:
+        asyncio.run(check())
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CliError(f"cannot reach the database at {shown}: {reason}") from None
+
+
+def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> None:
+    from classbridge.migrate import upgrade
+
+    _check_database(settings)
+    upgrade(parse_database_url(settings.database_url).render_as_string(hide_password=False))
+    print("database is up to date", file=sys.stderr)
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from classbridge.graph.app import create_app
+
+    cmd_migrate(settings, args)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+
+
+def cmd_export_schema(_settings: Settings, args: argparse.Namespace) -> None:
+    from classbridge.graph.staff.schema import build_staff_schema
+
+    sdl = build_staff_schema().as_str() + "\n"
+    if args.output:
+        Path(args.output).write_text(sdl)
+    else:
+        sys.stdout.write(sdl)
+
+
+def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> None:
+    from classbridge.demo import seed_demo
+
+    cmd_migrate(settings, args)
+    database = _database(settings)
+
+    async def run() -> dict[str, object]:
+        try:
+            result = await seed_demo(database, token_ttl_days=settings.token_ttl_days)
+        finally:
+            await database.dispose()
+        return result.as_json()
+
+    data = asyncio.run(run())
+    if args.json:
+        print(json.dumps(data))
+    else:
+        state = "created" if data["created"] else "exists already (reused, nothing duplicated)"
+        print(f"Demo Studio {state}")
+        print(f"  company id:  {data['companyId']}")
+        print(f"  venue ids:   {', '.join(data['venueIds'])}")  # type: ignore[arg-type]
+        print(f"  owner login: {data['ownerEmail']} / {data['ownerPassword']}")
+        print(f"  staff token: {data['staffToken']}")
+
+
+def cmd_create_owner(settings: Settings, args: argparse.Namespace) -> None:
+    from classbridge.models import company as company_model
+    from classbridge.models import staff as staff_model
+    from classbridge.models.errors import DomainError
+
+    password = os.environ.get("CLASSBRIDGE_OWNER_PASSWORD") or getpass.getpass("Password: ")
+    cmd_migrate(settings, args)
+    database = _database(settings)
+
+    async def run() -> tuple[str, str]:
+        try:
+            async with database.transaction() as db:
+                company = await company_model.create_company(db=db, name=args.company)
+                venue = await company_model.create_venue(
+                    db=db, company_id=company.id, name=args.venue, timezone=args.timezone
+                )
+                await staff_model.create_staff_user(
+                    db=db,
+                    company_id=company.id,
+                    email=args.email,
+                    name=args.name,
+                    password=password,
+                    role=staff_model.StaffRole.OWNER,
+                )
+            return str(company.id), str(venue.id)
+        finally:
+            await database.dispose()
+
+    try:
+        company_id, venue_id = asyncio.run(run())
+    except DomainError as exc:
+        raise CliError(f"{exc.code}: {exc.message}") from None
+    print(f"company {company_id}, venue {venue_id}; sign in with the login mutation as {args.email}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="classbridge", description="Studio management and aggregator bridge."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="apply migrations and run the HTTP server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(func=cmd_serve)
+
+    sub.add_parser("migrate", help="upgrade the database to the newest schema").set_defaults(
+        func=cmd_migrate
+    )
+
+    export = sub.add_parser("export-schema", help="print the staff API's schema (SDL)")
+    export.add_argument("--output", help="write to this file instead of stdout")
+    export.set_defaults(func=cmd_export_schema)
+
+    seed = sub.add_parser("seed-demo", help="create (or reuse) the demo studio")
+    seed.add_argument("--json", action="store_true", help="print one JSON object as last line")
+    seed.set_defaults(func=cmd_seed_demo)
+
+    owner = sub.add_parser("create-owner", help="create a company, its first venue and owner")
+    owner.add_argument("--company", required=True, help="company name")
+    owner.add_argument("--email", required=True)
+    owner.add_argument("--name", required=True, help="the owner's name")
+    owner.add_argument("--venue", default="Main venue", help="name of the first venue")
+    owner.add_argument("--timezone", default="Europe/Berlin", help="IANA time zone of the venue")
+    owner.set_defaults(func=cmd_create_owner)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = get_settings()
+    except Exception as exc:
+        print(f"classbridge: configuration error: {exc}".splitlines()[0], file=sys.stderr)
+        sys.exit(2)
+    try:
+        args.func(settings, args)
+    except CliError as exc:
+        print(f"classbridge: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""`classbridge seed-demo`: a demo studio to click through, created once and reused after."""
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+
+from sqlalchemy import select
+
+from classbridge.models import activity as activity_model
+from classbridge.models import booking as booking_model
+from classbridge.models import company as company_model
+from classbridge.models import customer as customer_model
+from classbridge.models import product as product_model
+from classbridge.models import session as session_model
+from classbridge.models import staff as staff_model
+from classbridge.models.activity import ActivityKind
+from classbridge.models.booking import BookingSource
+from classbridge.models.db import Database
+from classbridge.models.localtime import utc_to_local
+from classbridge.models.base import utcnow
+from classbridge.models.product import ProductKind
+
+DEMO_COMPANY = "Demo Studio"
+DEMO_OWNER_EMAIL = "owner@demo-studio.example"
+DEMO_OWNER_PASSWORD = "demo-password"
+DEMO_DAYS = 14
+
+_ACTIVITIES = [
+    # name, sport, kind, minutes, max participants, local start times
+    ("Vinyasa Flow", "Yoga", ActivityKind.CLASS, 75, 20, [time(7, 30), time(18, 30)]),
+    ("HIIT Express", "Fitness", ActivityKind.CLASS, 45, 15, [time(12, 15)]),
+    ("Pilates Mat", "Pilates", ActivityKind.CLASS, 60, 12, [time(10, 0)]),
+]
+_CUSTOMERS = [
+    ("Anna", "Becker", "anna.becker@example.com"),
+    ("Jonas", "Schmidt", "jonas.schmidt@example.com"),
+    ("Lea", "Wagner", "lea.wagner@example.com"),
+    ("Mehmet", "Yilmaz", "mehmet.yilmaz@example.com"),
+    ("Sofia", "Rossi", "sofia.rossi@example.com"),
+]
+
+
+@dataclass
+class DemoResult:
+    company_id: uuid.UUID
+    venue_ids: list[uuid.UUID]
+    staff_token: str
+    created: bool
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "companyId": str(self.company_id),
+            "venueIds": [str(v) for v in self.venue_ids],
+            "staffToken": self.staff_token,
+            "ownerEmail": DEMO_OWNER_EMAIL,
+            "ownerPassword": DEMO_OWNER_PASSWORD,
+            "created": self.created,
+            **self.extra,
+        }
+
+
+async def seed_demo(database: Database, *, token_ttl_days: int) -> DemoResult:
+    """Create the demo studio, or reuse it when it exists (nothing is duplicated)."""
+    async with database.transaction() as db:
+        owner = await db.scalar(
+            select(staff_model.StaffUser).where(staff_model.StaffUser.email == DEMO_OWNER_EMAIL)
+        )
+        created = owner is None
+        if owner is None:
+            owner = await _create(db)
+        venues = await company_model.list_venues(db=db, company_id=owner.company_id)
+        token = await staff_model.issue_token(db=db, user=owner, ttl_days=token_ttl_days)
+    return DemoResult(
+        company_id=owner.company_id,
+        venue_ids=[v.id for v in venues],
+        staff_token=token,
+        created=created,
+    )
+
+
+async def _create(db) -> staff_model.StaffUser:  # type: ignore[no-untyped-def]
+    company = await company_model.create_company(db=db, name=DEMO_COMPANY)
+    owner = await staff_model.create_staff_user(
+        db=db,
+        company_id=company.id,
+        email=DEMO_OWNER_EMAIL,
+        name="Demo Owner",
+        password=DEMO_OWNER_PASSWORD,
+        role=staff_model.StaffRole.OWNER,
+    )
+    venues = [
+        await company_model.create_venue(
+            db=db,
+            company_id=company.id,
+            name="Demo Studio Mitte",
+            timezone="Europe/Berlin",
+            street="Torstraße 1",
+            zip="10119",
+            city="Berlin",
+            country="DE",
+        ),
+        await company_model.create_venue(
+            db=db,
+            company_id=company.id,
+            name="Demo Studio Kreuzberg",
+            timezone="Europe/Berlin",
+            street="Oranienstraße 2",
+            zip="10999",
+            city="Berlin",
+            country="DE",
+        ),
+    ]
+    drop_in = await product_model.create_product(
+        db=db, company_id=company.id, name="Drop-in", kind=ProductKind.DROP_IN
+    )
+    await product_model.create_product(
+        db=db, company_id=company.id, name="10-Class Card", kind=ProductKind.CLASS_CARD
+    )
+    await product_model.create_product(
+        db=db, company_id=company.id, name="Monthly Membership", kind=ProductKind.MEMBERSHIP
+    )
+    customers = [
+        await customer_model.create_customer(
+            db=db,
+            company_id=company.id,
+            values={"first_name": f, "last_name": last, "email": e},
+        )
+        for f, last, e in _CUSTOMERS
+    ]
+    tomorrow = utc_to_local(utcnow(), venues[0].zone).date() + timedelta(days=1)
+    first_sessions = []
+    for i, (name, sport, kind, minutes, max_participants, starts) in enumerate(_ACTIVITIES):
+        activity = await activity_model.create_activity(
+            db=db,
+            company_id=company.id,
+            name=name,
+            sport=sport,
+            kind=kind,
+            default_duration_minutes=minutes,
+            rules={"max_participants": max_participants, "free_cancellation_minutes": 12 * 60},
+        )
+        for start in starts:
+            sessions = await session_model.schedule_sessions(
+                db=db,
+                company_id=company.id,
+                activity_id=activity.id,
+                venue_id=venues[i % 2].id,
+                local_start=datetime.combine(tomorrow, start),
+                teacher=["Mara", "Tom", "Ines"][i],
+                room="Studio 1",
+                repeat_weekdays=[1, 2, 3, 4, 5, 6, 7],
+                repeat_until=tomorrow + timedelta(days=DEMO_DAYS - 1),
+            )
+            first_sessions.append(sessions[0])
+    for session in first_sessions:
+        for customer in customers[:3]:
+            await booking_model.book(
+                db=db,
+                company_id=company.id,
+                session_id=session.id,
+                customer_id=customer.id,
+                product_id=drop_in.id,
+                source=BookingSource.STAFF,
+            )
+    return owner

@@ -1,0 +1,85 @@
+"""The typed per-request context: database, caller, loaders."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+from strawberry.types import Info as StrawberryInfo
+
+from classbridge.graph.loaders import Loaders
+from classbridge.models.aggregator import AggregatorActor
+from classbridge.models.db import Database
+from classbridge.models.errors import DomainError, ErrorCode
+from classbridge.models.staff import StaffActor
+from classbridge.settings import Settings
+
+
+@dataclass
+class Context:
+    """What every resolver gets.
+
+    Sibling fields resolve concurrently, but an AsyncSession must not be used by two
+    tasks at once: every read goes through `read()`, which serializes use of the one
+    read session of the request. Never await another read while holding it.
+    """
+
+    request: Request | WebSocket
+    response: Response | WebSocket | None
+    database: Database
+    settings: Settings
+    staff: StaffActor | None = None
+    aggregator: AggregatorActor | None = None
+    token: str | None = None
+    _db: AsyncSession | None = field(default=None, init=False)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
+    loaders: Loaders = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.loaders = Loaders(self.read)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """The request's read session, held exclusively for the block."""
+        async with self._lock:
+            if self._db is None:
+                self._db = self.database.session()
+            yield self._db
+
+    def require_staff(self) -> StaffActor:
+        if self.staff is None:
+            raise DomainError(ErrorCode.UNAUTHENTICATED, "sign in: send Authorization: Bearer")
+        return self.staff
+
+    def require_aggregator(self) -> AggregatorActor:
+        if self.aggregator is None:
+            raise DomainError(ErrorCode.UNAUTHENTICATED, "send Authorization: Bearer <token>")
+        return self.aggregator
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A change: committed atomically; later reads in this request see it."""
+        await self.end_read()
+        async with self._lock, self.database.transaction() as db:
+            yield db
+        self.loaders.clear()
+
+    async def end_read(self) -> None:
+        """Close the read session, so the next read starts a fresh snapshot."""
+        async with self._lock:
+            await self._close_read()
+
+    async def _close_read(self) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    async def close(self) -> None:
+        await self._close_read()
+
+
+Info = StrawberryInfo[Context, None]

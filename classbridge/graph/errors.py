@@ -1,0 +1,80 @@
+"""One place that turns exceptions into GraphQL errors with `extensions.code`.
+
+Domain refusals keep their code and message; documents that do not fit the schema get
+GRAPHQL_VALIDATION; anything unexpected is logged here and reaches the client only as
+INTERNAL_SERVER_ERROR, without details.
+"""
+
+import logging
+from collections.abc import Iterator
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
+
+from classbridge.models.errors import DomainError
+
+log = logging.getLogger("classbridge.graph")
+
+INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+GRAPHQL_VALIDATION = "GRAPHQL_VALIDATION"
+
+
+def _with_code(error: GraphQLError, message: str, extensions: dict[str, object]) -> GraphQLError:
+    return GraphQLError(
+        message=message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=None,
+        extensions=extensions,
+    )
+
+
+def to_client_error(error: GraphQLError) -> GraphQLError:
+    if error.extensions and "code" in error.extensions:
+        return error
+    original = error.original_error
+    if isinstance(original, DomainError):
+        extensions: dict[str, object] = {"code": original.code.value}
+        if original.field:
+            extensions["field"] = original.field
+        return _with_code(error, original.message, extensions)
+    if original is None:
+        return _with_code(error, error.message, {"code": GRAPHQL_VALIDATION})
+    if isinstance(original, GraphQLError):  # e.g. a scalar that refused its input
+        return _with_code(error, error.message, {"code": GRAPHQL_VALIDATION})
+    return _with_code(error, "Internal server error", {"code": INTERNAL_SERVER_ERROR})
+
+
+def is_unexpected(error: GraphQLError) -> bool:
+    original = error.original_error
+    return original is not None and not isinstance(original, DomainError | GraphQLError)
+
+
+class ErrorCodes(SchemaExtension):
+    """Gives every error in a response a machine-readable code and hides internals."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if result is not None and getattr(result, "errors", None):
+            result.errors = [to_client_error(e) for e in result.errors]
+
+
+def log_unexpected(errors: list[GraphQLError], context: ExecutionContext | None) -> None:
+    """Schema.process_errors: refusals are normal traffic; only surprises are logged."""
+    for error in errors:
+        if is_unexpected(error):
+            log.error("unexpected error in %s", error.path, exc_info=error.original_error)
+
+
+class CodedSchema(strawberry.Schema):
+    """A schema whose errors all carry `extensions.code`, logging only the unexpected."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        log_unexpected(errors, execution_context)

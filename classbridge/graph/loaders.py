@@ -1,0 +1,96 @@
+"""DataLoaders, built per request: related objects cost one query per kind, not per row."""
+
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.dataloader import DataLoader
+
+from classbridge.models.activity import Activity
+from classbridge.models.booking import Booking, BookingCounts, booking_counts
+from classbridge.models.company import Company, Venue
+from classbridge.models.customer import Customer, CustomerAggregatorId, aggregator_ids_of
+from classbridge.models.product import Product
+from classbridge.models.session import ClassSession
+
+M = TypeVar("M")
+
+
+Reader = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+
+
+def _by_id(
+    read: Reader, model: type[M]
+) -> Callable[[list[uuid.UUID]], Awaitable[Sequence[M | None]]]:
+    async def load(ids: list[uuid.UUID]) -> Sequence[M | None]:
+        async with read() as db:
+            rows = await db.scalars(select(model).where(model.id.in_(ids)))  # type: ignore[attr-defined]
+            found = {row.id: row for row in rows}  # type: ignore[attr-defined]
+        return [found.get(i) for i in ids]
+
+    return load
+
+
+@dataclass
+class Loaders:
+    """One set per request; `clear()` after a change so later reads are fresh."""
+
+    read: Reader
+    company: DataLoader[uuid.UUID, Company | None] = field(init=False)
+    venue: DataLoader[uuid.UUID, Venue | None] = field(init=False)
+    activity: DataLoader[uuid.UUID, Activity | None] = field(init=False)
+    session: DataLoader[uuid.UUID, ClassSession | None] = field(init=False)
+    customer: DataLoader[uuid.UUID, Customer | None] = field(init=False)
+    product: DataLoader[uuid.UUID, Product | None] = field(init=False)
+    counts: DataLoader[uuid.UUID, BookingCounts] = field(init=False)
+    bookings_by_session: DataLoader[uuid.UUID, list[Booking]] = field(init=False)
+    aggregator_ids: DataLoader[uuid.UUID, list[CustomerAggregatorId]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.company = DataLoader(_by_id(self.read, Company))
+        self.venue = DataLoader(_by_id(self.read, Venue))
+        self.activity = DataLoader(_by_id(self.read, Activity))
+        self.session = DataLoader(_by_id(self.read, ClassSession))
+        self.customer = DataLoader(_by_id(self.read, Customer))
+        self.product = DataLoader(_by_id(self.read, Product))
+        self.counts = DataLoader(self._counts)
+        self.bookings_by_session = DataLoader(self._bookings_by_session)
+        self.aggregator_ids = DataLoader(self._aggregator_ids)
+
+    def all(self) -> list[DataLoader[Any, Any]]:
+        return [v for v in vars(self).values() if isinstance(v, DataLoader)]
+
+    def clear(self) -> None:
+        for loader in self.all():
+            loader.clear_all()
+
+    async def _counts(self, ids: list[uuid.UUID]) -> list[BookingCounts]:
+        async with self.read() as db:
+            counts = await booking_counts(db=db, session_ids=list(ids))
+        return [counts[i] for i in ids]
+
+    async def _bookings_by_session(self, ids: list[uuid.UUID]) -> list[list[Booking]]:
+        """Sign-in lists: every booking of each session, by customer name."""
+        grouped: dict[uuid.UUID, list[Booking]] = {i: [] for i in ids}
+        async with self.read() as db:
+            rows = await db.scalars(
+                select(Booking)
+                .join(Customer, Customer.id == Booking.customer_id)
+                .where(Booking.session_id.in_(ids))  # type: ignore[attr-defined]
+                .order_by(Customer.last_name, Customer.first_name, Booking.booked_at, Booking.id)
+            )
+            for row in rows:
+                grouped[row.session_id].append(row)
+        return [grouped[i] for i in ids]
+
+    async def _aggregator_ids(self, ids: list[uuid.UUID]) -> list[list[CustomerAggregatorId]]:
+        grouped: dict[uuid.UUID, list[CustomerAggregatorId]] = {i: [] for i in ids}
+        async with self.read() as db:
+            rows = await aggregator_ids_of(db=db, customer_ids=list(ids))
+        for row in rows:
+            grouped[row.customer_id].append(row)
+        return [grouped[i] for i in ids]

@@ -1,0 +1,82 @@
+"""Relay cursor connections with opaque cursors (the sort key, base64-encoded JSON)."""
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+import strawberry
+
+from classbridge.models.errors import invalid
+
+T = TypeVar("T")
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 50
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None = None
+    end_cursor: str | None = None
+
+
+@strawberry.type
+class Edge(Generic[T]):
+    cursor: str
+    node: T
+
+
+@strawberry.type
+class Connection(Generic[T]):
+    edges: list[Edge[T]]
+    page_info: PageInfo
+
+
+def check_page_size(first: int | None) -> int:
+    if first is None:
+        return DEFAULT_PAGE_SIZE
+    if not 1 <= first <= MAX_PAGE_SIZE:
+        raise invalid(f"first must be between 1 and {MAX_PAGE_SIZE}", field="first")
+    return first
+
+
+def encode_cursor(key: Sequence[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps([str(k) for k in key]).encode()).decode()
+
+
+def decode_cursor(cursor: str | None, parse: Callable[[list[str]], tuple[Any, ...]]) -> Any:
+    """The sort key inside a cursor; a cursor we did not make is a VALIDATION error."""
+    if cursor is None:
+        return None
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if not isinstance(raw, list):
+            raise ValueError
+        return parse(raw)
+    except (ValueError, TypeError, binascii.Error, UnicodeError):
+        raise invalid("after is not a valid cursor", field="after") from None
+
+
+def connection(
+    rows: list[Any],
+    *,
+    first: int,
+    key: Callable[[Any], Sequence[Any]],
+    node: Callable[[Any], T],
+    after_given: bool,
+) -> Connection[T]:
+    """Build a page from `first + 1` fetched rows (the extra row only says there is more)."""
+    page = rows[:first]
+    edges = [Edge(cursor=encode_cursor(key(row)), node=node(row)) for row in page]
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=len(rows) > first,
+            has_previous_page=after_given,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+    )

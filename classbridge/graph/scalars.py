@@ -1,0 +1,23 @@
+"""Custom scalars of the staff API."""
+
+from datetime import datetime
+from typing import NewType
+
+import strawberry
+
+
+def _parse_local(value: object) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError("LocalDateTime must be a string like 2026-03-29T18:00")
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is not None:
+        raise ValueError("LocalDateTime has no UTC offset: give the venue's wall-clock time")
+    return parsed
+
+
+LocalDateTime = strawberry.scalar(
+    NewType("LocalDateTime", datetime),
+    description="A venue-local wall-clock time without offset, e.g. 2026-03-29T18:00.",
+    serialize=lambda v: v.strftime("%Y-%m-%dT%H:%M:%S"),
+    parse_value=_parse_local,
+)

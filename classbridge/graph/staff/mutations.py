@@ -1,0 +1,475 @@
+"""Staff mutations: parse, authorize, call the domain function, format. No rules here."""
+
+from datetime import date
+
+import strawberry
+
+from classbridge.graph.context import Info
+from classbridge.graph.ids import parse_id
+from classbridge.graph.inputs import given
+from classbridge.graph.scalars import LocalDateTime
+from classbridge.graph.staff.types import (
+    Activity,
+    ActivityKind,
+    Aggregator,
+    AggregatorMode,
+    Booking,
+    Customer,
+    LoginResult,
+    Product,
+    ProductKind,
+    Session,
+    StaffUser,
+    Venue,
+)
+from classbridge.models import activity as activity_model
+from classbridge.models import booking as booking_model
+from classbridge.models import company as company_model
+from classbridge.models import customer as customer_model
+from classbridge.models import product as product_model
+from classbridge.models import session as session_model
+from classbridge.models import staff as staff_model
+from classbridge.models.booking import BookingSource
+from classbridge.models.errors import DomainError, ErrorCode
+
+_RULES = {
+    "max_participants": "max_participants",
+    "booking_opens_minutes_before_start": "booking_opens_minutes",
+    "booking_closes_minutes_before_start": "booking_closes_minutes",
+    "free_cancellation_minutes_before_start": "free_cancellation_minutes",
+    "allow_aggregator_bookings": "allow_aggregator_bookings",
+    "aggregator_limit": "aggregator_limit",
+}
+_CUSTOMER = {
+    k: k
+    for k in (
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "birthday",
+        "notes",
+        "street",
+        "zip",
+        "city",
+        "country",
+    )
+}
+
+
+@strawberry.input(description="Registration rules; fields left out keep their value.")
+class RegistrationRulesInput:
+    max_participants: int | None = strawberry.UNSET
+    booking_opens_minutes_before_start: int | None = strawberry.UNSET
+    booking_closes_minutes_before_start: int | None = strawberry.UNSET
+    free_cancellation_minutes_before_start: int | None = strawberry.UNSET
+    allow_aggregator_bookings: bool | None = strawberry.UNSET
+    aggregator_limit: int | None = strawberry.UNSET
+
+
+@strawberry.input
+class CreateActivityInput:
+    name: str
+    description: str | None = None
+    sport: str = "Fitness"
+    kind: ActivityKind = activity_model.ActivityKind.CLASS  # type: ignore[valid-type]
+    default_duration_minutes: int = 60
+    registration_rules: RegistrationRulesInput | None = None
+
+
+@strawberry.input(description="Fields left out keep their value.")
+class UpdateActivityInput:
+    name: str | None = strawberry.UNSET
+    description: str | None = strawberry.UNSET
+    sport: str | None = strawberry.UNSET
+    kind: ActivityKind | None = strawberry.UNSET  # type: ignore[valid-type]
+    default_duration_minutes: int | None = strawberry.UNSET
+
+
+@strawberry.input(description="Repeat weekly on these ISO weekdays (1 = Monday) until a date.")
+class WeeklyRepeatInput:
+    weekdays: list[int]
+    until: date = strawberry.field(description="Last day (inclusive), venue-local.")
+
+
+@strawberry.input
+class ScheduleSessionsInput:
+    activity_id: strawberry.ID
+    venue_id: strawberry.ID
+    start: LocalDateTime = strawberry.field(description="Venue-local start of the first session.")  # type: ignore[valid-type]
+    duration_minutes: int | None = strawberry.field(
+        default=None, description="Defaults to the activity's duration."
+    )
+    room: str | None = None
+    teacher: str | None = None
+    capacity_override: int | None = None
+    repeat: WeeklyRepeatInput | None = None
+
+
+@strawberry.input(description="Fields left out keep their value; null clears an override.")
+class EditSessionInput:
+    start: LocalDateTime | None = strawberry.UNSET  # type: ignore[valid-type]
+    duration_minutes: int | None = strawberry.UNSET
+    room: str | None = strawberry.UNSET
+    teacher: str | None = strawberry.UNSET
+    capacity_override: int | None = strawberry.UNSET
+    aggregator_mode: AggregatorMode | None = strawberry.UNSET  # type: ignore[valid-type]
+    aggregator_allowed: bool | None = strawberry.UNSET
+    aggregator_limit: int | None = strawberry.UNSET
+
+
+@strawberry.input
+class CustomerInput:
+    first_name: str | None = strawberry.UNSET
+    last_name: str | None = strawberry.UNSET
+    email: str | None = strawberry.UNSET
+    phone: str | None = strawberry.UNSET
+    birthday: date | None = strawberry.UNSET
+    notes: str | None = strawberry.UNSET
+    street: str | None = strawberry.UNSET
+    zip: str | None = strawberry.UNSET
+    city: str | None = strawberry.UNSET
+    country: str | None = strawberry.UNSET
+
+
+@strawberry.input
+class VenueInput:
+    name: str
+    timezone: str = strawberry.field(description='IANA time zone, e.g. "Europe/Berlin".')
+    street: str | None = None
+    zip: str | None = None
+    city: str | None = None
+    country: str | None = None
+
+
+def _not_null(values: dict[str, object], *keys: str) -> dict[str, object]:
+    for key in keys:
+        if key in values and values[key] is None:
+            raise DomainError(ErrorCode.VALIDATION, f"{key} cannot be null", field=key)
+    return values
+
+
+@strawberry.type
+class StaffMutation:
+    @strawberry.mutation(description="Sign in; returns a bearer token.")
+    async def login(self, info: Info, email: str, password: str) -> LoginResult:
+        async with info.context.transaction() as db:
+            token = await staff_model.login(
+                db=db, email=email, password=password, ttl_days=info.context.settings.token_ttl_days
+            )
+            actor = await staff_model.authenticate(db=db, token=token)
+            assert actor is not None
+            user = await db.get(staff_model.StaffUser, actor.user_id)
+        assert user is not None
+        return LoginResult(token=token, user=StaffUser(row=user))
+
+    @strawberry.mutation(description="Revoke the token this request was sent with.")
+    async def logout(self, info: Info) -> bool:
+        info.context.require_staff()
+        assert info.context.token is not None
+        async with info.context.transaction() as db:
+            return await staff_model.logout(db=db, token=info.context.token)
+
+    @strawberry.mutation(description="Add a venue (owners only).")
+    async def create_venue(self, info: Info, input: VenueInput) -> Venue:
+        actor = info.context.require_staff()
+        actor.require_owner()
+        async with info.context.transaction() as db:
+            venue = await company_model.create_venue(
+                db=db,
+                company_id=actor.company_id,
+                name=input.name,
+                timezone=input.timezone,
+                street=input.street,
+                zip=input.zip,
+                city=input.city,
+                country=input.country,
+            )
+        return Venue(row=venue)
+
+    @strawberry.mutation
+    async def create_activity(self, info: Info, input: CreateActivityInput) -> Activity:
+        actor = info.context.require_staff()
+        rules = given(input.registration_rules, _RULES) if input.registration_rules else {}
+        async with info.context.transaction() as db:
+            activity = await activity_model.create_activity(
+                db=db,
+                company_id=actor.company_id,
+                name=input.name,
+                description=input.description,
+                sport=input.sport,
+                kind=input.kind,
+                default_duration_minutes=input.default_duration_minutes,
+                rules=rules,
+            )
+        return Activity(row=activity)
+
+    @strawberry.mutation
+    async def update_activity(
+        self, info: Info, id: strawberry.ID, input: UpdateActivityInput
+    ) -> Activity:
+        actor = info.context.require_staff()
+        changes = _not_null(
+            given(
+                input,
+                {
+                    "name": "name",
+                    "description": "description",
+                    "sport": "sport",
+                    "kind": "kind",
+                    "default_duration_minutes": "default_duration_minutes",
+                },
+            ),
+            "name",
+            "sport",
+            "kind",
+            "default_duration_minutes",
+        )
+        async with info.context.transaction() as db:
+            activity = await activity_model.update_activity(
+                db=db, company_id=actor.company_id, activity_id=parse_id(id), changes=changes
+            )
+        return Activity(row=activity)
+
+    @strawberry.mutation(description="Archive an activity (or restore it with archived: false).")
+    async def archive_activity(
+        self, info: Info, id: strawberry.ID, archived: bool = True
+    ) -> Activity:
+        actor = info.context.require_staff()
+        async with info.context.transaction() as db:
+            activity = await activity_model.set_archived(
+                db=db, company_id=actor.company_id, activity_id=parse_id(id), archived=archived
+            )
+        return Activity(row=activity)
+
+    @strawberry.mutation(description="Change an activity's registration rules.")
+    async def update_registration_rules(
+        self, info: Info, activity_id: strawberry.ID, input: RegistrationRulesInput
+    ) -> Activity:
+        actor = info.context.require_staff()
+        rules = _not_null(
+            given(input, _RULES), "free_cancellation_minutes", "allow_aggregator_bookings"
+        )
+        async with info.context.transaction() as db:
+            activity = await activity_model.update_rules(
+                db=db,
+                company_id=actor.company_id,
+                activity_id=parse_id(activity_id, field="activityId"),
+                rules=rules,
+            )
+        return Activity(row=activity)
+
+    @strawberry.mutation(description="Schedule one session, or a weekly series.")
+    async def schedule_sessions(self, info: Info, input: ScheduleSessionsInput) -> list[Session]:
+        actor = info.context.require_staff()
+        async with info.context.transaction() as db:
+            sessions = await session_model.schedule_sessions(
+                db=db,
+                company_id=actor.company_id,
+                activity_id=parse_id(input.activity_id, field="activityId"),
+                venue_id=parse_id(input.venue_id, field="venueId"),
+                local_start=input.start,
+                duration_minutes=input.duration_minutes,
+                room=input.room,
+                teacher=input.teacher,
+                capacity_override=input.capacity_override,
+                repeat_weekdays=input.repeat.weekdays if input.repeat else None,
+                repeat_until=input.repeat.until if input.repeat else None,
+            )
+        return [Session(row=s) for s in sessions]
+
+    @strawberry.mutation
+    async def edit_session(self, info: Info, id: strawberry.ID, input: EditSessionInput) -> Session:
+        actor = info.context.require_staff()
+        changes = _not_null(
+            given(
+                input,
+                {
+                    "start": "local_start",
+                    "duration_minutes": "duration_minutes",
+                    "room": "room",
+                    "teacher": "teacher",
+                    "capacity_override": "capacity_override",
+                    "aggregator_mode": "aggregator_mode",
+                    "aggregator_allowed": "aggregator_allowed",
+                    "aggregator_limit": "aggregator_limit",
+                },
+            ),
+            "local_start",
+            "duration_minutes",
+            "aggregator_mode",
+            "aggregator_allowed",
+        )
+        async with info.context.transaction() as db:
+            session = await session_model.edit_session(
+                db=db, company_id=actor.company_id, session_id=parse_id(id), changes=changes
+            )
+        return Session(row=session)
+
+    @strawberry.mutation(description="Cancel a session; its bookings are cancelled (SESSION).")
+    async def cancel_session(
+        self, info: Info, id: strawberry.ID, reason: str | None = None
+    ) -> Session:
+        actor = info.context.require_staff()
+        async with info.context.transaction() as db:
+            session = await session_model.cancel_session(
+                db=db, company_id=actor.company_id, session_id=parse_id(id), reason=reason
+            )
+        return Session(row=session)
+
+    @strawberry.mutation
+    async def create_customer(self, info: Info, input: CustomerInput) -> Customer:
+        actor = info.context.require_staff()
+        async with info.context.transaction() as db:
+            customer = await customer_model.create_customer(
+                db=db, company_id=actor.company_id, values=given(input, _CUSTOMER)
+            )
+        return Customer(row=customer)
+
+    @strawberry.mutation(description="Change a customer; fields left out keep their value.")
+    async def update_customer(self, info: Info, id: strawberry.ID, input: CustomerInput) -> Customer:
+        actor = info.context.require_staff()
+        async with info.context.transaction() as db:
+            customer = await customer_model.update_customer(
+                db=db,
+                company_id=actor.company_id,
+                customer_id=parse_id(id),
+                values=given(input, _CUSTOMER),
+            )
+        return Customer(row=customer)
+
+    @strawberry.mutation(
+        description="Fold a duplicate into the survivor: bookings and aggregator IDs move."
+    )
+    async def merge_customers(
+        self, info: Info, survivor_id: strawberry.ID, merged_id: strawberry.ID
+    ) -> Customer:
+        actor = info.context.require_staff()
+        async with info.context.transaction() as db:
+            customer = await customer_model.merge_customers(
+                db=db,
+                company_id=actor.company_id,
+                survivor_id=parse_id(survivor_id, field="survivorId"),
+                merged_id=parse_id(merged_id, field="mergedId"),
+            )
+        return Customer(row=customer)
+
+    @strawberry.mutation(description="Add a member id at an aggregator to a customer.")
+    async def add_customer_aggregator_id(
+        self,
+        info: Info,
+        customer_id: strawberry.ID,
+        aggregator: Aggregator,  # type: ignore[valid-type]
+        external_id: str,
+    ) -> Customer:
+        actor = info.context.require_staff()
+        async with info.context.transaction() as db:
+            await customer_model.add_aggregator_id(
+                db=db,
+                company_id=actor.company_id,
+                customer_id=parse_id(customer_id, field="customerId"),
+                aggregator=aggregator,
+                external_id=external_id,
+            )
+            customer = await customer_model.get_customer(
+                db=db, company_id=actor.company_id, customer_id=parse_id(customer_id)
+            )
+        return Customer(row=customer)
+
+    @strawberry.mutation
+    async def remove_customer_aggregator_id(
+        self,
+        info: Info,
+        customer_id: strawberry.ID,
+        aggregator: Aggregator,  # type: ignore[valid-type]
+        external_id: str,
+    ) -> Customer:
+        actor = info.context.require_staff()
+        async with info.context.transaction() as db:
+            customer = await customer_model.remove_aggregator_id(
+                db=db,
+                company_id=actor.company_id,
+                customer_id=parse_id(customer_id, field="customerId"),
+                aggregator=aggregator,
+                external_id=external_id,
+            )
+        return Customer(row=customer)
+
+    @strawberry.mutation
+    async def create_product(
+        self,
+        info: Info,
+        name: str,
+        kind: ProductKind,  # type: ignore[valid-type]
+    ) -> Product:
+        actor = info.context.require_staff()
+        async with info.context.transaction() as db:
+            product = await product_model.create_product(
+                db=db, company_id=actor.company_id, name=name, kind=kind
+            )
+        return Product(row=product)
+
+    @strawberry.mutation(description="Stop offering a product (built-in ones cannot be removed).")
+    async def archive_product(self, info: Info, id: strawberry.ID) -> Product:
+        actor = info.context.require_staff()
+        async with info.context.transaction() as db:
+            product = await product_model.archive_product(
+                db=db, company_id=actor.company_id, product_id=parse_id(id)
+            )
+        return Product(row=product)
+
+    @strawberry.mutation(description="Book a customer into a session with a product.")
+    async def book_customer(
+        self,
+        info: Info,
+        session_id: strawberry.ID,
+        customer_id: strawberry.ID,
+        product_id: strawberry.ID,
+    ) -> Booking:
+        actor = info.context.require_staff()
+        async with info.context.transaction() as db:
+            booking = await booking_model.book(
+                db=db,
+                company_id=actor.company_id,
+                session_id=parse_id(session_id, field="sessionId"),
+                customer_id=parse_id(customer_id, field="customerId"),
+                product_id=parse_id(product_id, field="productId"),
+                source=BookingSource.STAFF,
+            )
+        return Booking(row=booking)
+
+    @strawberry.mutation(description="Cancel a booking: EARLY or LATE by the activity's rules.")
+    async def cancel_booking(self, info: Info, id: strawberry.ID) -> Booking:
+        actor = info.context.require_staff()
+        async with info.context.transaction() as db:
+            booking = await booking_model.cancel_booking(
+                db=db, company_id=actor.company_id, booking_id=parse_id(id)
+            )
+        return Booking(row=booking)
+
+    @strawberry.mutation
+    async def check_in(self, info: Info, booking_id: strawberry.ID) -> Booking:
+        actor = info.context.require_staff()
+        async with info.context.transaction() as db:
+            booking = await booking_model.check_in(
+                db=db, company_id=actor.company_id, booking_id=parse_id(booking_id, field="bookingId")
+            )
+        return Booking(row=booking)
+
+    @strawberry.mutation
+    async def undo_check_in(self, info: Info, booking_id: strawberry.ID) -> Booking:
+        actor = info.context.require_staff()
+        async with info.context.transaction() as db:
+            booking = await booking_model.undo_check_in(
+                db=db, company_id=actor.company_id, booking_id=parse_id(booking_id, field="bookingId")
+            )
+        return Booking(row=booking)
+
+    @strawberry.mutation
+    async def mark_no_show(self, info: Info, booking_id: strawberry.ID) -> Booking:
+        actor = info.context.require_staff()
+        async with info.context.transaction() as db:
+            booking = await booking_model.mark_no_show(
+                db=db, company_id=actor.company_id, booking_id=parse_id(booking_id, field="bookingId")
+            )
+        return Booking(row=booking)

@@ -1,0 +1,241 @@
+"""Staff queries: every one scoped to the caller's company."""
+
+import uuid
+from datetime import UTC, date, datetime, time, timedelta
+
+import strawberry
+
+from classbridge.graph.context import Info
+from classbridge.graph.ids import parse_id
+from classbridge.graph.pagination import Connection, check_page_size, connection, decode_cursor
+from classbridge.graph.staff.types import (
+    Activity,
+    Booking,
+    Company,
+    Customer,
+    Product,
+    Session,
+    SignInList,
+    StaffUser,
+    Venue,
+)
+from classbridge.models import activity as activity_model
+from classbridge.models import booking as booking_model
+from classbridge.models import company as company_model
+from classbridge.models import customer as customer_model
+from classbridge.models import product as product_model
+from classbridge.models import session as session_model
+from classbridge.models import staff as staff_model
+from classbridge.models.errors import invalid, not_found
+from classbridge.models.localtime import local_to_utc
+
+
+@strawberry.input(description="Which sessions to list; dates are venue-local when venueId is set.")
+class SessionFilter:
+    venue_id: strawberry.ID | None = None
+    activity_id: strawberry.ID | None = None
+    from_date: date | None = strawberry.field(default=None, description="First day (inclusive).")
+    to_date: date | None = strawberry.field(default=None, description="Last day (inclusive).")
+    cancelled: bool | None = None
+
+
+def _session_key(raw: list[str]) -> tuple[datetime, uuid.UUID]:
+    return datetime.fromisoformat(raw[0]), uuid.UUID(raw[1])
+
+
+def _customer_key(raw: list[str]) -> tuple[str, str, uuid.UUID]:
+    return raw[0], raw[1], uuid.UUID(raw[2])
+
+
+async def _day_bounds(
+    info: Info, company_id: uuid.UUID, where: SessionFilter
+) -> tuple[datetime | None, datetime | None]:
+    """Local days of the venue (UTC days without a venue) as UTC instants."""
+    if where.from_date and where.to_date and where.to_date < where.from_date:
+        raise invalid("toDate must not be before fromDate", field="toDate")
+    zone = None
+    if where.venue_id is not None:
+        async with info.context.read() as db:
+            venue = await company_model.get_venue(
+                db=db, company_id=company_id, venue_id=parse_id(where.venue_id, field="venueId")
+            )
+        zone = venue.zone
+
+    def bound(day: date | None) -> datetime | None:
+        if day is None:
+            return None
+        start = datetime.combine(day, time())
+        if zone is None:
+            return start.replace(tzinfo=UTC)
+        return local_to_utc(start, zone, field="date")
+
+    upper = where.to_date + timedelta(days=1) if where.to_date else None
+    return bound(where.from_date), bound(upper)
+
+
+async def _session(info: Info, id: strawberry.ID) -> Session:
+    actor = info.context.require_staff()
+    async with info.context.read() as db:
+        row = await session_model.get_session(
+            db=db, company_id=actor.company_id, session_id=parse_id(id)
+        )
+    return Session(row=row)
+
+
+@strawberry.type
+class StaffQuery:
+    @strawberry.field(description="The signed-in staff member.")
+    async def me(self, info: Info) -> StaffUser:
+        actor = info.context.require_staff()
+        async with info.context.read() as db:
+            user = await db.get(staff_model.StaffUser, actor.user_id)
+        if user is None:
+            raise not_found("staff user")
+        return StaffUser(row=user)
+
+    @strawberry.field(description="The caller's company.")
+    async def company(self, info: Info) -> Company:
+        actor = info.context.require_staff()
+        row = await info.context.loaders.company.load(actor.company_id)
+        if row is None:
+            raise not_found("company")
+        return Company(row=row)
+
+    @strawberry.field
+    async def venues(self, info: Info) -> list[Venue]:
+        actor = info.context.require_staff()
+        async with info.context.read() as db:
+            rows = await company_model.list_venues(db=db, company_id=actor.company_id)
+        return [Venue(row=r) for r in rows]
+
+    @strawberry.field
+    async def venue(self, info: Info, id: strawberry.ID) -> Venue:
+        actor = info.context.require_staff()
+        async with info.context.read() as db:
+            row = await company_model.get_venue(
+                db=db, company_id=actor.company_id, venue_id=parse_id(id)
+            )
+        return Venue(row=row)
+
+    @strawberry.field
+    async def activities(self, info: Info, include_archived: bool = False) -> list[Activity]:
+        actor = info.context.require_staff()
+        async with info.context.read() as db:
+            rows = await activity_model.list_activities(
+                db=db, company_id=actor.company_id, include_archived=include_archived
+            )
+        return [Activity(row=r) for r in rows]
+
+    @strawberry.field
+    async def activity(self, info: Info, id: strawberry.ID) -> Activity:
+        actor = info.context.require_staff()
+        async with info.context.read() as db:
+            row = await activity_model.get_activity(
+                db=db, company_id=actor.company_id, activity_id=parse_id(id)
+            )
+        return Activity(row=row)
+
+    @strawberry.field
+    async def products(self, info: Info, include_archived: bool = False) -> list[Product]:
+        actor = info.context.require_staff()
+        async with info.context.read() as db:
+            rows = await product_model.list_products(
+                db=db, company_id=actor.company_id, include_archived=include_archived
+            )
+        return [Product(row=r) for r in rows]
+
+    @strawberry.field(description="Sessions in start order (at most 100 per page).")
+    async def sessions(
+        self,
+        info: Info,
+        filter: SessionFilter | None = None,
+        first: int | None = 50,
+        after: str | None = None,
+    ) -> Connection[Session]:
+        actor = info.context.require_staff()
+        size = check_page_size(first)
+        where = filter or SessionFilter()
+        cursor = decode_cursor(after, _session_key)
+        starts_from, starts_before = await _day_bounds(info, actor.company_id, where)
+        async with info.context.read() as db:
+            rows = await session_model.list_sessions(
+                db=db,
+                where=session_model.SessionFilter(
+                    company_id=actor.company_id,
+                    venue_id=parse_id(where.venue_id, field="venueId") if where.venue_id else None,
+                    activity_id=(
+                        parse_id(where.activity_id, field="activityId")
+                        if where.activity_id
+                        else None
+                    ),
+                    starts_from=starts_from,
+                    starts_before=starts_before,
+                    cancelled=where.cancelled,
+                ),
+                after=cursor,
+                limit=size + 1,
+            )
+        return connection(
+            rows,
+            first=size,
+            key=lambda r: (r.starts_at.isoformat(), r.id),
+            node=lambda r: Session(row=r),
+            after_given=cursor is not None,
+        )
+
+    @strawberry.field
+    async def session(self, info: Info, id: strawberry.ID) -> Session:
+        return await _session(info, id)
+
+    @strawberry.field(description="Customers by last name; search matches name or email.")
+    async def customers(
+        self,
+        info: Info,
+        search: str | None = None,
+        first: int | None = 50,
+        after: str | None = None,
+    ) -> Connection[Customer]:
+        actor = info.context.require_staff()
+        size = check_page_size(first)
+        cursor = decode_cursor(after, _customer_key)
+        async with info.context.read() as db:
+            rows = await customer_model.list_customers(
+                db=db,
+                where=customer_model.CustomerFilter(company_id=actor.company_id, search=search),
+                after=cursor,
+                limit=size + 1,
+            )
+        return connection(
+            rows,
+            first=size,
+            key=lambda r: (r.last_name, r.first_name, r.id),
+            node=lambda r: Customer(row=r),
+            after_given=cursor is not None,
+        )
+
+    @strawberry.field
+    async def customer(self, info: Info, id: strawberry.ID) -> Customer:
+        actor = info.context.require_staff()
+        async with info.context.read() as db:
+            row = await customer_model.get_customer(
+                db=db, company_id=actor.company_id, customer_id=parse_id(id)
+            )
+        return Customer(row=row)
+
+    @strawberry.field
+    async def booking(self, info: Info, id: strawberry.ID) -> Booking:
+        actor = info.context.require_staff()
+        async with info.context.read() as db:
+            row = await booking_model.get_booking(
+                db=db, company_id=actor.company_id, booking_id=parse_id(id)
+            )
+        return Booking(row=row)
+
+    @strawberry.field(description="A session's sign-in list with its counts.")
+    async def sign_in_list(self, info: Info, session_id: strawberry.ID) -> SignInList:
+        session = await _session(info, session_id)
+        return SignInList(
+            session=session,
+            bookings=await session.bookings(info),
+            counts=await session.counts(info),
+        )

@@ -1,0 +1,27 @@
+"""The staff schema served at /graphql."""
+
+import strawberry
+
+from classbridge.graph.errors import CodedSchema
+from classbridge.graph.limits import limit_extensions
+from classbridge.graph.staff.mutations import StaffMutation
+from classbridge.graph.staff.queries import StaffQuery
+from classbridge.settings import Settings, get_settings
+
+
+@strawberry.type
+class Query(StaffQuery):
+    pass
+
+
+@strawberry.type
+class Mutation(StaffMutation):
+    pass
+
+
+def build_staff_schema(settings: Settings | None = None) -> strawberry.Schema:
+    return CodedSchema(
+        query=Query,
+        mutation=Mutation,
+        extensions=limit_extensions(settings or get_settings()),
+    )

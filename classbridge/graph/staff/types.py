@@ -1,0 +1,452 @@
+"""Types of the staff API, in the studio's own words."""
+
+from datetime import date, datetime
+
+import strawberry
+
+from classbridge.graph.context import Info
+from classbridge.models import activity as activity_model
+from classbridge.models import aggregator as aggregator_model
+from classbridge.models import booking as booking_model
+from classbridge.models import company as company_model
+from classbridge.models import customer as customer_model
+from classbridge.models import product as product_model
+from classbridge.models import session as session_model
+from classbridge.models import staff as staff_model
+from classbridge.models.booking import available_spots
+from classbridge.models.localtime import utc_to_local
+from classbridge.models.session import effective_rules
+
+Aggregator = strawberry.enum(aggregator_model.Aggregator, description="A corporate-fitness aggregator.")
+ActivityKind = strawberry.enum(activity_model.ActivityKind)
+AggregatorMode = strawberry.enum(session_model.AggregatorMode)
+BookingSource = strawberry.enum(booking_model.BookingSource)
+BookingStatus = strawberry.enum(booking_model.BookingStatus)
+CancellationType = strawberry.enum(booking_model.CancellationType)
+ProductKind = strawberry.enum(product_model.ProductKind)
+StaffRole = strawberry.enum(staff_model.StaffRole)
+ExtensionStatus = strawberry.enum(aggregator_model.ExtensionStatus)
+
+
+@strawberry.type(description="A studio business.")
+class Company:
+    row: strawberry.Private[company_model.Company]
+
+    @strawberry.field(description="Stable UUID; aggregators need it to connect the studio.")
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.row.name
+
+
+@strawberry.type(description="A location of the company, with its own time zone.")
+class Venue:
+    row: strawberry.Private[company_model.Venue]
+
+    @strawberry.field(description="Stable UUID; aggregators need it to connect the venue.")
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.row.name
+
+    @strawberry.field(description='IANA time zone, e.g. "Europe/Berlin".')
+    def timezone(self) -> str:
+        return self.row.timezone
+
+    @strawberry.field
+    def street(self) -> str | None:
+        return self.row.street
+
+    @strawberry.field
+    def zip(self) -> str | None:
+        return self.row.zip
+
+    @strawberry.field
+    def city(self) -> str | None:
+        return self.row.city
+
+    @strawberry.field
+    def country(self) -> str | None:
+        return self.row.country
+
+
+@strawberry.type(description="Who may book an activity's sessions, how many, and when.")
+class RegistrationRules:
+    row: strawberry.Private[activity_model.Activity]
+
+    @strawberry.field(description="Spots per session; null means unlimited.")
+    def max_participants(self) -> int | None:
+        return self.row.max_participants
+
+    @strawberry.field(description="Bookings open this many minutes before the start; null: now.")
+    def booking_opens_minutes_before_start(self) -> int | None:
+        return self.row.booking_opens_minutes
+
+    @strawberry.field(
+        description="Bookings close this many minutes before the start; null: at the end."
+    )
+    def booking_closes_minutes_before_start(self) -> int | None:
+        return self.row.booking_closes_minutes
+
+    @strawberry.field(description="Cancelling is free (EARLY) until this many minutes before.")
+    def free_cancellation_minutes_before_start(self) -> int:
+        return self.row.free_cancellation_minutes
+
+    @strawberry.field(description="Offer the sessions to aggregators with an active extension.")
+    def allow_aggregator_bookings(self) -> bool:
+        return self.row.allow_aggregator_bookings
+
+    @strawberry.field(description="Spots aggregators may take per session; null: no limit.")
+    def aggregator_limit(self) -> int | None:
+        return self.row.aggregator_limit
+
+
+@strawberry.type(description="A class type, e.g. 'Vinyasa Flow'.")
+class Activity:
+    row: strawberry.Private[activity_model.Activity]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.row.name
+
+    @strawberry.field
+    def description(self) -> str | None:
+        return self.row.description
+
+    @strawberry.field
+    def sport(self) -> str:
+        return self.row.sport
+
+    @strawberry.field
+    def kind(self) -> ActivityKind:  # type: ignore[valid-type]
+        return self.row.kind
+
+    @strawberry.field
+    def default_duration_minutes(self) -> int:
+        return self.row.default_duration_minutes
+
+    @strawberry.field
+    def archived(self) -> bool:
+        return self.row.archived
+
+    @strawberry.field
+    def registration_rules(self) -> RegistrationRules:
+        return RegistrationRules(row=self.row)
+
+    @strawberry.field
+    def updated_at(self) -> datetime:
+        return self.row.updated_at
+
+
+@strawberry.type(description="A session's own aggregator setting.")
+class SessionAggregatorSetting:
+    mode: AggregatorMode  # type: ignore[valid-type]
+    allowed: bool = strawberry.field(description="Used when mode is INDIVIDUAL.")
+    limit: int | None = strawberry.field(description="Used when mode is INDIVIDUAL.")
+
+
+@strawberry.type(description="How full a session is.")
+class SessionCounts:
+    booked: int = strawberry.field(description="Live bookings (booked, checked in, no-show).")
+    capacity: int | None = strawberry.field(description="Spots in total; null: unlimited.")
+    available: int | None = strawberry.field(description="Spots left; null: unlimited.")
+    checked_in: int
+    aggregator_booked: int = strawberry.field(description="Live bookings from aggregators.")
+    aggregator_limit: int | None = strawberry.field(description="null: no aggregator limit.")
+
+
+@strawberry.type(description="One appointment of an activity at a venue.")
+class Session:
+    row: strawberry.Private[session_model.ClassSession]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field
+    async def activity(self, info: Info) -> Activity:
+        row = await info.context.loaders.activity.load(self.row.activity_id)
+        assert row is not None
+        return Activity(row=row)
+
+    @strawberry.field
+    async def venue(self, info: Info) -> Venue:
+        row = await info.context.loaders.venue.load(self.row.venue_id)
+        assert row is not None
+        return Venue(row=row)
+
+    @strawberry.field(description="Start in UTC.")
+    def starts_at(self) -> datetime:
+        return self.row.starts_at
+
+    @strawberry.field(description="End in UTC.")
+    def ends_at(self) -> datetime:
+        return self.row.ends_at
+
+    @strawberry.field(description="Start in venue-local time with offset, e.g. 2026-03-29T18:00:00+02:00.")
+    async def local_start(self, info: Info) -> str:
+        venue = await info.context.loaders.venue.load(self.row.venue_id)
+        assert venue is not None
+        return utc_to_local(self.row.starts_at, venue.zone).isoformat()
+
+    @strawberry.field(description="End in venue-local time with offset.")
+    async def local_end(self, info: Info) -> str:
+        venue = await info.context.loaders.venue.load(self.row.venue_id)
+        assert venue is not None
+        return utc_to_local(self.row.ends_at, venue.zone).isoformat()
+
+    @strawberry.field
+    def room(self) -> str | None:
+        return self.row.room
+
+    @strawberry.field
+    def teacher(self) -> str | None:
+        return self.row.teacher
+
+    @strawberry.field(description="This session's own capacity; null: the activity's applies.")
+    def capacity_override(self) -> int | None:
+        return self.row.capacity_override
+
+    @strawberry.field
+    def aggregator_setting(self) -> SessionAggregatorSetting:
+        return SessionAggregatorSetting(
+            mode=self.row.aggregator_mode,
+            allowed=self.row.aggregator_allowed,
+            limit=self.row.aggregator_limit,
+        )
+
+    @strawberry.field(description="Whether aggregators may book it (after following the activity).")
+    async def aggregator_bookings_allowed(self, info: Info) -> bool:
+        activity = await info.context.loaders.activity.load(self.row.activity_id)
+        assert activity is not None
+        return effective_rules(self.row, activity).aggregator_allowed
+
+    @strawberry.field
+    async def counts(self, info: Info) -> SessionCounts:
+        activity = await info.context.loaders.activity.load(self.row.activity_id)
+        counts = await info.context.loaders.counts.load(self.row.id)
+        assert activity is not None
+        rules = effective_rules(self.row, activity)
+        return SessionCounts(
+            booked=counts.booked,
+            capacity=rules.capacity,
+            available=available_spots(rules, counts, for_aggregator=False),
+            checked_in=counts.checked_in,
+            aggregator_booked=counts.aggregator_booked,
+            aggregator_limit=rules.aggregator_limit,
+        )
+
+    @strawberry.field(description="The sign-in list: every booking, ordered by customer name.")
+    async def bookings(self, info: Info) -> list["Booking"]:
+        rows = await info.context.loaders.bookings_by_session.load(self.row.id)
+        return [Booking(row=r) for r in rows]
+
+    @strawberry.field
+    def is_cancelled(self) -> bool:
+        return self.row.is_cancelled
+
+    @strawberry.field
+    def cancelled_at(self) -> datetime | None:
+        return self.row.cancelled_at
+
+    @strawberry.field
+    def cancellation_reason(self) -> str | None:
+        return self.row.cancellation_reason
+
+    @strawberry.field(description="Grows with every change an aggregator can see.")
+    def version(self) -> int:
+        return self.row.version
+
+    @strawberry.field
+    def updated_at(self) -> datetime:
+        return self.row.updated_at
+
+
+@strawberry.type(description="A member id at an aggregator, matching its bookings to a customer.")
+class CustomerAggregatorId:
+    aggregator: Aggregator  # type: ignore[valid-type]
+    external_id: str
+
+
+@strawberry.type(description="A person who books.")
+class Customer:
+    row: strawberry.Private[customer_model.Customer]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field
+    def first_name(self) -> str:
+        return self.row.first_name
+
+    @strawberry.field
+    def last_name(self) -> str:
+        return self.row.last_name
+
+    @strawberry.field
+    def email(self) -> str | None:
+        return self.row.email
+
+    @strawberry.field
+    def phone(self) -> str | None:
+        return self.row.phone
+
+    @strawberry.field
+    def birthday(self) -> date | None:
+        return self.row.birthday
+
+    @strawberry.field
+    def notes(self) -> str | None:
+        return self.row.notes
+
+    @strawberry.field
+    def street(self) -> str | None:
+        return self.row.street
+
+    @strawberry.field
+    def zip(self) -> str | None:
+        return self.row.zip
+
+    @strawberry.field
+    def city(self) -> str | None:
+        return self.row.city
+
+    @strawberry.field
+    def country(self) -> str | None:
+        return self.row.country
+
+    @strawberry.field(description="Customer IDs from aggregators.")
+    async def aggregator_ids(self, info: Info) -> list[CustomerAggregatorId]:
+        rows = await info.context.loaders.aggregator_ids.load(self.row.id)
+        return [CustomerAggregatorId(aggregator=r.aggregator, external_id=r.external_id) for r in rows]
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.row.created_at
+
+
+@strawberry.type(description="How a booking is paid.")
+class Product:
+    row: strawberry.Private[product_model.Product]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.row.name
+
+    @strawberry.field
+    def kind(self) -> ProductKind:  # type: ignore[valid-type]
+        return self.row.kind
+
+    @strawberry.field(description="Built-in aggregator products cannot be assigned or removed.")
+    def built_in(self) -> bool:
+        return self.row.built_in
+
+    @strawberry.field
+    def aggregator(self) -> Aggregator | None:  # type: ignore[valid-type]
+        return self.row.aggregator
+
+    @strawberry.field
+    def archived(self) -> bool:
+        return self.row.archived
+
+
+@strawberry.type(description="A customer's place in a session.")
+class Booking:
+    row: strawberry.Private[booking_model.Booking]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field
+    async def customer(self, info: Info) -> Customer:
+        row = await info.context.loaders.customer.load(self.row.customer_id)
+        assert row is not None
+        return Customer(row=row)
+
+    @strawberry.field
+    async def session(self, info: Info) -> Session:
+        row = await info.context.loaders.session.load(self.row.session_id)
+        assert row is not None
+        return Session(row=row)
+
+    @strawberry.field
+    async def product(self, info: Info) -> Product:
+        row = await info.context.loaders.product.load(self.row.product_id)
+        assert row is not None
+        return Product(row=row)
+
+    @strawberry.field
+    def source(self) -> BookingSource:  # type: ignore[valid-type]
+        return self.row.source
+
+    @strawberry.field(description="Set when source is AGGREGATOR.")
+    def aggregator(self) -> Aggregator | None:  # type: ignore[valid-type]
+        return self.row.aggregator
+
+    @strawberry.field
+    def status(self) -> BookingStatus:  # type: ignore[valid-type]
+        return self.row.status
+
+    @strawberry.field
+    def cancellation_type(self) -> CancellationType:  # type: ignore[valid-type]
+        return self.row.cancellation_type
+
+    @strawberry.field
+    def booked_at(self) -> datetime:
+        return self.row.booked_at
+
+    @strawberry.field
+    def cancelled_at(self) -> datetime | None:
+        return self.row.cancelled_at
+
+    @strawberry.field
+    def checked_in_at(self) -> datetime | None:
+        return self.row.checked_in_at
+
+
+@strawberry.type(description="A session's bookings with its counts, for the front desk.")
+class SignInList:
+    session: Session
+    bookings: list[Booking]
+    counts: SessionCounts
+
+
+@strawberry.type(description="A staff account.")
+class StaffUser:
+    row: strawberry.Private[staff_model.StaffUser]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field
+    def email(self) -> str:
+        return self.row.email
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.row.name
+
+    @strawberry.field
+    def role(self) -> StaffRole:  # type: ignore[valid-type]
+        return self.row.role
+
+
+@strawberry.type
+class LoginResult:
+    token: str = strawberry.field(description="Send as Authorization: Bearer <token>.")
+    user: StaffUser

@@ -1,0 +1,29 @@
+"""Venue-local wall-clock time <-> UTC, correct across daylight-saving changes."""
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from classbridge.models.errors import invalid
+
+
+def local_to_utc(local: datetime, zone: ZoneInfo, *, field: str = "start") -> datetime:
+    """Interpret a naive wall-clock time in `zone`.
+
+    A time that does not exist (skipped by a spring-forward change) is refused; a time
+    that exists twice (autumn fall-back) means its first occurrence.
+    """
+    if local.tzinfo is not None:
+        local = local.astimezone(zone).replace(tzinfo=None)
+    aware = local.replace(tzinfo=zone, fold=0)
+    utc = aware.astimezone(UTC)
+    if utc.astimezone(zone).replace(tzinfo=None) != local:
+        raise invalid(
+            f"{local:%Y-%m-%d %H:%M} does not exist in {zone.key} (clocks change then)",
+            field=field,
+        )
+    return utc
+
+
+def utc_to_local(moment: datetime, zone: ZoneInfo) -> datetime:
+    """The aware local time in `zone` (with its UTC offset)."""
+    return moment.astimezone(zone)
