@@ -125,7 +125,9 @@ def cmd_create_owner(settings: Settings, args: argparse.Namespace) -> None:
         company_id, venue_id = asyncio.run(run())
     except DomainError as exc:
         raise CliError(f"{exc.code}: {exc.message}") from None
-    print(f"company {company_id}, venue {venue_id}; sign in with the login mutation as {args.email}")
+    print(
+        f"company {company_id}, venue {venue_id}; sign in with the login mutation as {args.email}"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

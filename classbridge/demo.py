@@ -14,10 +14,10 @@ from classbridge.models import product as product_model
 from classbridge.models import session as session_model
 from classbridge.models import staff as staff_model
 from classbridge.models.activity import ActivityKind
+from classbridge.models.base import utcnow
 from classbridge.models.booking import BookingSource
 from classbridge.models.db import Database
 from classbridge.models.localtime import utc_to_local
-from classbridge.models.base import utcnow
 from classbridge.models.product import ProductKind
 
 DEMO_COMPANY = "Demo Studio"

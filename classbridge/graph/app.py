@@ -158,5 +158,3 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.database = database
     app.state.settings = settings
     return app
-
-

@@ -1,5 +1,7 @@
 """Limits checked before execution: depth, tokens and aliases of a document."""
 
+from collections.abc import Callable
+
 from strawberry.extensions import (
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -11,10 +13,11 @@ from classbridge.graph.errors import ErrorCodes
 from classbridge.settings import Settings
 
 
-def limit_extensions(settings: Settings) -> list[SchemaExtension | type[SchemaExtension]]:
+def limit_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
+    """Extension factories: strawberry builds fresh ones for every request."""
     return [
         ErrorCodes,
-        QueryDepthLimiter(max_depth=settings.max_query_depth),
-        MaxTokensLimiter(max_token_count=settings.max_query_tokens),
-        MaxAliasesLimiter(max_alias_count=settings.max_query_aliases),
+        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
+        lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.max_query_aliases),
     ]

@@ -1,9 +1,12 @@
-"""Custom scalars of the staff API."""
+"""Custom scalars; register them with a schema through `scalar_config()`."""
 
 from datetime import datetime
 from typing import NewType
 
 import strawberry
+from strawberry.schema.config import StrawberryConfig
+
+LocalDateTime = NewType("LocalDateTime", datetime)
 
 
 def _parse_local(value: object) -> datetime:
@@ -15,9 +18,15 @@ def _parse_local(value: object) -> datetime:
     return parsed
 
 
-LocalDateTime = strawberry.scalar(
-    NewType("LocalDateTime", datetime),
-    description="A venue-local wall-clock time without offset, e.g. 2026-03-29T18:00.",
-    serialize=lambda v: v.strftime("%Y-%m-%dT%H:%M:%S"),
-    parse_value=_parse_local,
-)
+SCALARS = {
+    LocalDateTime: strawberry.scalar(
+        name="LocalDateTime",
+        description="A venue-local wall-clock time without offset, e.g. 2026-03-29T18:00.",
+        serialize=lambda v: v.strftime("%Y-%m-%dT%H:%M:%S"),
+        parse_value=_parse_local,
+    )
+}
+
+
+def scalar_config() -> StrawberryConfig:
+    return StrawberryConfig(scalar_map=SCALARS)

@@ -194,4 +194,3 @@ async def list_activities(
     if not include_archived:
         stmt = stmt.where(Activity.archived.is_(False))  # type: ignore[attr-defined]
     return list(await db.scalars(stmt.order_by(Activity.name, Activity.id)))
-

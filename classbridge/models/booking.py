@@ -301,9 +301,7 @@ async def _booking_product(
     return product
 
 
-async def get_booking(
-    *, db: AsyncSession, company_id: uuid.UUID, booking_id: uuid.UUID
-) -> Booking:
+async def get_booking(*, db: AsyncSession, company_id: uuid.UUID, booking_id: uuid.UUID) -> Booking:
     """A booking of this company; another company's is reported as not found."""
     booking = await db.get(Booking, booking_id)
     if booking is None or booking.company_id != company_id:
@@ -410,7 +408,9 @@ async def check_in(
     )
 
 
-async def undo_check_in(*, db: AsyncSession, company_id: uuid.UUID, booking_id: uuid.UUID) -> Booking:
+async def undo_check_in(
+    *, db: AsyncSession, company_id: uuid.UUID, booking_id: uuid.UUID
+) -> Booking:
     """Take a check-in back: the booking holds its spot again."""
     return await _set_status(
         db,
@@ -422,7 +422,9 @@ async def undo_check_in(*, db: AsyncSession, company_id: uuid.UUID, booking_id: 
     )
 
 
-async def mark_no_show(*, db: AsyncSession, company_id: uuid.UUID, booking_id: uuid.UUID) -> Booking:
+async def mark_no_show(
+    *, db: AsyncSession, company_id: uuid.UUID, booking_id: uuid.UUID
+) -> Booking:
     """Mark that a booked customer did not come (once the session has started)."""
     return await _set_status(
         db,
@@ -451,7 +453,9 @@ async def cancel_all_for_session(*, db: AsyncSession, session: ClassSession) -> 
     record_sign_in_event(db, SignInChange.SESSION_CANCELLED, session, None)
 
 
-async def move_bookings(*, db: AsyncSession, from_customer: Customer, to_customer: Customer) -> None:
+async def move_bookings(
+    *, db: AsyncSession, from_customer: Customer, to_customer: Customer
+) -> None:
     """Move bookings for a customer merge; a duplicate live booking in one session is cancelled."""
     survivor_sessions = select(Booking.session_id).where(
         Booking.customer_id == to_customer.id, Booking.status != BookingStatus.CANCELLED

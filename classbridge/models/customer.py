@@ -20,7 +20,9 @@ from classbridge.models.validation import clean_email, clean_optional, clean_tex
 class Customer(SQLModel, table=True):
     """A person who books; created by staff or on a member's first aggregator booking."""
 
-    __table_args__ = (sa.Index("ix_customer_company_name", "company_id", "last_name", "first_name"),)
+    __table_args__ = (
+        sa.Index("ix_customer_company_name", "company_id", "last_name", "first_name"),
+    )
 
     id: uuid.UUID = uuid_pk()
     company_id: uuid.UUID = Field(foreign_key="company.id", ondelete="CASCADE")

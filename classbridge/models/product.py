@@ -62,9 +62,7 @@ async def create_product(
     return product
 
 
-async def get_product(
-    *, db: AsyncSession, company_id: uuid.UUID, product_id: uuid.UUID
-) -> Product:
+async def get_product(*, db: AsyncSession, company_id: uuid.UUID, product_id: uuid.UUID) -> Product:
     product = await db.get(Product, product_id)
     if product is None or product.company_id != company_id:
         raise not_found("product")
@@ -89,9 +87,7 @@ async def aggregator_product(
     *, db: AsyncSession, company_id: uuid.UUID, aggregator: Aggregator
 ) -> Product:
     """The built-in product of an aggregator, created on first use."""
-    stmt = select(Product).where(
-        Product.company_id == company_id, Product.aggregator == aggregator
-    )
+    stmt = select(Product).where(Product.company_id == company_id, Product.aggregator == aggregator)
     product = await db.scalar(stmt)
     if product is not None:
         return product

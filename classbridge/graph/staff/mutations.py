@@ -327,7 +327,9 @@ class StaffMutation:
         return Customer(row=customer)
 
     @strawberry.mutation(description="Change a customer; fields left out keep their value.")
-    async def update_customer(self, info: Info, id: strawberry.ID, input: CustomerInput) -> Customer:
+    async def update_customer(
+        self, info: Info, id: strawberry.ID, input: CustomerInput
+    ) -> Customer:
         actor = info.context.require_staff()
         async with info.context.transaction() as db:
             customer = await customer_model.update_customer(
@@ -452,7 +454,9 @@ class StaffMutation:
         actor = info.context.require_staff()
         async with info.context.transaction() as db:
             booking = await booking_model.check_in(
-                db=db, company_id=actor.company_id, booking_id=parse_id(booking_id, field="bookingId")
+                db=db,
+                company_id=actor.company_id,
+                booking_id=parse_id(booking_id, field="bookingId"),
             )
         return Booking(row=booking)
 
@@ -461,7 +465,9 @@ class StaffMutation:
         actor = info.context.require_staff()
         async with info.context.transaction() as db:
             booking = await booking_model.undo_check_in(
-                db=db, company_id=actor.company_id, booking_id=parse_id(booking_id, field="bookingId")
+                db=db,
+                company_id=actor.company_id,
+                booking_id=parse_id(booking_id, field="bookingId"),
             )
         return Booking(row=booking)
 
@@ -470,6 +476,8 @@ class StaffMutation:
         actor = info.context.require_staff()
         async with info.context.transaction() as db:
             booking = await booking_model.mark_no_show(
-                db=db, company_id=actor.company_id, booking_id=parse_id(booking_id, field="bookingId")
+                db=db,
+                company_id=actor.company_id,
+                booking_id=parse_id(booking_id, field="bookingId"),
             )
         return Booking(row=booking)

@@ -4,6 +4,7 @@ import strawberry
 
 from classbridge.graph.errors import CodedSchema
 from classbridge.graph.limits import limit_extensions
+from classbridge.graph.scalars import scalar_config
 from classbridge.graph.staff.mutations import StaffMutation
 from classbridge.graph.staff.queries import StaffQuery
 from classbridge.settings import Settings, get_settings
@@ -24,4 +25,5 @@ def build_staff_schema(settings: Settings | None = None) -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         extensions=limit_extensions(settings or get_settings()),
+        config=scalar_config(),
     )

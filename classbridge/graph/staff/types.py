@@ -17,7 +17,9 @@ from classbridge.models.booking import available_spots
 from classbridge.models.localtime import utc_to_local
 from classbridge.models.session import effective_rules
 
-Aggregator = strawberry.enum(aggregator_model.Aggregator, description="A corporate-fitness aggregator.")
+Aggregator = strawberry.enum(
+    aggregator_model.Aggregator, description="A corporate-fitness aggregator."
+)
 ActivityKind = strawberry.enum(activity_model.ActivityKind)
 AggregatorMode = strawberry.enum(session_model.AggregatorMode)
 BookingSource = strawberry.enum(booking_model.BookingSource)
@@ -191,7 +193,9 @@ class Session:
     def ends_at(self) -> datetime:
         return self.row.ends_at
 
-    @strawberry.field(description="Start in venue-local time with offset, e.g. 2026-03-29T18:00:00+02:00.")
+    @strawberry.field(
+        description="Start in venue-local time with offset, e.g. 2026-03-29T18:00:00+02:00."
+    )
     async def local_start(self, info: Info) -> str:
         venue = await info.context.loaders.venue.load(self.row.venue_id)
         assert venue is not None
@@ -327,7 +331,9 @@ class Customer:
     @strawberry.field(description="Customer IDs from aggregators.")
     async def aggregator_ids(self, info: Info) -> list[CustomerAggregatorId]:
         rows = await info.context.loaders.aggregator_ids.load(self.row.id)
-        return [CustomerAggregatorId(aggregator=r.aggregator, external_id=r.external_id) for r in rows]
+        return [
+            CustomerAggregatorId(aggregator=r.aggregator, external_id=r.external_id) for r in rows
+        ]
 
     @strawberry.field
     def created_at(self) -> datetime:

@@ -1,0 +1,146 @@
+"""What an aggregator sees of a session (its "offer"): one definition for the partner API
+and for the push to aggregators, so both always say the same thing."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from classbridge.models.activity import Activity
+from classbridge.models.aggregator import Aggregator, AggregatorExtension, ExtensionStatus
+from classbridge.models.booking import available_spots, booking_counts
+from classbridge.models.company import Venue
+from classbridge.models.localtime import utc_to_local
+from classbridge.models.session import AggregatorMode, ClassSession, effective_rules
+
+
+def format_offset(minutes: int | None) -> str | None:
+    """Minutes before the start as `HH:MM` (hours may exceed 24, e.g. 168:00)."""
+    if minutes is None:
+        return None
+    sign = "-" if minutes < 0 else ""
+    hours, mins = divmod(abs(minutes), 60)
+    return f"{sign}{hours:02d}:{mins:02d}"
+
+
+@dataclass(frozen=True)
+class SessionOffer:
+    """A session as one aggregator sees it right now."""
+
+    session_id: uuid.UUID
+    company_id: uuid.UUID
+    venue_id: uuid.UUID
+    activity_id: uuid.UUID
+    aggregator: Aggregator
+    version: int
+    updated_at: datetime
+    name: str
+    description: str | None
+    sport: str
+    timezone: str
+    starts_at: datetime
+    ends_at: datetime
+    start_local: datetime
+    end_local: datetime
+    room: str | None
+    teacher: str | None
+    is_cancelled: bool
+    cancelled_at: datetime | None
+    offered: bool
+    """False when the aggregator may not book it (not allowed, or the extension is off)."""
+    total_spots: int | None
+    total_aggregator_spots: int | None
+    available_spots: int | None
+    booking_window_start: str | None
+    booking_window_end: str | None
+    late_cancel_window: str
+
+
+def offered_clause() -> sa.ColumnElement[bool]:
+    """SQL: the session's effective "allow bookings from aggregators" (join Activity)."""
+    return (
+        sa.case(
+            (
+                ClassSession.aggregator_mode == AggregatorMode.INDIVIDUAL,
+                ClassSession.aggregator_allowed,
+            ),
+            else_=Activity.allow_aggregator_bookings,
+        )
+        == sa.true()
+    )
+
+
+def active_extension_clause(aggregator: Aggregator) -> sa.ColumnElement[bool]:
+    """SQL: the session's company has this aggregator's extension ACTIVE."""
+    return sa.exists().where(
+        AggregatorExtension.company_id == ClassSession.company_id,
+        AggregatorExtension.aggregator == aggregator,
+        AggregatorExtension.status == ExtensionStatus.ACTIVE,
+    )
+
+
+async def session_offers(
+    *, db: AsyncSession, aggregator: Aggregator, session_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, SessionOffer]:
+    """Offers for many sessions in a constant number of queries."""
+    if not session_ids:
+        return {}
+    rows = (
+        await db.execute(
+            select(ClassSession, Activity, Venue)
+            .join(Activity, Activity.id == ClassSession.activity_id)
+            .join(Venue, Venue.id == ClassSession.venue_id)
+            .where(ClassSession.id.in_(session_ids))  # type: ignore[attr-defined]
+        )
+    ).all()
+    company_ids = {s.company_id for s, _, _ in rows}
+    active = set(
+        await db.scalars(
+            select(AggregatorExtension.company_id).where(
+                AggregatorExtension.company_id.in_(company_ids),  # type: ignore[attr-defined]
+                AggregatorExtension.aggregator == aggregator,
+                AggregatorExtension.status == ExtensionStatus.ACTIVE,
+            )
+        )
+    )
+    counts = await booking_counts(db=db, session_ids=[s.id for s, _, _ in rows])
+    offers = {}
+    for session, activity, venue in rows:
+        rules = effective_rules(session, activity)
+        offered = rules.aggregator_allowed and session.company_id in active
+        offers[session.id] = SessionOffer(
+            session_id=session.id,
+            company_id=session.company_id,
+            venue_id=venue.id,
+            activity_id=activity.id,
+            aggregator=aggregator,
+            version=session.version,
+            updated_at=session.updated_at,
+            name=activity.name,
+            description=activity.description,
+            sport=activity.sport,
+            timezone=venue.timezone,
+            starts_at=session.starts_at,
+            ends_at=session.ends_at,
+            start_local=utc_to_local(session.starts_at, venue.zone),
+            end_local=utc_to_local(session.ends_at, venue.zone),
+            room=session.room,
+            teacher=session.teacher,
+            is_cancelled=session.is_cancelled,
+            cancelled_at=session.cancelled_at,
+            offered=offered,
+            total_spots=rules.capacity,
+            total_aggregator_spots=rules.aggregator_limit,
+            available_spots=(
+                available_spots(rules, counts[session.id], for_aggregator=True)
+                if offered and not session.is_cancelled
+                else 0
+            ),
+            booking_window_start=format_offset(activity.booking_opens_minutes),
+            booking_window_end=format_offset(activity.booking_closes_minutes),
+            late_cancel_window=format_offset(activity.free_cancellation_minutes) or "00:00",
+        )
+    return offers

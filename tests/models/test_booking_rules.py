@@ -1,0 +1,176 @@
+"""Booking rules in models/, without HTTP: capacity, double booking, windows, cancelled/past."""
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+
+from classbridge.models import activity as activity_model
+from classbridge.models import booking as booking_model
+from classbridge.models import session as session_model
+from classbridge.models.base import utcnow
+from classbridge.models.booking import BookingSource, BookingStatus, CancellationType
+from classbridge.models.errors import DomainError, ErrorCode
+from classbridge.models.outbox import OutboxItem
+from classbridge.models.session import ClassSession
+from tests.studio import Studio
+
+
+async def _book(studio: Studio, session_id, customer_id=None):  # type: ignore[no-untyped-def]
+    async with studio.database.transaction() as db:
+        return await booking_model.book(
+            db=db,
+            company_id=studio.company_id,
+            session_id=session_id,
+            customer_id=customer_id or studio.customer_id,
+            product_id=studio.product_id,
+            source=BookingSource.STAFF,
+        )
+
+
+async def _refused(code: ErrorCode, coro) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(DomainError) as info:
+        await coro
+    assert info.value.code is code, info.value
+
+
+async def test_capacity_uses_session_override_then_activity_max(studio: Studio) -> None:
+    session_id = await studio.session(capacity=2)
+    await _book(studio, session_id)
+    await _book(studio, session_id, await studio.customer("B", "B"))
+    await _refused(ErrorCode.SESSION_FULL, _book(studio, session_id, await studio.customer()))
+
+
+async def test_activity_max_applies_without_override(studio: Studio) -> None:
+    async with studio.database.transaction() as db:
+        await activity_model.update_rules(
+            db=db,
+            company_id=studio.company_id,
+            activity_id=studio.activity_id,
+            rules={"max_participants": 1},
+        )
+    session_id = await studio.session()
+    await _book(studio, session_id)
+    await _refused(ErrorCode.SESSION_FULL, _book(studio, session_id, await studio.customer()))
+
+
+async def test_one_live_booking_per_customer_and_rebook_after_cancel(studio: Studio) -> None:
+    session_id = await studio.session()
+    booking = await _book(studio, session_id)
+    await _refused(ErrorCode.ALREADY_BOOKED, _book(studio, session_id))
+    async with studio.database.transaction() as db:
+        await booking_model.cancel_booking(
+            db=db, company_id=studio.company_id, booking_id=booking.id
+        )
+    again = await _book(studio, session_id)
+    assert again.id != booking.id
+
+
+async def test_booking_window(studio: Studio) -> None:
+    async with studio.database.transaction() as db:
+        await activity_model.update_rules(
+            db=db,
+            company_id=studio.company_id,
+            activity_id=studio.activity_id,
+            rules={"booking_opens_minutes": 24 * 60, "booking_closes_minutes": 60},
+        )
+    far = await studio.session(days_ahead=5)
+    await _refused(ErrorCode.BOOKING_WINDOW_NOT_OPEN, _book(studio, far))
+    soon = await studio.session(days_ahead=0, hour=23)
+    async with studio.database.transaction() as db:
+        # Move it to start in 30 minutes: the window closed 60 minutes before the start.
+        start = utcnow() + timedelta(minutes=30)
+        await db.execute(
+            update(ClassSession)
+            .where(ClassSession.id == soon)
+            .values(starts_at=start, ends_at=start + timedelta(hours=1))
+        )
+    await _refused(ErrorCode.BOOKING_WINDOW_CLOSED, _book(studio, soon))
+
+
+async def test_no_booking_on_cancelled_or_past_sessions(studio: Studio) -> None:
+    cancelled = await studio.session()
+    async with studio.database.transaction() as db:
+        await session_model.cancel_session(
+            db=db, company_id=studio.company_id, session_id=cancelled, reason="teacher ill"
+        )
+    await _refused(ErrorCode.SESSION_CANCELLED, _book(studio, cancelled))
+    past = await studio.session()
+    async with studio.database.transaction() as db:
+        start = utcnow() - timedelta(hours=3)
+        await db.execute(
+            update(ClassSession)
+            .where(ClassSession.id == past)
+            .values(starts_at=start, ends_at=start + timedelta(hours=1))
+        )
+    await _refused(ErrorCode.SESSION_IN_PAST, _book(studio, past))
+
+
+async def test_cancel_early_or_late_by_free_cancellation_rule(studio: Studio) -> None:
+    async with studio.database.transaction() as db:
+        await activity_model.update_rules(
+            db=db,
+            company_id=studio.company_id,
+            activity_id=studio.activity_id,
+            rules={"free_cancellation_minutes": 24 * 60},
+        )
+    early_session = await studio.session(days_ahead=3)
+    late_session = await studio.session(days_ahead=0, hour=23)
+    early = await _book(studio, early_session)
+    late = await _book(studio, late_session)
+    async with studio.database.transaction() as db:
+        early = await booking_model.cancel_booking(
+            db=db, company_id=studio.company_id, booking_id=early.id
+        )
+        late = await booking_model.cancel_booking(
+            db=db, company_id=studio.company_id, booking_id=late.id
+        )
+    assert early.cancellation_type is CancellationType.EARLY
+    assert late.cancellation_type is CancellationType.LATE
+
+
+async def test_cancel_session_cancels_bookings_and_writes_outbox(studio: Studio) -> None:
+    session_id = await studio.session()
+    booking = await _book(studio, session_id)
+    async with studio.database.transaction() as db:
+        session = await session_model.cancel_session(
+            db=db, company_id=studio.company_id, session_id=session_id, reason=None
+        )
+        version = session.version
+    async with studio.database.session() as db:
+        stored = await db.get(booking_model.Booking, booking.id)
+        assert stored is not None
+        assert stored.status is BookingStatus.CANCELLED
+        assert stored.cancellation_type is CancellationType.SESSION
+        rows = (
+            await db.scalars(
+                OutboxItem.__table__.select().where(OutboxItem.session_id == session_id)  # type: ignore[attr-defined]
+            )
+        ).all()
+    # scheduled, booked, cancelled: three changes an aggregator must learn
+    assert len(rows) == 3
+    assert version == 3
+
+
+async def test_rolled_back_booking_leaves_nothing(studio: Studio) -> None:
+    session_id = await studio.session()
+    with pytest.raises(RuntimeError):
+        async with studio.database.transaction() as db:
+            await booking_model.book(
+                db=db,
+                company_id=studio.company_id,
+                session_id=session_id,
+                customer_id=studio.customer_id,
+                product_id=studio.product_id,
+                source=BookingSource.STAFF,
+            )
+            raise RuntimeError("boom")
+    async with studio.database.session() as db:
+        counts = await booking_model.booking_counts(db=db, session_ids=[session_id])
+        outbox = (
+            await db.scalars(
+                OutboxItem.__table__.select().where(OutboxItem.session_id == session_id)  # type: ignore[attr-defined]
+            )
+        ).all()
+    assert counts[session_id].booked == 0
+    assert len(outbox) == 1  # only the scheduling

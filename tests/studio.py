@@ -1,0 +1,123 @@
+"""Test actors: a studio with an owner, a venue, an activity, a product and a customer."""
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+from classbridge.models import activity as activity_model
+from classbridge.models import company as company_model
+from classbridge.models import customer as customer_model
+from classbridge.models import product as product_model
+from classbridge.models import session as session_model
+from classbridge.models import staff as staff_model
+from classbridge.models.base import utcnow
+from classbridge.models.db import Database
+from classbridge.models.localtime import utc_to_local
+from classbridge.models.product import ProductKind
+
+
+@dataclass
+class Studio:
+    database: Database
+    company_id: uuid.UUID
+    venue_id: uuid.UUID
+    activity_id: uuid.UUID
+    product_id: uuid.UUID
+    customer_id: uuid.UUID
+    token: str
+    owner_email: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    async def session(
+        self,
+        *,
+        days_ahead: int = 2,
+        hour: int = 18,
+        capacity: int | None = None,
+        activity_id: uuid.UUID | None = None,
+    ) -> uuid.UUID:
+        """Schedule one session `days_ahead` days from now at `hour` venue time."""
+        async with self.database.transaction() as db:
+            venue = await db.get(company_model.Venue, self.venue_id)
+            assert venue is not None
+            day = utc_to_local(utcnow(), venue.zone).date() + timedelta(days=days_ahead)
+            sessions = await session_model.schedule_sessions(
+                db=db,
+                company_id=self.company_id,
+                activity_id=activity_id or self.activity_id,
+                venue_id=self.venue_id,
+                local_start=datetime(day.year, day.month, day.day, hour),
+                capacity_override=capacity,
+            )
+        return sessions[0].id
+
+    async def customer(self, first: str = "Kim", last: str = "Meyer") -> uuid.UUID:
+        async with self.database.transaction() as db:
+            customer = await customer_model.create_customer(
+                db=db, company_id=self.company_id, values={"first_name": first, "last_name": last}
+            )
+        return customer.id
+
+
+async def make_studio(database: Database, *, name: str) -> Studio:
+    slug = uuid.uuid4().hex[:8]
+    async with database.transaction() as db:
+        company = await company_model.create_company(db=db, name=name)
+        venue = await company_model.create_venue(
+            db=db, company_id=company.id, name=f"{name} Mitte", timezone="Europe/Berlin"
+        )
+        owner = await staff_model.create_staff_user(
+            db=db,
+            company_id=company.id,
+            email=f"owner-{slug}@example.com",
+            name="Owner",
+            password="correct horse battery",
+            role=staff_model.StaffRole.OWNER,
+        )
+        activity = await activity_model.create_activity(
+            db=db, company_id=company.id, name="Vinyasa", rules={"max_participants": 10}
+        )
+        product = await product_model.create_product(
+            db=db, company_id=company.id, name="Drop-in", kind=ProductKind.DROP_IN
+        )
+        customer = await customer_model.create_customer(
+            db=db, company_id=company.id, values={"first_name": "Ada", "last_name": "Lovelace"}
+        )
+        token = await staff_model.issue_token(db=db, user=owner, ttl_days=1)
+    return Studio(
+        database=database,
+        company_id=company.id,
+        venue_id=venue.id,
+        activity_id=activity.id,
+        product_id=product.id,
+        customer_id=customer.id,
+        token=token,
+        owner_email=owner.email,
+    )
+
+
+async def gql(
+    client: httpx.AsyncClient,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    *,
+    token: str | None = None,
+    path: str = "/graphql",
+) -> dict[str, Any]:
+    """POST a GraphQL operation; returns the JSON body (asserting a 200 response)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = await client.post(
+        path, json={"query": query, "variables": variables or {}}, headers=headers
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def error_codes(body: dict[str, Any]) -> list[str]:
+    return [e["extensions"]["code"] for e in body.get("errors") or []]

@@ -1,0 +1,35 @@
+"""The committed schema.graphql is what the code exports; migrations match the models."""
+
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlmodel import SQLModel
+
+import classbridge.models  # noqa: F401  (registers the tables)
+from classbridge.graph.staff.schema import build_staff_schema
+from classbridge.models.db import Database
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_committed_staff_schema_matches_code() -> None:
+    committed = (ROOT / "schema.graphql").read_text()
+    exported = build_staff_schema().as_str() + "\n"
+    assert committed == exported, (
+        "schema.graphql is stale: run `classbridge export-schema --output schema.graphql`"
+    )
+
+
+async def test_migrations_match_models(database: Database) -> None:
+    """A migrated database has exactly the tables, columns and indexes the models declare."""
+
+    def diff(connection):  # type: ignore[no-untyped-def]
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return compare_metadata(context, SQLModel.metadata)
+
+    async with database.engine.connect() as conn:
+        differences = await conn.run_sync(diff)
+    assert differences == [], "models and migrations differ; add a migration:\n" + "\n".join(
+        map(str, differences)
+    )
