@@ -154,9 +154,7 @@ async def test_going_live_and_deactivating_touch_upcoming_sessions(studio: Studi
     async with studio.database.session() as db:
         kinds = list(
             await db.scalars(
-                select(OutboxItem.aggregator).where(
-                    OutboxItem.kind == OutboxKind.EXTENSION_CHANGED
-                )
+                select(OutboxItem.aggregator).where(OutboxItem.kind == OutboxKind.EXTENSION_CHANGED)
             )
         )
     assert kinds == ["EGYM_WELLPASS"] * 3  # activate, live, deactivate
