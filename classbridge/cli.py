@@ -96,6 +96,8 @@ def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> None:
         print(f"  venue ids:   {', '.join(data['venueIds'])}")  # type: ignore[arg-type]
         print(f"  owner login: {data['ownerEmail']} / {data['ownerPassword']}")
         print(f"  staff token: {data['staffToken']}")
+        for name, token in data["aggregatorTokens"].items():  # type: ignore[attr-defined]
+            print(f"  partner token ({name}): {token}")
 
 
 def cmd_create_owner(settings: Settings, args: argparse.Namespace) -> None:

@@ -11,6 +11,8 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
+WAIT_SECONDS = 10.0
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -36,8 +38,8 @@ class Inbox:
         self.messages.append(message)
         self._changed.set()
 
-    async def wait_for(self, count: int, timeout: float = 10.0) -> list[Message]:
-        async with asyncio.timeout(timeout):
+    async def wait_for(self, count: int) -> list[Message]:
+        async with asyncio.timeout(WAIT_SECONDS):
             while len(self.messages) < count:
                 self._changed.clear()
                 await self._changed.wait()

@@ -46,7 +46,8 @@ async def server_url(settings: Settings, database: Database) -> AsyncIterator[st
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         async with asyncio.timeout(20):
-            while not server.started:
+            # uvicorn exposes no "started" event: poll its flag with a deadline.
+            while not server.started:  # noqa: ASYNC110
                 await asyncio.sleep(0.01)
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -65,7 +66,9 @@ async def test_capacity_and_aggregator_limit_hold_under_a_rush(
     customers = [str(await studio.customer("Desk", f"Guest{i:02d}")) for i in range(DESK_BOOKINGS)]
 
     async def call(c: httpx.AsyncClient, path: str, query: str, variables: dict, headers: dict):  # type: ignore[no-untyped-def,type-arg]
-        response = await c.post(path, json={"query": query, "variables": variables}, headers=headers)
+        response = await c.post(
+            path, json={"query": query, "variables": variables}, headers=headers
+        )
         assert response.status_code < 500, response.text
         body = response.json()
         return "ok" if not body.get("errors") else body["errors"][0]["extensions"]["code"]
