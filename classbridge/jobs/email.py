@@ -149,6 +149,7 @@ class EmailDelivery:
         self.sweep_seconds = sweep_seconds
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self.deliver: Callable[[], Awaitable[int]] = lambda: deliver_pending_emails(
             database, settings
         )
@@ -162,21 +163,26 @@ class EmailDelivery:
         self._task = asyncio.create_task(self._run(), name="email-delivery")
 
     async def stop(self) -> None:
+        """Let a delivery in progress finish (cancelling it mid-transaction could leave a
+        connection behind), then end the loop."""
         if self.on_notices in self.database.listeners:
             self.database.listeners.remove(self.on_notices)
+        self._stopping = True
+        self._wake.set()
         if self._task is not None:
-            self._task.cancel()
             try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+                await asyncio.wait_for(self._task, timeout=SMTP_TIMEOUT_SECONDS + 10)
+            except TimeoutError:
+                log.warning("email delivery did not stop in time")
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.deliver()
             except Exception:  # keep the loop alive; the next sweep tries again
                 log.exception("email delivery failed")
+            if self._stopping:
+                break
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.sweep_seconds)
             except TimeoutError:
