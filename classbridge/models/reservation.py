@@ -46,9 +46,9 @@ class Member:
 async def _offered_session(
     db: AsyncSession, aggregator: Aggregator, session_id: uuid.UUID
 ) -> ClassSession:
-    """The session, locked; sessions of studios not connected to this aggregator are
-    reported as not found, exactly like unknown ones."""
-    session = await lock_session(db=db, session_id=session_id)
+    """The session; sessions of studios not connected to this aggregator are reported as
+    not found, exactly like unknown ones."""
+    session = await db.get(ClassSession, session_id)
     if session is None:
         raise not_found("session")
     active = await db.scalar(
@@ -118,9 +118,13 @@ async def make_reservation(
     """Book a member into a session through models.booking.book. A retry (same member,
     same session, booking still live) returns the existing booking instead of a second."""
     session = await _offered_session(db, aggregator, session_id)
+    # The profile first, outside the session lock: other members need not wait for it.
     customer = await member_customer(
         db=db, company_id=session.company_id, aggregator=aggregator, member=member
     )
+    # Under the session lock the retry check and the booking cannot interleave with a
+    # concurrent retry of the same member.
+    await lock_session(db=db, session_id=session.id)
     existing = await booking_model.live_booking(
         db=db, session_id=session.id, customer_id=customer.id
     )
