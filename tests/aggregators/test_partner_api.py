@@ -349,3 +349,41 @@ async def test_deactivation_withdraws_everything_and_the_feed_says_so(
     assert node["id"] == str(session_id) and node["isCancelled"] is True
     refused = await pgql(client, partner, MAKE, {"sessionId": str(session_id), "user": member()})
     assert error_codes(refused) == ["NOT_FOUND"]
+
+
+async def test_classes_sports_teachers_and_rooms_as_the_schema_shapes_them(
+    client: httpx.AsyncClient, studio: Studio
+) -> None:
+    await connect(studio)
+    session_id = await studio.session()
+    async with studio.database.transaction() as db:
+        await session_model.edit_session(
+            db=db,
+            company_id=studio.company_id,
+            session_id=session_id,
+            changes={"teacher": "Mara", "room": "Studio 2"},
+        )
+    partner = await make_partner(studio.database, Aggregator.EGYM_WELLPASS)
+    body = await pgql(
+        client,
+        partner,
+        """query Q($c: ID!, $s: ID!) {
+          class(id: $c) { id name venue { id } }
+          sports { edges { node { id name } } }
+          session(id: $s) { teachers { id name gender } room { id name }
+                            sport { id name } onlineStreamInformation { password } }
+        }""",
+        {"c": str(studio.activity_id), "s": str(session_id)},
+    )
+    assert "errors" not in body, body
+    data = body["data"]
+    assert data["class"] == {
+        "id": str(studio.activity_id),
+        "name": "Vinyasa",
+        "venue": {"id": str(studio.venue_id)},
+    }
+    (sport,) = [e["node"] for e in data["sports"]["edges"]]
+    assert sport == data["session"]["sport"] and sport["name"] == "Fitness"
+    assert [t["name"] for t in data["session"]["teachers"]] == ["Mara"]
+    assert data["session"]["room"]["name"] == "Studio 2"
+    assert data["session"]["onlineStreamInformation"] is None

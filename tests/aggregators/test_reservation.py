@@ -189,3 +189,12 @@ async def test_after_a_merge_the_id_follows_to_the_survivor(studio: Studio) -> N
     # The earlier reservation moved too and is still found as the same one.
     again = await reserve(studio, first.session_id, mia(1))
     assert again.id == first.id
+
+
+async def test_concurrent_retries_of_a_new_member_book_once(studio: Studio) -> None:
+    await connect(studio)
+    session_id = await studio.session()
+    bookings = await asyncio.gather(*(reserve(studio, session_id, mia(5)) for _ in range(6)))
+    assert len({b.id for b in bookings}) == 1
+    assert await count(studio, Booking) == 1
+    assert await count(studio, CustomerAggregatorId) == 1
