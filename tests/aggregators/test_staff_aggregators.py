@@ -163,3 +163,60 @@ async def test_cancelling_a_session_cancels_aggregator_bookings_with_an_outbox_r
     )
     assert len(outbox) == before + 1
     assert outbox[-1].processed_at is None
+
+
+async def test_no_duplicates_end_to_end_staff_add_the_id_and_merge(
+    client: httpx.AsyncClient, studio: Studio
+) -> None:
+    from tests.aggregators.partner import make_partner, member, pgql
+
+    await connect(studio)
+    partner = await make_partner(studio.database, Aggregator.EGYM_WELLPASS)
+    make = """mutation M($s: ID!, $u: UserInput!) {
+      makeReservation(sessionId: $s, user: $u) { id } }"""
+    added = await gql(
+        client,
+        """mutation A($c: ID!) { addCustomerAggregatorId(customerId: $c,
+             aggregator: EGYM_WELLPASS, externalId: "member-1") { id } }""",
+        {"c": str(studio.customer_id)},
+        token=studio.token,
+    )
+    assert "errors" not in added, added
+    first = await pgql(client, partner, make, {"s": str(await studio.session()), "u": member(1)})
+    booking_id = first["data"]["makeReservation"]["id"]
+    booking = await gql(
+        client,
+        "query B($id: ID!) { booking(id: $id) { customer { id } } }",
+        {"id": booking_id},
+        token=studio.token,
+    )
+    assert booking["data"]["booking"]["customer"]["id"] == str(studio.customer_id)
+    # A second member gets a new profile, which staff then merge into a regular customer.
+    regular = await studio.customer("Rita", "Regular")
+    second = await pgql(client, partner, make, {"s": str(await studio.session()), "u": member(2)})
+    created = await gql(
+        client,
+        "query B($id: ID!) { booking(id: $id) { customer { id } } }",
+        {"id": second["data"]["makeReservation"]["id"]},
+        token=studio.token,
+    )
+    merged = await gql(
+        client,
+        """mutation M($s: ID!, $m: ID!) { mergeCustomers(survivorId: $s, mergedId: $m) {
+             aggregatorIds { aggregator externalId } } }""",
+        {"s": str(regular), "m": created["data"]["booking"]["customer"]["id"]},
+        token=studio.token,
+    )
+    assert merged["data"]["mergeCustomers"]["aggregatorIds"] == [
+        {"aggregator": "EGYM_WELLPASS", "externalId": "member-2"}
+    ]
+    third = await pgql(
+        client, partner, make, {"s": str(await studio.session(days_ahead=4)), "u": member(2)}
+    )
+    landed = await gql(
+        client,
+        "query B($id: ID!) { booking(id: $id) { customer { id } } }",
+        {"id": third["data"]["makeReservation"]["id"]},
+        token=studio.token,
+    )
+    assert landed["data"]["booking"]["customer"]["id"] == str(regular)
