@@ -59,9 +59,14 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_export_schema(_settings: Settings, args: argparse.Namespace) -> None:
-    from classbridge.graph.staff.schema import build_staff_schema
+    if args.partner:
+        from classbridge.graph.partner.schema import build_partner_schema
 
-    sdl = build_staff_schema().as_str() + "\n"
+        sdl = build_partner_schema().as_str() + "\n"
+    else:
+        from classbridge.graph.staff.schema import build_staff_schema
+
+        sdl = build_staff_schema().as_str() + "\n"
     if args.output:
         Path(args.output).write_text(sdl)
     else:
@@ -91,6 +96,8 @@ def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> None:
         print(f"  venue ids:   {', '.join(data['venueIds'])}")  # type: ignore[arg-type]
         print(f"  owner login: {data['ownerEmail']} / {data['ownerPassword']}")
         print(f"  staff token: {data['staffToken']}")
+        for name, token in data["aggregatorTokens"].items():  # type: ignore[attr-defined]
+            print(f"  partner token ({name}): {token}")
 
 
 def cmd_create_owner(settings: Settings, args: argparse.Namespace) -> None:
@@ -130,6 +137,57 @@ def cmd_create_owner(settings: Settings, args: argparse.Namespace) -> None:
     )
 
 
+def cmd_aggregator_token(settings: Settings, args: argparse.Namespace) -> None:
+    import uuid
+
+    from classbridge.models import partner_token as token_model
+    from classbridge.models.aggregator import Aggregator
+    from classbridge.models.errors import DomainError
+
+    cmd_migrate(settings, args)
+    database = _database(settings)
+
+    async def run() -> list[str]:
+        try:
+            async with database.transaction() as db:
+                if args.action == "create":
+                    row, token = await token_model.create_token(
+                        db=db, aggregator=Aggregator(args.aggregator), label=args.label
+                    )
+                    return [token]
+                if args.action == "revoke":
+                    try:
+                        token_id = uuid.UUID(args.id)
+                    except ValueError:
+                        raise CliError(f"{args.id!r} is not a token id") from None
+                    row = await token_model.revoke_token(db=db, token_id=token_id)
+                    return [f"revoked {row.id} ({row.aggregator.value})"]
+                rows = await token_model.list_tokens(db=db)
+                return [
+                    "\t".join(
+                        [
+                            str(r.id),
+                            r.aggregator.value,
+                            f"created {r.created_at:%Y-%m-%d %H:%M}",
+                            f"revoked {r.revoked_at:%Y-%m-%d %H:%M}" if r.revoked_at else "active",
+                            r.label or "",
+                        ]
+                    ).rstrip()
+                    for r in rows
+                ]
+        finally:
+            await database.dispose()
+
+    try:
+        lines = asyncio.run(run())
+    except DomainError as exc:
+        raise CliError(f"{exc.code}: {exc.message}") from None
+    for line in lines:
+        print(line)
+    if args.action == "create":
+        print("store this token now: it is shown only once", file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="classbridge", description="Studio management and aggregator bridge."
@@ -147,7 +205,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = sub.add_parser("export-schema", help="print the staff API's schema (SDL)")
     export.add_argument("--output", help="write to this file instead of stdout")
+    export.add_argument("--partner", action="store_true", help="the partner API's schema instead")
     export.set_defaults(func=cmd_export_schema)
+
+    from classbridge.models.aggregator import Aggregator
+
+    tokens = sub.add_parser("aggregator-token", help="partner API tokens for aggregators")
+    token_sub = tokens.add_subparsers(dest="action", required=True)
+    create = token_sub.add_parser("create", help="create a token and print it (once)")
+    create.add_argument("aggregator", choices=[a.value for a in Aggregator])
+    create.add_argument("--label", help="a note, e.g. who received it")
+    token_sub.add_parser("list", help="list tokens (never the tokens themselves)")
+    revoke = token_sub.add_parser("revoke", help="revoke a token by its id")
+    revoke.add_argument("id")
+    tokens.set_defaults(func=cmd_aggregator_token)
 
     seed = sub.add_parser("seed-demo", help="create (or reuse) the demo studio")
     seed.add_argument("--json", action="store_true", help="print one JSON object as last line")

@@ -10,10 +10,13 @@ from classbridge.models import activity as activity_model
 from classbridge.models import booking as booking_model
 from classbridge.models import company as company_model
 from classbridge.models import customer as customer_model
+from classbridge.models import extension as extension_model
+from classbridge.models import partner_token as token_model
 from classbridge.models import product as product_model
 from classbridge.models import session as session_model
 from classbridge.models import staff as staff_model
 from classbridge.models.activity import ActivityKind
+from classbridge.models.aggregator import Aggregator
 from classbridge.models.base import utcnow
 from classbridge.models.booking import BookingSource
 from classbridge.models.db import Database
@@ -31,6 +34,8 @@ _ACTIVITIES = [
     ("HIIT Express", "Fitness", ActivityKind.CLASS, 45, 15, [time(12, 15)]),
     ("Pilates Mat", "Pilates", ActivityKind.CLASS, 60, 12, [time(10, 0)]),
 ]
+# Activities offered to EGYM Wellpass, with how many spots its members may take.
+_AGGREGATOR_LIMITS = {"Vinyasa Flow": 5, "HIIT Express": 4}
 _CUSTOMERS = [
     ("Anna", "Becker", "anna.becker@example.com"),
     ("Jonas", "Schmidt", "jonas.schmidt@example.com"),
@@ -70,13 +75,46 @@ async def seed_demo(database: Database, *, token_ttl_days: int) -> DemoResult:
         if owner is None:
             owner = await _create(db)
         venues = await company_model.list_venues(db=db, company_id=owner.company_id)
+        await _connect_egym(db, owner, venues)
         token = await staff_model.issue_token(db=db, user=owner, ttl_days=token_ttl_days)
+        _, partner_token = await token_model.create_token(
+            db=db, aggregator=Aggregator.EGYM_WELLPASS, label="seed-demo"
+        )
     return DemoResult(
         company_id=owner.company_id,
         venue_ids=[v.id for v in venues],
         staff_token=token,
         created=created,
+        extra={"aggregatorTokens": {Aggregator.EGYM_WELLPASS.value: partner_token}},
     )
+
+
+async def _connect_egym(db, owner: staff_model.StaffUser, venues: list) -> None:  # type: ignore[no-untyped-def,type-arg]
+    """EGYM Wellpass is activated, linked to every venue and offered two activities.
+    Every step is idempotent, so a re-run changes nothing."""
+    actor = staff_model.StaffActor(user_id=owner.id, company_id=owner.company_id, role=owner.role)
+    await extension_model.activate_extension(
+        db=db, actor=actor, aggregator=Aggregator.EGYM_WELLPASS
+    )
+    for i, venue in enumerate(venues, start=1):
+        await extension_model.set_aggregator_venue_id(
+            db=db,
+            aggregator=Aggregator.EGYM_WELLPASS,
+            venue_id=venue.id,
+            aggregator_venue_id=f"wellpass-demo-{i}",
+        )
+    activities = await activity_model.list_activities(db=db, company_id=owner.company_id)
+    for activity in activities:
+        if activity.name in _AGGREGATOR_LIMITS:
+            await activity_model.update_rules(
+                db=db,
+                company_id=owner.company_id,
+                activity_id=activity.id,
+                rules={
+                    "allow_aggregator_bookings": True,
+                    "aggregator_limit": _AGGREGATOR_LIMITS[activity.name],
+                },
+            )
 
 
 async def _create(db) -> staff_model.StaffUser:  # type: ignore[no-untyped-def]

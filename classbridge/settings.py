@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     smtp_url: str | None = Field(
         default=None, description="smtp://user:pass@host:port for outgoing email; kept when unset."
     )
+    email_sweep_seconds: float = Field(
+        default=30.0, gt=0, description="How often queued emails are retried in-process."
+    )
     mail_from: str = "classbridge <noreply@classbridge.local>"
     token_ttl_days: int = Field(default=30, ge=1, le=365)
     max_query_depth: int = Field(default=12, ge=2, le=50)

@@ -14,31 +14,15 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
 from classbridge.graph.context import Context
+from classbridge.graph.http import bearer_token, error_response
+from classbridge.graph.partner.endpoint import PartnerGraphQL
 from classbridge.graph.staff.schema import build_staff_schema
+from classbridge.jobs.email import EmailDelivery
 from classbridge.models import staff as staff_model
 from classbridge.models.db import Database
 from classbridge.settings import Settings, get_settings
 
 log = logging.getLogger("classbridge.app")
-
-
-def error_response(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse(
-        {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]},
-        status_code=status,
-        headers={"WWW-Authenticate": "Bearer"} if status == 401 else None,
-    )
-
-
-def bearer_token(headers: Any) -> str | None:
-    """The token of an `Authorization: Bearer` header; "" when the header is malformed."""
-    value = headers.get("authorization")
-    if value is None:
-        return None
-    scheme, _, token = value.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return ""
-    return token.strip()
 
 
 class BodyLimit:
@@ -143,15 +127,29 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
-        await database.dispose()
+        # Emails are delivered in-process when SMTP is configured (see jobs/email.py).
+        delivery = (
+            EmailDelivery(database, settings, sweep_seconds=settings.email_sweep_seconds)
+            if settings.smtp_url
+            else None
+        )
+        if delivery is not None:
+            delivery.start()
+        try:
+            yield
+        finally:
+            if delivery is not None:
+                await delivery.stop()
+            await database.dispose()
 
     staff = BodyLimit(StaffGraphQL(database, settings), settings.max_body_bytes)
+    partner = BodyLimit(PartnerGraphQL(database, settings), settings.max_body_bytes)
     app = Starlette(
         routes=[
             Route("/healthz", health),
             Route("/graphql", staff, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", staff),
+            Route("/aggregator/v1/graphql", partner, methods=["POST"]),
         ],
         lifespan=lifespan,
     )

@@ -9,8 +9,12 @@ from classbridge.models import (  # noqa: F401  (registers the tables)
     booking,
     company,
     customer,
+    email,
+    extension,
     outbox,
+    partner_token,
     product,
+    reservation,
     session,
     staff,
 )

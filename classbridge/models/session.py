@@ -163,6 +163,29 @@ async def touch_upcoming_sessions(*, db: AsyncSession, activity_id: uuid.UUID) -
         )
 
 
+async def touch_company_upcoming_sessions(*, db: AsyncSession, company_id: uuid.UUID) -> int:
+    """Touch every session of a company that has not ended yet (e.g. an aggregator
+    extension was switched on or off, so everything it sees changed)."""
+    now = utcnow()
+    rows = (
+        await db.execute(
+            update(ClassSession)
+            .where(ClassSession.company_id == company_id, ClassSession.ends_at > now)
+            .values(version=ClassSession.version + 1, updated_at=now)
+            .returning(ClassSession.id)
+            .execution_options(synchronize_session="fetch")
+        )
+    ).all()
+    if rows:
+        add_outbox_items(
+            db=db,
+            company_id=company_id,
+            kind=OutboxKind.SESSION_CHANGED,
+            session_ids=[r.id for r in rows],
+        )
+    return len(rows)
+
+
 def _check_capacity(value: int | None, field: str) -> int | None:
     return check_range(value, field=field, low=1, high=MAX_CAPACITY)
 

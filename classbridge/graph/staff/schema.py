@@ -5,18 +5,19 @@ import strawberry
 from classbridge.graph.errors import CodedSchema
 from classbridge.graph.limits import limit_extensions
 from classbridge.graph.scalars import scalar_config
+from classbridge.graph.staff.aggregators import AggregatorMutation, AggregatorQuery
 from classbridge.graph.staff.mutations import StaffMutation
 from classbridge.graph.staff.queries import StaffQuery
 from classbridge.settings import Settings, get_settings
 
 
 @strawberry.type
-class Query(StaffQuery):
+class Query(StaffQuery, AggregatorQuery):
     pass
 
 
 @strawberry.type
-class Mutation(StaffMutation):
+class Mutation(StaffMutation, AggregatorMutation):
     pass
 
 

@@ -1,0 +1,24 @@
+"""HTTP helpers shared by both endpoints: bearer tokens and coded error responses."""
+
+from typing import Any
+
+from starlette.responses import JSONResponse
+
+
+def error_response(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse(
+        {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]},
+        status_code=status,
+        headers={"WWW-Authenticate": "Bearer"} if status == 401 else None,
+    )
+
+
+def bearer_token(headers: Any) -> str | None:
+    """The token of an `Authorization: Bearer` header; "" when the header is malformed."""
+    value = headers.get("authorization")
+    if value is None:
+        return None
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return ""
+    return token.strip()

@@ -1,0 +1,71 @@
+"""The partner API's context: the common one plus the caller (an aggregator) and loaders
+of what that aggregator sees."""
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.dataloader import DataLoader
+from strawberry.types import Info as StrawberryInfo
+
+from classbridge.graph.context import Context
+from classbridge.models import reservation as reservation_model
+from classbridge.models.aggregator import Aggregator, AggregatorActor
+from classbridge.models.extension import venue_links
+from classbridge.models.offer import SessionOffer, session_offers
+
+
+@dataclass
+class PartnerContext(Context):
+    """`aggregator` is always set: the endpoint refuses requests without a valid token."""
+
+    offer: DataLoader[uuid.UUID, SessionOffer] = field(init=False)
+    venue_link: DataLoader[uuid.UUID, str | None] = field(init=False)
+    member_id: DataLoader[uuid.UUID, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.offer = DataLoader(self._offers)
+        self.venue_link = DataLoader(self._venue_links)
+        self.member_id = DataLoader(self._member_ids)
+
+    @property
+    def partner(self) -> AggregatorActor:
+        return self.require_aggregator()
+
+    @property
+    def who(self) -> Aggregator:
+        return self.require_aggregator().aggregator
+
+    def clear(self) -> None:
+        for loader in (self.offer, self.venue_link, self.member_id):
+            loader.clear_all()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A change; afterwards every loader reads afresh."""
+        async with super().transaction() as db:
+            yield db
+        self.clear()
+
+    async def _offers(self, ids: list[uuid.UUID]) -> list[SessionOffer]:
+        async with self.read() as db:
+            offers = await session_offers(db=db, aggregator=self.who, session_ids=list(ids))
+        return [offers[i] for i in ids]
+
+    async def _venue_links(self, ids: list[uuid.UUID]) -> list[str | None]:
+        async with self.read() as db:
+            links = await venue_links(db=db, aggregator=self.who, venue_ids=list(ids))
+        return [links.get(i) for i in ids]
+
+    async def _member_ids(self, ids: list[uuid.UUID]) -> list[str]:
+        async with self.read() as db:
+            found = await reservation_model.member_ids(
+                db=db, aggregator=self.who, customer_ids=list(ids)
+            )
+        return [found.get(i, "") for i in ids]
+
+
+PartnerInfo = StrawberryInfo[PartnerContext, None]

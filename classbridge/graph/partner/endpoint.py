@@ -1,0 +1,60 @@
+"""The partner endpoint: every request needs a valid partner token (else HTTP 401)."""
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+
+from classbridge.graph.http import bearer_token, error_response
+from classbridge.graph.partner.context import PartnerContext
+from classbridge.graph.partner.schema import build_partner_schema
+from classbridge.models import partner_token as token_model
+from classbridge.models.aggregator import AggregatorActor
+from classbridge.models.db import Database
+from classbridge.settings import Settings
+
+
+class PartnerGraphQL(GraphQL[PartnerContext, None]):
+    def __init__(self, database: Database, settings: Settings) -> None:
+        super().__init__(build_partner_schema(settings), graphql_ide=None)
+        self.database = database
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        token = bearer_token(Request(scope).headers)
+        actor = await self._authenticate(token) if token else None
+        if actor is None:
+            message = (
+                "send Authorization: Bearer <partner token>"
+                if token is None
+                else "the partner token is invalid or revoked"
+            )
+            await error_response(401, "UNAUTHENTICATED", message)(scope, receive, send)
+            return
+        scope.setdefault("state", {})["aggregator"] = actor
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            context = scope.get("state", {}).get("context")
+            if context is not None:
+                await context.close()
+
+    async def _authenticate(self, token: str) -> AggregatorActor | None:
+        async with self.database.session() as db:
+            return await token_model.authenticate(db=db, token=token)
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> PartnerContext:
+        state = request.scope.setdefault("state", {})
+        context = PartnerContext(
+            request=request,
+            response=response,
+            database=self.database,
+            settings=self.settings,
+            aggregator=state["aggregator"],
+        )
+        state["context"] = context
+        return context

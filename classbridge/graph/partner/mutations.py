@@ -1,0 +1,95 @@
+"""Partner mutations: every booking goes through models.booking via models.reservation."""
+
+import strawberry
+
+from classbridge.graph.ids import parse_id
+from classbridge.graph.partner.context import PartnerInfo
+from classbridge.graph.partner.types import Reservation, UserInput, Venue
+from classbridge.models import extension as extension_model
+from classbridge.models import reservation as reservation_model
+
+
+def _member(user: UserInput) -> reservation_model.Member:
+    address = user.address
+    return reservation_model.Member(
+        id=user.id,
+        first_name=user.first_name,
+        last_name=user.last_name,
+        email=user.email,
+        phone=user.phone,
+        birthday=user.birthday,
+        street=address.street if address else None,
+        zip=address.zip if address else None,
+        city=address.city if address else None,
+        country=address.country if address else None,
+    )
+
+
+@strawberry.type
+class PartnerMutation:
+    @strawberry.mutation(
+        description="Book your member into a session. Retrying for the same member and "
+        "session returns the existing reservation; nothing is booked twice."
+    )
+    async def make_reservation(
+        self,
+        info: PartnerInfo,
+        session_id: strawberry.ID,
+        user: UserInput,
+        checked_in: bool | None = None,
+    ) -> Reservation:
+        async with info.context.transaction() as db:
+            booking = await reservation_model.make_reservation(
+                db=db,
+                aggregator=info.context.who,
+                session_id=parse_id(session_id, field="sessionId"),
+                member=_member(user),
+                checked_in=bool(checked_in),
+            )
+        return Reservation(row=booking)
+
+    @strawberry.mutation(
+        description="Cancel a reservation. isLateCancellation decides early or late; left out, "
+        "the studio's late-cancel window decides. Cancelling again changes nothing."
+    )
+    async def cancel_reservation(
+        self,
+        info: PartnerInfo,
+        reservation_id: strawberry.ID,
+        is_late_cancellation: bool | None = None,
+    ) -> Reservation:
+        async with info.context.transaction() as db:
+            booking = await reservation_model.cancel_reservation(
+                db=db,
+                aggregator=info.context.who,
+                reservation_id=parse_id(reservation_id, field="reservationId"),
+                late=is_late_cancellation,
+            )
+        return Reservation(row=booking)
+
+    @strawberry.mutation(description="Check your member in; checking in again changes nothing.")
+    async def check_in(self, info: PartnerInfo, reservation_id: strawberry.ID) -> Reservation:
+        async with info.context.transaction() as db:
+            booking = await reservation_model.check_in(
+                db=db,
+                aggregator=info.context.who,
+                reservation_id=parse_id(reservation_id, field="reservationId"),
+            )
+        return Reservation(row=booking)
+
+    @strawberry.mutation(
+        description="Link one of our venues (eversportsVenueId: the venue UUID the studio gave "
+        "you) to your own venue id. Needs the studio to have activated the extension; the "
+        "first link makes the connection live."
+    )
+    async def set_aggregator_venue_id(
+        self, info: PartnerInfo, aggregator_venue_id: str, eversports_venue_id: strawberry.ID
+    ) -> Venue:
+        async with info.context.transaction() as db:
+            venue = await extension_model.set_aggregator_venue_id(
+                db=db,
+                aggregator=info.context.who,
+                venue_id=parse_id(eversports_venue_id, field="eversportsVenueId"),
+                aggregator_venue_id=aggregator_venue_id,
+            )
+        return Venue(row=venue)

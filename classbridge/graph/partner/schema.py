@@ -1,0 +1,29 @@
+"""The partner schema served at /aggregator/v1/graphql."""
+
+import strawberry
+
+from classbridge.graph.errors import CodedSchema
+from classbridge.graph.limits import limit_extensions
+from classbridge.graph.partner.mutations import PartnerMutation
+from classbridge.graph.partner.queries import PartnerQuery
+from classbridge.graph.partner.types import partner_config
+from classbridge.settings import Settings, get_settings
+
+
+@strawberry.type
+class Query(PartnerQuery):
+    pass
+
+
+@strawberry.type
+class Mutation(PartnerMutation):
+    pass
+
+
+def build_partner_schema(settings: Settings | None = None) -> strawberry.Schema:
+    return CodedSchema(
+        query=Query,
+        mutation=Mutation,
+        extensions=limit_extensions(settings or get_settings()),
+        config=partner_config(),
+    )

@@ -1,0 +1,517 @@
+"""Types of the partner API. Names, fields and enum values follow the schema that
+aggregators' clients already speak; what they mean is ours (see docs/aggregators.md)."""
+
+import enum
+import uuid
+from datetime import date, datetime
+from typing import Generic, NewType, TypeVar
+
+import strawberry
+from strawberry.schema.config import StrawberryConfig
+
+from classbridge.graph.pagination import PageInfo
+from classbridge.graph.partner.context import PartnerInfo
+from classbridge.models import booking as booking_model
+from classbridge.models import company as company_model
+from classbridge.models.activity import Activity
+from classbridge.models.booking import BookingStatus
+from classbridge.models.offer import SessionOffer
+from classbridge.models.session import ClassSession
+
+T = TypeVar("T")
+Cursor = NewType("Cursor", str)
+
+# Stable ids for things we keep as plain names (sport, room, teacher).
+_NAMES = uuid.UUID("6f1c2a4e-3b8d-4f7a-9c1e-2d5b8a7f0c31")
+
+
+def name_id(*parts: object) -> strawberry.ID:
+    return strawberry.ID(str(uuid.uuid5(_NAMES, "/".join(str(p).casefold() for p in parts))))
+
+
+def partner_config() -> StrawberryConfig:
+    return StrawberryConfig(
+        scalar_map={
+            Cursor: strawberry.scalar(
+                name="Cursor",
+                description="An opaque position in a list; pass it back as `after`.",
+                serialize=str,
+                parse_value=str,
+            )
+        }
+    )
+
+
+@strawberry.enum(description="How a reservation was cancelled.")
+class CancellationType(enum.Enum):
+    CANCELLATION_TYPE_NONE = "CANCELLATION_TYPE_NONE"
+    CANCELLATION_TYPE_SESSION = "CANCELLATION_TYPE_SESSION"
+    CANCELLATION_TYPE_USER_EARLY = "CANCELLATION_TYPE_USER_EARLY"
+    CANCELLATION_TYPE_USER_LATE = "CANCELLATION_TYPE_USER_LATE"
+
+
+@strawberry.enum(description="Where a reservation stands.")
+class ReservationStatus(enum.Enum):
+    RESERVATION_STATUS_CANCELLED = "RESERVATION_STATUS_CANCELLED"
+    RESERVATION_STATUS_CHECKED_IN = "RESERVATION_STATUS_CHECKED_IN"
+    RESERVATION_STATUS_ENROLLED = "RESERVATION_STATUS_ENROLLED"
+
+
+@strawberry.enum(description="A person's gender, where known.")
+class Gender(enum.Enum):
+    GENDER_FEMALE = "GENDER_FEMALE"
+    GENDER_MALE = "GENDER_MALE"
+    GENDER_OTHER = "GENDER_OTHER"
+
+
+_CANCELLATION = {
+    booking_model.CancellationType.NONE: CancellationType.CANCELLATION_TYPE_NONE,
+    booking_model.CancellationType.SESSION: CancellationType.CANCELLATION_TYPE_SESSION,
+    booking_model.CancellationType.EARLY: CancellationType.CANCELLATION_TYPE_USER_EARLY,
+    booking_model.CancellationType.LATE: CancellationType.CANCELLATION_TYPE_USER_LATE,
+}
+# A no-show keeps its place in the list: for the aggregator it stays enrolled.
+_STATUS = {
+    BookingStatus.BOOKED: ReservationStatus.RESERVATION_STATUS_ENROLLED,
+    BookingStatus.NO_SHOW: ReservationStatus.RESERVATION_STATUS_ENROLLED,
+    BookingStatus.CHECKED_IN: ReservationStatus.RESERVATION_STATUS_CHECKED_IN,
+    BookingStatus.CANCELLED: ReservationStatus.RESERVATION_STATUS_CANCELLED,
+}
+
+
+@strawberry.type
+class Edge(Generic[T]):
+    cursor: Cursor
+    node: T
+
+
+@strawberry.type
+class Connection(Generic[T]):
+    edges: list[Edge[T]]
+    page_info: PageInfo
+
+
+@strawberry.type(description="A postal address.")
+class Address:
+    city: str | None
+    country: str | None
+    street: str | None
+    zip: str | None
+
+
+@strawberry.type(description="A point on the map (WGS 84).")
+class Coordinate:
+    latitude: float
+    longitude: float
+
+
+@strawberry.type(description="Where a session takes place: the venue's address.")
+class Location:
+    id: strawberry.ID
+    city: str | None
+    country: str | None
+    street: str | None
+    zip: str | None
+
+
+def _address(venue: company_model.Venue) -> Address:
+    return Address(city=venue.city, country=venue.country, street=venue.street, zip=venue.zip)
+
+
+def _coordinate(venue: company_model.Venue) -> Coordinate | None:
+    if venue.latitude is None or venue.longitude is None:
+        return None
+    return Coordinate(latitude=venue.latitude, longitude=venue.longitude)
+
+
+@strawberry.type(description="A studio business connected to you.")
+class Company:
+    row: strawberry.Private[company_model.Company]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.row.name
+
+    @strawberry.field
+    def updated_at(self) -> datetime:
+        return self.row.updated_at
+
+    @strawberry.field(description="The company's venues (locations).")
+    async def venues(
+        self, info: PartnerInfo, after: Cursor | None = None, first: int = 50
+    ) -> Connection["Venue"]:
+        from classbridge.graph.partner.queries import venue_page
+
+        return await venue_page(info, after=after, first=first, company_id=self.row.id)
+
+
+@strawberry.type(description="A location of a studio.")
+class Venue:
+    row: strawberry.Private[company_model.Venue]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.row.name
+
+    @strawberry.field
+    def address(self) -> Address:
+        return _address(self.row)
+
+    @strawberry.field(description="Your own id for this venue, once you set it.")
+    async def aggregator_venue_id(self, info: PartnerInfo) -> str | None:
+        return await info.context.venue_link.load(self.row.id)
+
+    @strawberry.field
+    async def company(self, info: PartnerInfo) -> Company:
+        row = await info.context.loaders.company.load(self.row.company_id)
+        assert row is not None
+        return Company(row=row)
+
+    @strawberry.field
+    def coordinate(self) -> Coordinate | None:
+        return _coordinate(self.row)
+
+    @strawberry.field
+    def email(self) -> str | None:
+        return self.row.email
+
+    @strawberry.field
+    def phone(self) -> str | None:
+        return self.row.phone
+
+    @strawberry.field
+    def website(self) -> str | None:
+        return self.row.website
+
+    @strawberry.field(description="IANA time zone of the venue, e.g. Europe/Berlin.")
+    def timezone(self) -> str:
+        return self.row.timezone
+
+    @strawberry.field
+    def updated_at(self) -> datetime:
+        return self.row.updated_at
+
+    @strawberry.field(description="Sessions on offer here in the next 14 days.")
+    async def sessions(
+        self, info: PartnerInfo, after: Cursor | None = None, first: int = 50
+    ) -> Connection["Session"]:
+        from classbridge.graph.partner.queries import session_page
+
+        return await session_page(info, after=after, first=first, venue_id=self.row.id)
+
+
+@strawberry.type(name="Class", description="A class type (activity) of a studio.")
+class ClassType:
+    row: strawberry.Private[Activity]
+    venue_id: strawberry.Private[uuid.UUID | None]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.row.name
+
+    @strawberry.field
+    def updated_at(self) -> datetime:
+        return self.row.updated_at
+
+    @strawberry.field(
+        description="The venue of the session it was reached through, else "
+        "the studio's first venue."
+    )
+    async def venue(self, info: PartnerInfo) -> Venue:
+        if self.venue_id is not None:
+            row = await info.context.loaders.venue.load(self.venue_id)
+        else:
+            async with info.context.read() as db:
+                venues = await company_model.list_venues(db=db, company_id=self.row.company_id)
+            row = venues[0]
+        assert row is not None
+        return Venue(row=row)
+
+
+@strawberry.type(description="A sport (the studio's category of a class).")
+class Sport:
+    id: strawberry.ID
+    name: str = strawberry.field(description="The sport's name as the studio wrote it.")
+
+
+@strawberry.type(description="A room of a venue.")
+class Room:
+    id: strawberry.ID
+    name: str
+    updated_at: datetime
+
+
+@strawberry.type(description="Who teaches a session.")
+class Teacher:
+    id: strawberry.ID
+    name: str
+    updated_at: datetime
+    description: str | None = None
+    gender: Gender | None = None
+
+
+@strawberry.type(description="Online stream details; no session is streamed yet.")
+class OnlineStreamInformation:
+    online_stream_link: str | None = strawberry.field(
+        default=None, deprecation_reason="Per-participant links are on Reservation."
+    )
+    password: str | None = strawberry.field(
+        default=None, deprecation_reason="Per-participant links are on Reservation."
+    )
+    raw_online_stream_link: str | None = strawberry.field(
+        default=None, deprecation_reason="Per-participant links are on Reservation."
+    )
+
+
+def _local(moment: datetime, with_offset: bool) -> str:
+    if with_offset:
+        return moment.isoformat(timespec="seconds")
+    return moment.strftime("%Y-%m-%dT%H:%M")
+
+
+@strawberry.type(
+    description="One appointment of a class. A session that was cancelled by the studio, "
+    "or that is no longer offered to you, has isCancelled: true."
+)
+class Session:
+    row: strawberry.Private[ClassSession]
+
+    async def _offer(self, info: PartnerInfo) -> SessionOffer:
+        return await info.context.offer.load(self.row.id)
+
+    async def _venue(self, info: PartnerInfo) -> company_model.Venue:
+        venue = await info.context.loaders.venue.load(self.row.venue_id)
+        assert venue is not None
+        return venue
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field
+    async def name(self, info: PartnerInfo) -> str:
+        return (await self._offer(info)).name
+
+    @strawberry.field
+    async def description(self, info: PartnerInfo) -> str | None:
+        return (await self._offer(info)).description
+
+    @strawberry.field(name="class")
+    async def class_(self, info: PartnerInfo) -> ClassType:
+        activity = await info.context.loaders.activity.load(self.row.activity_id)
+        assert activity is not None
+        return ClassType(row=activity, venue_id=self.row.venue_id)
+
+    @strawberry.field
+    async def sport(self, info: PartnerInfo) -> Sport:
+        name = (await self._offer(info)).sport
+        return Sport(id=name_id("sport", name), name=name)
+
+    @strawberry.field
+    async def venue(self, info: PartnerInfo) -> Venue:
+        return Venue(row=await self._venue(info))
+
+    @strawberry.field
+    async def location(self, info: PartnerInfo) -> Location:
+        v = await self._venue(info)
+        return Location(
+            id=strawberry.ID(str(v.id)), city=v.city, country=v.country, street=v.street, zip=v.zip
+        )
+
+    @strawberry.field(deprecation_reason="Use `location`: it has the same address and an id.")
+    async def address(self, info: PartnerInfo) -> Address:
+        return _address(await self._venue(info))
+
+    @strawberry.field
+    async def coordinate(self, info: PartnerInfo) -> Coordinate | None:
+        return _coordinate(await self._venue(info))
+
+    @strawberry.field
+    async def room(self, info: PartnerInfo) -> Room | None:
+        if not self.row.room:
+            return None
+        return Room(
+            id=name_id("room", self.row.venue_id, self.row.room),
+            name=self.row.room,
+            updated_at=self.row.updated_at,
+        )
+
+    @strawberry.field
+    def teachers(self) -> list[Teacher]:
+        if not self.row.teacher:
+            return []
+        return [
+            Teacher(
+                id=name_id("teacher", self.row.company_id, self.row.teacher),
+                name=self.row.teacher,
+                updated_at=self.row.updated_at,
+            )
+        ]
+
+    @strawberry.field(
+        description="Start, venue-local time with UTC offset (YYYY-MM-DDTHH:mm:ss±hh:mm)."
+    )
+    async def startv2(self, info: PartnerInfo) -> str:
+        return _local((await self._offer(info)).start_local, True)
+
+    @strawberry.field(description="End, venue-local time with UTC offset.")
+    async def endv2(self, info: PartnerInfo) -> str:
+        return _local((await self._offer(info)).end_local, True)
+
+    @strawberry.field(
+        description="Start, venue-local time without offset (YYYY-MM-DDTHH:mm).",
+        deprecation_reason="Use startv2: it carries the UTC offset.",
+    )
+    async def start(self, info: PartnerInfo) -> str:
+        return _local((await self._offer(info)).start_local, False)
+
+    @strawberry.field(
+        description="End, venue-local time without offset.",
+        deprecation_reason="Use endv2: it carries the UTC offset.",
+    )
+    async def end(self, info: PartnerInfo) -> str:
+        return _local((await self._offer(info)).end_local, False)
+
+    @strawberry.field(
+        description="True when the studio cancelled it or it is no longer "
+        "offered to you; book nothing into it."
+    )
+    async def is_cancelled(self, info: PartnerInfo) -> bool:
+        offer = await self._offer(info)
+        return offer.is_cancelled or not offer.offered
+
+    @strawberry.field(description="When it was cancelled (or withdrawn from you).")
+    async def cancelled_at(self, info: PartnerInfo) -> datetime | None:
+        offer = await self._offer(info)
+        if offer.cancelled_at is not None:
+            return offer.cancelled_at
+        return None if offer.offered else offer.updated_at
+
+    @strawberry.field(description="Capacity; null means unlimited.")
+    async def total_spots(self, info: PartnerInfo) -> int | None:
+        return (await self._offer(info)).total_spots
+
+    @strawberry.field(
+        description="How many spots aggregators may take in total; null means no separate limit."
+    )
+    async def total_aggregator_spots(self, info: PartnerInfo) -> int | None:
+        return (await self._offer(info)).total_aggregator_spots
+
+    @strawberry.field(
+        description="What you can still book now: the smaller of the free spots "
+        "and what is left of the aggregator limit; null means unlimited."
+    )
+    async def available_spots(self, info: PartnerInfo) -> int | None:
+        return (await self._offer(info)).available_spots
+
+    @strawberry.field(
+        description="Booking opens this long before the start (HH:MM); null means it is open now."
+    )
+    async def booking_window_start(self, info: PartnerInfo) -> str | None:
+        return (await self._offer(info)).booking_window_start
+
+    @strawberry.field(
+        description="Booking closes this long before the start (HH:MM); null "
+        "means it stays open until the session ends."
+    )
+    async def booking_window_end(self, info: PartnerInfo) -> str | None:
+        return (await self._offer(info)).booking_window_end
+
+    @strawberry.field(
+        description="Cancelling later than this before the start (HH:MM) is a late cancellation."
+    )
+    async def late_cancel_window(self, info: PartnerInfo) -> str:
+        return (await self._offer(info)).late_cancel_window
+
+    @strawberry.field
+    def has_online_stream(self) -> bool:
+        return False
+
+    @strawberry.field(deprecation_reason="Per-participant links are on Reservation.")
+    def online_stream_information(self) -> OnlineStreamInformation | None:
+        return None
+
+    @strawberry.field(description="Grows with every change you can see; drop older updates.")
+    async def version(self, info: PartnerInfo) -> int:
+        return (await self._offer(info)).version
+
+    @strawberry.field
+    async def updated_at(self, info: PartnerInfo) -> datetime:
+        return (await self._offer(info)).updated_at
+
+    @strawberry.field(description="Your own reservations of this session.")
+    async def reservations(
+        self, info: PartnerInfo, after: Cursor | None = None, first: int = 50
+    ) -> Connection["Reservation"]:
+        from classbridge.graph.partner.queries import reservation_page
+
+        return await reservation_page(info, session_id=self.row.id, after=after, first=first)
+
+
+@strawberry.type(description="A member's place in a session, booked by you.")
+class Reservation:
+    row: strawberry.Private[booking_model.Booking]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field
+    def status(self) -> ReservationStatus:
+        return _STATUS[self.row.status]
+
+    @strawberry.field
+    def cancellation_type(self) -> CancellationType:
+        return _CANCELLATION[self.row.cancellation_type]
+
+    @strawberry.field(description="Your member id (UserInput.id).")
+    async def user_id(self, info: PartnerInfo) -> str:
+        return await info.context.member_id.load(self.row.customer_id)
+
+    @strawberry.field
+    async def session(self, info: PartnerInfo) -> Session:
+        row = await info.context.loaders.session.load(self.row.session_id)
+        assert row is not None
+        return Session(row=row)
+
+    @strawberry.field
+    def online_stream_link(self) -> str | None:
+        return None
+
+    @strawberry.field
+    def updated_at(self) -> datetime:
+        return self.row.updated_at
+
+
+@strawberry.input(description="A postal address.")
+class AddressInput:
+    city: str
+    country: str
+    street: str
+    zip: str
+
+
+@strawberry.input(
+    description="Your member; `id` is your member id and matches them to the "
+    "studio's customer profile."
+)
+class UserInput:
+    id: str
+    first_name: str
+    last_name: str
+    email: str | None = None
+    phone: str | None = None
+    birthday: date | None = None
+    address: AddressInput | None = None

@@ -1,0 +1,1 @@
+"""The outbound side: delivery jobs (email, pushes to aggregators). Never imports graph/."""

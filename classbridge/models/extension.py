@@ -1,0 +1,279 @@
+"""The studio's side of an aggregator connection: activating the extension ("Market"),
+and the aggregator linking venues (which makes the connection live)."""
+
+import uuid
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from classbridge.models import company as company_model
+from classbridge.models import email as email_model
+from classbridge.models.aggregator import (
+    Aggregator,
+    AggregatorExtension,
+    AggregatorVenueLink,
+    ExtensionStatus,
+)
+from classbridge.models.base import utcnow
+from classbridge.models.company import Company, Venue
+from classbridge.models.errors import DomainError, ErrorCode, not_found
+from classbridge.models.outbox import OutboxKind, add_outbox_items
+from classbridge.models.session import touch_company_upcoming_sessions
+from classbridge.models.staff import StaffActor
+from classbridge.models.validation import clean_text
+
+
+@dataclass(frozen=True)
+class VenueLinkView:
+    """One venue as shown in Settings > Aggregators."""
+
+    venue: Venue
+    aggregator_venue_id: str | None
+
+
+@dataclass(frozen=True)
+class ExtensionView:
+    """One aggregator's extension for a company (NOT_ACTIVATED when there is no row)."""
+
+    aggregator: Aggregator
+    company_id: uuid.UUID
+    status: ExtensionStatus
+    extension: AggregatorExtension | None
+    venues: list[VenueLinkView]
+
+
+async def get_extension(
+    *, db: AsyncSession, company_id: uuid.UUID, aggregator: Aggregator
+) -> AggregatorExtension | None:
+    return await db.scalar(
+        select(AggregatorExtension).where(
+            AggregatorExtension.company_id == company_id,
+            AggregatorExtension.aggregator == aggregator,
+        )
+    )
+
+
+async def _lock_company(db: AsyncSession, company_id: uuid.UUID) -> Company:
+    # Extension changes of one company are serialized on its row (PostgreSQL; SQLite's
+    # write transactions are exclusive anyway), so two clicks cannot create two rows.
+    company = await db.scalar(select(Company).where(Company.id == company_id).with_for_update())
+    if company is None:
+        raise not_found("company")
+    return company
+
+
+async def _has_links(db: AsyncSession, company_id: uuid.UUID, aggregator: Aggregator) -> bool:
+    found = await db.scalar(
+        select(sa.func.count())
+        .select_from(AggregatorVenueLink)
+        .join(Venue, Venue.id == AggregatorVenueLink.venue_id)
+        .where(Venue.company_id == company_id, AggregatorVenueLink.aggregator == aggregator)
+    )
+    return bool(found)
+
+
+def _announce_change(db: AsyncSession, company_id: uuid.UUID, aggregator: Aggregator) -> None:
+    add_outbox_items(
+        db=db,
+        company_id=company_id,
+        kind=OutboxKind.EXTENSION_CHANGED,
+        aggregator=aggregator.value,
+    )
+
+
+async def activate_extension(
+    *, db: AsyncSession, actor: StaffActor, aggregator: Aggregator
+) -> AggregatorExtension:
+    """The OWNER switches an aggregator on. It waits for the aggregator to link a venue
+    (or is ACTIVE at once when venues are still linked from before). Emails the owners
+    the next steps and the IDs the aggregator needs. Activating twice changes nothing."""
+    actor.require_owner()
+    company = await _lock_company(db, actor.company_id)
+    extension = await get_extension(db=db, company_id=company.id, aggregator=aggregator)
+    if extension is not None and extension.status in (
+        ExtensionStatus.WAITING_FOR_AGGREGATOR,
+        ExtensionStatus.ACTIVE,
+    ):
+        return extension
+    now = utcnow()
+    if extension is None:
+        extension = AggregatorExtension(
+            company_id=company.id, aggregator=aggregator, status=ExtensionStatus.ACTIVE
+        )
+        db.add(extension)
+    linked = await _has_links(db, company.id, aggregator)
+    extension.status = ExtensionStatus.ACTIVE if linked else ExtensionStatus.WAITING_FOR_AGGREGATOR
+    extension.activated_at = now
+    extension.deactivated_at = None
+    extension.updated_at = now
+    await db.flush()
+    if linked:
+        await touch_company_upcoming_sessions(db=db, company_id=company.id)
+    _announce_change(db, company.id, aggregator)
+    venues = await company_model.list_venues(db=db, company_id=company.id)
+    email_model.queue_email(
+        db=db,
+        to=await email_model.owner_addresses(db=db, company_id=company.id),
+        subject=f"{aggregator.display_name} extension activated for {company.name}",
+        body=_activation_body(company, venues, aggregator),
+        company_id=company.id,
+    )
+    return extension
+
+
+def _activation_body(company: Company, venues: list[Venue], aggregator: Aggregator) -> str:
+    name = aggregator.display_name
+    venue_lines = "\n".join(f"  - {v.name}: venue UUID {v.id}" for v in venues)
+    return (
+        f"Hello,\n\nyou activated the {name} extension for {company.name}.\n\n"
+        "Next steps:\n"
+        f"1. In each activity's registration rules, turn on \"Allow bookings from "
+        f'aggregators" (optionally with a limit of {name} spots).\n'
+        f"2. Send your {name} contact the IDs below, so they can connect your schedule.\n"
+        "   You find them again under Settings > Aggregators.\n"
+        f"3. We email you as soon as {name} has connected a venue: from then on your "
+        "sessions are offered and bookings arrive in your sign-in lists.\n\n"
+        f"Company UUID: {company.id}\n"
+        f"Venues:\n{venue_lines}\n"
+    )
+
+
+async def deactivate_extension(
+    *, db: AsyncSession, actor: StaffActor, aggregator: Aggregator
+) -> AggregatorExtension:
+    """The OWNER switches an aggregator off: nothing is offered to it any more (existing
+    bookings stay). Deactivating what is not active is refused."""
+    actor.require_owner()
+    company = await _lock_company(db, actor.company_id)
+    extension = await get_extension(db=db, company_id=company.id, aggregator=aggregator)
+    if extension is None or extension.status is ExtensionStatus.DEACTIVATED:
+        raise DomainError(
+            ErrorCode.EXTENSION_NOT_ACTIVATED,
+            f"the {aggregator.display_name} extension is not activated",
+        )
+    was_active = extension.status is ExtensionStatus.ACTIVE
+    now = utcnow()
+    extension.status = ExtensionStatus.DEACTIVATED
+    extension.deactivated_at = now
+    extension.updated_at = now
+    await db.flush()
+    if was_active:
+        # Every upcoming session changes for this aggregator: it is no longer offered.
+        await touch_company_upcoming_sessions(db=db, company_id=company.id)
+    _announce_change(db, company.id, aggregator)
+    return extension
+
+
+async def set_aggregator_venue_id(
+    *,
+    db: AsyncSession,
+    aggregator: Aggregator,
+    venue_id: uuid.UUID,
+    aggregator_venue_id: str,
+) -> Venue:
+    """The aggregator links one of our venues to its own id. Allowed only once the studio
+    activated the extension; the first link makes the extension ACTIVE. Linking again
+    replaces the id. The studio's owners learn by email that the connection is live."""
+    aggregator_venue_id = clean_text(aggregator_venue_id, field="aggregatorVenueId", max_length=200)
+    venue = await db.get(Venue, venue_id)
+    if venue is None:
+        raise not_found("venue")
+    company = await _lock_company(db, venue.company_id)
+    extension = await get_extension(db=db, company_id=company.id, aggregator=aggregator)
+    if extension is None or extension.status not in (
+        ExtensionStatus.WAITING_FOR_AGGREGATOR,
+        ExtensionStatus.ACTIVE,
+    ):
+        raise DomainError(
+            ErrorCode.EXTENSION_NOT_ACTIVATED,
+            f"the studio has not activated the {aggregator.display_name} extension; "
+            "ask them to activate it in their Market menu first",
+        )
+    link = await db.scalar(
+        select(AggregatorVenueLink).where(
+            AggregatorVenueLink.venue_id == venue.id,
+            AggregatorVenueLink.aggregator == aggregator,
+        )
+    )
+    now = utcnow()
+    newly_linked = link is None
+    if link is None:
+        link = AggregatorVenueLink(
+            venue_id=venue.id, aggregator=aggregator, aggregator_venue_id=aggregator_venue_id
+        )
+        db.add(link)
+    elif link.aggregator_venue_id != aggregator_venue_id:
+        link.aggregator_venue_id = aggregator_venue_id
+        link.linked_at = now
+    became_active = extension.status is not ExtensionStatus.ACTIVE
+    if became_active:
+        extension.status = ExtensionStatus.ACTIVE
+        extension.updated_at = now
+    venue.updated_at = now
+    await db.flush()
+    if became_active:
+        await touch_company_upcoming_sessions(db=db, company_id=company.id)
+        _announce_change(db, company.id, aggregator)
+    if newly_linked:
+        name = aggregator.display_name
+        email_model.queue_email(
+            db=db,
+            to=await email_model.owner_addresses(db=db, company_id=company.id),
+            subject=f"Your {name} connection is live: {venue.name}",
+            body=(
+                f"Hello,\n\n{name} has connected your venue {venue.name} "
+                f"(venue UUID {venue.id}, {name} venue id {aggregator_venue_id}).\n\n"
+                f"The connection is live: sessions of activities that allow bookings from "
+                f"aggregators are offered to {name} members now, and their bookings appear "
+                "in your sign-in lists with the product "
+                f'"{name}".\n'
+            ),
+            company_id=company.id,
+        )
+    return venue
+
+
+async def list_extensions(*, db: AsyncSession, company_id: uuid.UUID) -> list[ExtensionView]:
+    """Settings > Aggregators: every aggregator, its status, and the IDs it needs."""
+    rows = {
+        e.aggregator: e
+        for e in await db.scalars(
+            select(AggregatorExtension).where(AggregatorExtension.company_id == company_id)
+        )
+    }
+    venues = await company_model.list_venues(db=db, company_id=company_id)
+    links: dict[tuple[uuid.UUID, Aggregator], str] = {
+        (link.venue_id, link.aggregator): link.aggregator_venue_id
+        for link in await db.scalars(
+            select(AggregatorVenueLink).where(
+                AggregatorVenueLink.venue_id.in_([v.id for v in venues])  # type: ignore[attr-defined]
+            )
+        )
+    }
+    return [
+        ExtensionView(
+            aggregator=aggregator,
+            company_id=company_id,
+            status=rows[aggregator].status if aggregator in rows else ExtensionStatus.NOT_ACTIVATED,
+            extension=rows.get(aggregator),
+            venues=[VenueLinkView(v, links.get((v.id, aggregator))) for v in venues],
+        )
+        for aggregator in Aggregator
+    ]
+
+
+async def venue_links(
+    *, db: AsyncSession, aggregator: Aggregator, venue_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """The aggregator's own ids for some of our venues."""
+    if not venue_ids:
+        return {}
+    rows = await db.scalars(
+        select(AggregatorVenueLink).where(
+            AggregatorVenueLink.aggregator == aggregator,
+            AggregatorVenueLink.venue_id.in_(venue_ids),  # type: ignore[attr-defined]
+        )
+    )
+    return {r.venue_id: r.aggregator_venue_id for r in rows}

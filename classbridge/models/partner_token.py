@@ -1,0 +1,57 @@
+"""Partner tokens: how an aggregator authenticates on the partner API."""
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from classbridge.models.aggregator import Aggregator, AggregatorActor, PartnerToken
+from classbridge.models.base import utcnow
+from classbridge.models.errors import not_found
+from classbridge.models.tokens import new_token, token_digest
+from classbridge.models.validation import clean_optional
+
+TOKEN_PREFIX = "cbp"
+
+
+async def create_token(
+    *, db: AsyncSession, aggregator: Aggregator, label: str | None = None
+) -> tuple[PartnerToken, str]:
+    """A new token for an aggregator; the plain token is returned once, never stored."""
+    token = new_token(TOKEN_PREFIX)
+    row = PartnerToken(
+        aggregator=aggregator,
+        token_digest=token_digest(token),
+        label=clean_optional(label, field="label", max_length=200),
+    )
+    db.add(row)
+    await db.flush()
+    return row, token
+
+
+async def list_tokens(*, db: AsyncSession) -> list[PartnerToken]:
+    rows = await db.scalars(select(PartnerToken).order_by(PartnerToken.created_at, PartnerToken.id))
+    return list(rows)
+
+
+async def revoke_token(*, db: AsyncSession, token_id: uuid.UUID) -> PartnerToken:
+    """Revoke a token: requests with it are refused from now on. Revoking twice is fine."""
+    row = await db.get(PartnerToken, token_id)
+    if row is None:
+        raise not_found("partner token")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        await db.flush()
+    return row
+
+
+async def authenticate(*, db: AsyncSession, token: str) -> AggregatorActor | None:
+    """The aggregator a bearer token belongs to; None when unknown or revoked."""
+    if not token.startswith(f"{TOKEN_PREFIX}_"):
+        return None
+    row = await db.scalar(
+        select(PartnerToken).where(PartnerToken.token_digest == token_digest(token))
+    )
+    if row is None or row.revoked_at is not None:
+        return None
+    return AggregatorActor(aggregator=row.aggregator, token_id=row.id)

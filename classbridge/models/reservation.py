@@ -1,0 +1,200 @@
+"""Reservations: an aggregator's member books, cancels and checks in.
+
+Every rule lives in models.booking; this module only finds (or creates) the member's
+customer profile, makes retries idempotent and scopes everything to the aggregator.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+
+import sqlalchemy as sa
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from classbridge.models import booking as booking_model
+from classbridge.models.aggregator import Aggregator, AggregatorExtension, ExtensionStatus
+from classbridge.models.booking import Booking, BookingSource
+from classbridge.models.customer import (
+    Customer,
+    CustomerAggregatorId,
+    _apply,
+    find_by_aggregator_id,
+)
+from classbridge.models.db import is_unique_violation
+from classbridge.models.errors import invalid, not_found
+from classbridge.models.session import ClassSession, lock_session
+from classbridge.models.validation import clean_text
+
+
+@dataclass(frozen=True)
+class Member:
+    """What an aggregator tells us about its member (the partner API's UserInput)."""
+
+    id: str
+    first_name: str
+    last_name: str
+    email: str | None = None
+    phone: str | None = None
+    birthday: date | None = None
+    street: str | None = None
+    zip: str | None = None
+    city: str | None = None
+    country: str | None = None
+
+
+async def _offered_session(
+    db: AsyncSession, aggregator: Aggregator, session_id: uuid.UUID
+) -> ClassSession:
+    """The session; sessions of studios not connected to this aggregator are reported as
+    not found, exactly like unknown ones."""
+    session = await db.get(ClassSession, session_id)
+    if session is None:
+        raise not_found("session")
+    active = await db.scalar(
+        select(AggregatorExtension.id).where(
+            AggregatorExtension.company_id == session.company_id,
+            AggregatorExtension.aggregator == aggregator,
+            AggregatorExtension.status == ExtensionStatus.ACTIVE,
+        )
+    )
+    if active is None:
+        raise not_found("session")
+    return session
+
+
+async def member_customer(
+    *, db: AsyncSession, company_id: uuid.UUID, aggregator: Aggregator, member: Member
+) -> Customer:
+    """The studio's customer for this member: matched by the aggregator's member id
+    (also one staff added by hand, or one that survived a merge), else created."""
+    external_id = clean_text(member.id, field="user.id", max_length=200)
+    found = await find_by_aggregator_id(
+        db=db, company_id=company_id, aggregator=aggregator, external_id=external_id
+    )
+    if found is not None:
+        return found
+    customer = Customer(company_id=company_id, first_name="", last_name="")
+    values: dict[str, object] = {
+        k: v for k, v in vars(member).items() if k != "id" and v is not None
+    }
+    if "first_name" not in values or "last_name" not in values:
+        raise invalid("user.firstName and user.lastName are required", field="user")
+    _apply(customer, values)
+    try:
+        # A savepoint: if the same member's first two bookings race, the unique
+        # (company, aggregator, member id) constraint lets one profile win and the
+        # other transaction uses it instead of creating a duplicate.
+        async with db.begin_nested():
+            db.add(customer)
+            await db.flush()
+            db.add(
+                CustomerAggregatorId(
+                    company_id=company_id,
+                    customer_id=customer.id,
+                    aggregator=aggregator,
+                    external_id=external_id,
+                )
+            )
+    except sa.exc.IntegrityError as exc:
+        if not is_unique_violation(exc):
+            raise
+        found = await find_by_aggregator_id(
+            db=db, company_id=company_id, aggregator=aggregator, external_id=external_id
+        )
+        assert found is not None
+        return found
+    return customer
+
+
+async def make_reservation(
+    *,
+    db: AsyncSession,
+    aggregator: Aggregator,
+    session_id: uuid.UUID,
+    member: Member,
+    checked_in: bool = False,
+) -> Booking:
+    """Book a member into a session through models.booking.book. A retry (same member,
+    same session, booking still live) returns the existing booking instead of a second."""
+    session = await _offered_session(db, aggregator, session_id)
+    # The profile first, outside the session lock: other members need not wait for it.
+    customer = await member_customer(
+        db=db, company_id=session.company_id, aggregator=aggregator, member=member
+    )
+    # Under the session lock the retry check and the booking cannot interleave with a
+    # concurrent retry of the same member.
+    await lock_session(db=db, session_id=session.id)
+    existing = await booking_model.live_booking(
+        db=db, session_id=session.id, customer_id=customer.id
+    )
+    if existing is not None and existing.aggregator is aggregator:
+        return existing
+    return await booking_model.book(
+        db=db,
+        company_id=session.company_id,
+        session_id=session.id,
+        customer_id=customer.id,
+        source=BookingSource.AGGREGATOR,
+        aggregator=aggregator,
+        checked_in=checked_in,
+    )
+
+
+async def get_reservation(
+    *, db: AsyncSession, aggregator: Aggregator, reservation_id: uuid.UUID
+) -> Booking:
+    """One of this aggregator's bookings; anything else is reported as not found."""
+    booking = await db.get(Booking, reservation_id)
+    if booking is None or booking.aggregator is not aggregator:
+        raise not_found("reservation")
+    return booking
+
+
+async def cancel_reservation(
+    *,
+    db: AsyncSession,
+    aggregator: Aggregator,
+    reservation_id: uuid.UUID,
+    late: bool | None = None,
+) -> Booking:
+    """Cancel early or late (as the aggregator says, else by the studio's rule);
+    cancelling again is a no-op success."""
+    booking = await get_reservation(db=db, aggregator=aggregator, reservation_id=reservation_id)
+    return await booking_model.cancel_booking(
+        db=db,
+        company_id=booking.company_id,
+        booking_id=booking.id,
+        by_aggregator=aggregator,
+        late=late,
+    )
+
+
+async def check_in(
+    *, db: AsyncSession, aggregator: Aggregator, reservation_id: uuid.UUID
+) -> Booking:
+    """The member checked in (e.g. scanned at the door with the aggregator's app)."""
+    booking = await get_reservation(db=db, aggregator=aggregator, reservation_id=reservation_id)
+    return await booking_model.check_in(
+        db=db, company_id=booking.company_id, booking_id=booking.id, only_aggregator=aggregator
+    )
+
+
+async def member_ids(
+    *, db: AsyncSession, aggregator: Aggregator, customer_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """The aggregator's member id of each customer (shown as Reservation.userId)."""
+    if not customer_ids:
+        return {}
+    rows = await db.execute(
+        select(CustomerAggregatorId.customer_id, CustomerAggregatorId.external_id)
+        .where(
+            CustomerAggregatorId.aggregator == aggregator,
+            CustomerAggregatorId.customer_id.in_(customer_ids),  # type: ignore[attr-defined]
+        )
+        .order_by(CustomerAggregatorId.created_at.desc())  # type: ignore[attr-defined]
+    )
+    found: dict[uuid.UUID, str] = {}
+    for customer_id, external_id in rows:
+        found.setdefault(customer_id, external_id)
+    return found
