@@ -7,6 +7,7 @@ INTERNAL_SERVER_ERROR, without details.
 
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError
@@ -62,6 +63,12 @@ class ErrorCodes(SchemaExtension):
         result = self.execution_context.result
         if result is not None and getattr(result, "errors", None):
             result.errors = [to_client_error(e) for e in result.errors]
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        """Subscriptions: each result sent over a WebSocket gets its codes too."""
+        if getattr(result, "errors", None):
+            result.errors = [to_client_error(e) for e in result.errors]
+        yield
 
 
 def log_unexpected(errors: list[GraphQLError], context: ExecutionContext | None) -> None:

@@ -5,6 +5,7 @@ import strawberry
 from classbridge.graph.errors import CodedSchema
 from classbridge.graph.limits import limit_extensions
 from classbridge.graph.scalars import scalar_config
+from classbridge.graph.staff.live import Subscription
 from classbridge.graph.staff.mutations import StaffMutation
 from classbridge.graph.staff.queries import StaffQuery
 from classbridge.settings import Settings, get_settings
@@ -24,6 +25,7 @@ def build_staff_schema(settings: Settings | None = None) -> strawberry.Schema:
     return CodedSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=limit_extensions(settings or get_settings()),
         config=scalar_config(),
     )
