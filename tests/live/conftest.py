@@ -2,6 +2,7 @@
 test can count the bus's tasks and subscribers), with the in-process or the Redis bus."""
 
 import asyncio
+import inspect
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -38,10 +39,16 @@ class LiveServer:
         return self.app.state.bus  # type: ignore[no-any-return]
 
 
-async def wait_for(predicate: Callable[[], object], *, timeout: float = 10.0) -> None:
-    """Poll a condition with a deadline (for state that has no event to wait on)."""
-    async with asyncio.timeout(timeout):
-        while not predicate():
+async def wait_for(predicate: Callable[[], object], *, within: float = 10.0) -> None:
+    """Poll a condition with a deadline (for state that has no event to wait on, such as
+    another process's Redis channels); `predicate` may return an awaitable."""
+    async with asyncio.timeout(within):
+        while True:
+            value = predicate()
+            if inspect.isawaitable(value):
+                value = await value
+            if value:
+                return
             await asyncio.sleep(0.02)
 
 

@@ -255,6 +255,8 @@ async def test_events_published_out_of_order_are_delivered_in_order(
         topic = [session_topic(session_id)]
         for n in (3, 1, 1, 2, 4):  # 1 twice: a duplicate is dropped
             await server.bus.publish(topic, numbered(n))
-        received = [(await socket.event())["signInUpdates"]["session"]["sequence"] for _ in range(4)]
+        received = [
+            (await socket.event())["signInUpdates"]["session"]["sequence"] for _ in range(4)
+        ]
         assert received == [1, 2, 3, 4]
         await socket.close()

@@ -54,9 +54,9 @@ class GqlSocket:
     async def send(self, message: dict[str, Any]) -> None:
         await self.ws.send(json.dumps(message))
 
-    async def receive(self, timeout: float = TIMEOUT) -> dict[str, Any]:
+    async def receive(self, within: float = TIMEOUT) -> dict[str, Any]:
         while True:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(within):
                 raw = await self.ws.recv(decode=True)
             message = json.loads(raw)
             if message.get("type") not in ("ka", "ping", "pong"):
@@ -80,14 +80,14 @@ class GqlSocket:
         kind = "complete" if self.protocol == TRANSPORT_WS else "stop"
         await self.send({"id": op_id, "type": kind})
 
-    async def frame(self, timeout: float = TIMEOUT) -> Frame:
-        message = await self.receive(timeout)
+    async def frame(self, within: float = TIMEOUT) -> Frame:
+        message = await self.receive(within)
         kind = {"data": "next"}.get(message["type"], message["type"])
         return Frame(kind, message.get("id"), message.get("payload"))
 
-    async def event(self, timeout: float = TIMEOUT) -> dict[str, Any]:
+    async def event(self, within: float = TIMEOUT) -> dict[str, Any]:
         """The next subscription result's data; fails on anything else."""
-        frame = await self.frame(timeout)
+        frame = await self.frame(within)
         assert frame.kind == "next", frame
         assert not frame.payload.get("errors"), frame.payload
         return frame.payload["data"]  # type: ignore[no-any-return]
@@ -104,7 +104,10 @@ subscription Live($id: ID!) {
       booked capacity available checkedIn aggregatorBooked aggregatorLimit } }
     booking { id status source aggregator cancellationType
       customer { id firstName lastName } product { id name kind } }
-    sessions { session { id sequence counts { booked } } bookings { id status customer { lastName } } }
+    sessions {
+      session { id sequence counts { booked } }
+      bookings { id status customer { lastName } }
+    }
   }
 }
 """
