@@ -173,3 +173,20 @@ async def test_venue_day_board(live_server: ServerFactory, studio: Studio, proto
         assert [e["session"]["sequence"] for e in events] == [1, 2]
         assert events[1]["session"]["counts"]["booked"] == 2
         await socket.close()
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_queries_and_mutations_belong_on_http(
+    live_server: ServerFactory, studio: Studio, protocol: str
+) -> None:
+    async with live_server() as server:
+        socket = await GqlSocket.open(server.ws_url, protocol)
+        await socket.init({"Authorization": f"Bearer {studio.token}"})
+        await socket.subscribe("q", "{ me { id } }", {})
+        frame = await socket.frame()
+        assert frame.kind == "error", frame
+        # graphql-transport-ws sends a list of errors, the legacy protocol a single one.
+        errors = frame.payload if isinstance(frame.payload, list) else [frame.payload]
+        assert errors[0]["extensions"]["code"] == "GRAPHQL_VALIDATION"
+        assert "HTTP" in errors[0]["message"]
+        await socket.close()

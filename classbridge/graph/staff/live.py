@@ -10,12 +10,16 @@ messages arrive fully built from the bus.
 
 import enum
 import uuid
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 from datetime import date, datetime
 
 import strawberry
+from graphql import GraphQLError, OperationType
+from starlette.websockets import WebSocket
+from strawberry.extensions import SchemaExtension
 
 from classbridge.graph.context import Info
+from classbridge.graph.errors import GRAPHQL_VALIDATION, ONLY_SUBSCRIPTIONS
 from classbridge.graph.ids import parse_id
 from classbridge.graph.staff.types import (
     Aggregator,
@@ -257,6 +261,20 @@ class SignInUpdate:
             booking=SignInBooking(state=message.booking) if message.booking else None,
             sessions=[],
         )
+
+
+class OnlySubscriptionsOverWebSocket(SchemaExtension):
+    """Queries and mutations go over HTTP: a WebSocket's context lives as long as the
+    socket, and a read session or DataLoader cache held that long would go stale."""
+
+    def on_execute(self) -> Iterator[None]:
+        ctx = self.execution_context
+        if (
+            isinstance(ctx.context.request, WebSocket)
+            and ctx.operation_type is not OperationType.SUBSCRIPTION
+        ):
+            raise GraphQLError(ONLY_SUBSCRIPTIONS, extensions={"code": GRAPHQL_VALIDATION})
+        yield
 
 
 def _key(message: payload.SignInMessage) -> tuple[uuid.UUID, int]:

@@ -5,7 +5,7 @@ import strawberry
 from classbridge.graph.errors import CodedSchema
 from classbridge.graph.limits import limit_extensions
 from classbridge.graph.scalars import scalar_config
-from classbridge.graph.staff.live import Subscription
+from classbridge.graph.staff.live import OnlySubscriptionsOverWebSocket, Subscription
 from classbridge.graph.staff.mutations import StaffMutation
 from classbridge.graph.staff.queries import StaffQuery
 from classbridge.settings import Settings, get_settings
@@ -26,6 +26,6 @@ def build_staff_schema(settings: Settings | None = None) -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        extensions=limit_extensions(settings or get_settings()),
+        extensions=[*limit_extensions(settings or get_settings()), OnlySubscriptionsOverWebSocket],
         config=scalar_config(),
     )
