@@ -75,7 +75,8 @@ async def subscriber(url: str, token: str, session_id: str, deflate: bool) -> Cl
         )
     )
     first = json.loads(await ws.recv())
-    assert first["payload"]["data"]["signInUpdates"]["change"] == "SNAPSHOT", first
+    if (first.get("payload") or {}).get("data") is None:
+        raise RuntimeError(f"subscription refused: {first}")
     return ws
 
 

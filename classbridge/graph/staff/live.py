@@ -14,9 +14,10 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 from datetime import date, datetime
 
 import strawberry
-from graphql import GraphQLError, OperationType
+from graphql import GraphQLError
 from starlette.websockets import WebSocket
 from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
 
 from classbridge.graph.context import Info
 from classbridge.graph.errors import GRAPHQL_VALIDATION, ONLY_SUBSCRIPTIONS
