@@ -203,3 +203,31 @@ async def test_events_travel_through_redis(live_server: ServerFactory, studio: S
         event = (await socket.event())["signInUpdates"]
         assert (event["change"], event["booking"]["id"]) == ("BOOKED", booking)
         await socket.close()
+
+
+async def test_lost_redis_connection_tells_subscribers_and_recovers(
+    live_server: ServerFactory, studio: Studio, redis: Redis, redis_prefix: str
+) -> None:
+    """Events published while the pub/sub connection is down would be lost, so every
+    subscriber is told LIVE_UNAVAILABLE (and resubscribes for a fresh snapshot)."""
+    session_id = await studio.session()
+    async with live_server(redis=True) as server:
+        socket = await subscribe(server.ws_url, TRANSPORT_WS, studio, session_id)
+        await socket.event()
+        connection = server.bus._pubsub.connection  # type: ignore[attr-defined]
+        host, port = connection._writer.get_extra_info("sockname")[:2]
+        # Kill exactly our pub/sub connection (others share this Redis).
+        assert await redis.client_kill(f"{host}:{port}")
+
+        frame = await socket.frame()
+        assert frame.kind == "next"
+        assert frame.payload["errors"][0]["extensions"]["code"] == "LIVE_UNAVAILABLE"
+        assert (await socket.frame()).kind == "complete"
+        await wait_until_clean(server, redis, redis_prefix)
+
+        await socket.subscribe("again", SESSION_UPDATES, {"id": str(session_id)})
+        assert (await socket.event())["signInUpdates"]["change"] == "SNAPSHOT"
+        booking = await book(server.http_url, studio, session_id, studio.customer_id)
+        assert (await socket.event())["signInUpdates"]["booking"]["id"] == booking
+        await socket.close()
+        await wait_until_clean(server, redis, redis_prefix)
