@@ -49,6 +49,13 @@ class SequenceOrder(Generic[T]):
         held[seq] = item
         return self._release(session_id, skip_gap=len(held) > MAX_HELD_PER_SESSION)
 
+    def knows(self, session_id: uuid.UUID) -> bool:
+        return session_id in self._last or session_id in self._held
+
+    def start_at(self, session_id: uuid.UUID, seq: int) -> None:
+        """A session joins with a known number (e.g. moved into a venue's day)."""
+        self._last.setdefault(session_id, seq)
+
     def expire(self) -> list[T]:
         """Deliver events whose missing predecessors waited longer than `wait`."""
         now = self._clock()

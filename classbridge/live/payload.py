@@ -100,6 +100,8 @@ class SignInMessage(_State):
     session: SessionState
     booking: BookingState | None
     occurred_at: datetime
+    moved_from_date: date | None = None
+    """SESSION_UPDATED that moved the session to another day: the venue-local date it left."""
 
     @property
     def sequence(self) -> int:
@@ -131,8 +133,13 @@ def venue_topic(venue_id: uuid.UUID, day: date) -> str:
 
 
 def topics_of(message: SignInMessage) -> list[str]:
+    """The session's topic and its venue day's; a session moved to another day is also
+    announced on the day it left, so that board can drop it."""
     s = message.session
-    return [session_topic(s.id), venue_topic(s.venue_id, s.local_date)]
+    topics = [session_topic(s.id), venue_topic(s.venue_id, s.local_date)]
+    if message.moved_from_date is not None and message.moved_from_date != s.local_date:
+        topics.append(venue_topic(s.venue_id, message.moved_from_date))
+    return topics
 
 
 # -- reading state -----------------------------------------------------------------------
@@ -264,18 +271,25 @@ async def build_messages(*, db: AsyncSession, events: list[SignInEvent]) -> list
     bookings = {
         b.id: b for b in await _bookings(db, ids=[e.booking_id for e in events if e.booking_id])
     }
+    venues = await _by_id(db, Venue, (e.venue_id for e in events if e.moved_from))
     now = datetime.now(UTC)
     messages = []
     for event in events:
         state = states.get(event.session_id)
         if state is None:  # deleted since; nothing left to show
             continue
+        venue = venues.get(event.venue_id)
         messages.append(
             SignInMessage(
                 change=event.change.value,
                 session=state.model_copy(update={"sequence": event.sequence}),
                 booking=bookings.get(event.booking_id) if event.booking_id else None,
                 occurred_at=now,
+                moved_from_date=(
+                    utc_to_local(event.moved_from, venue.zone).date()  # type: ignore[attr-defined]
+                    if event.moved_from and venue is not None
+                    else None
+                ),
             )
         )
     return messages

@@ -116,10 +116,17 @@ class SignInEvent:
     booking_id: uuid.UUID | None
     sequence: int = 0
     """The session's `sign_in_seq` after this change: 1, 2, 3, ... in commit order."""
+    moved_from: datetime | None = None
+    """SESSION_UPDATED that moved the session: its previous start (UTC)."""
 
 
 def record_sign_in_event(
-    db: AsyncSession, change: SignInChange, session: ClassSession, booking_id: uuid.UUID | None
+    db: AsyncSession,
+    change: SignInChange,
+    session: ClassSession,
+    booking_id: uuid.UUID | None,
+    *,
+    moved_from: datetime | None = None,
 ) -> None:
     """Number the event under the session's row lock (every caller holds it), so the
     numbers follow commit order, then record it for after the commit."""
@@ -133,6 +140,7 @@ def record_sign_in_event(
             session_id=session.id,
             booking_id=booking_id,
             sequence=session.sign_in_seq,
+            moved_from=moved_from,
         ),
     )
 

@@ -294,6 +294,7 @@ async def edit_session(
         raise DomainError(ErrorCode.SESSION_CANCELLED, "a cancelled session cannot be edited")
     venue = await db.get(Venue, session.venue_id)
     assert venue is not None
+    previous_start = session.starts_at
     duration = session.ends_at - session.starts_at
     if "duration_minutes" in changes:
         minutes = check_range(
@@ -330,7 +331,14 @@ async def edit_session(
         session.aggregator_limit = _check_aggregator_limit(changes["aggregator_limit"])  # type: ignore[arg-type]
     touch_session(db, session)
     await db.flush()
-    record_sign_in_event(db, SignInChange.SESSION_UPDATED, session, None)
+    moved = session.starts_at != previous_start
+    record_sign_in_event(
+        db,
+        SignInChange.SESSION_UPDATED,
+        session,
+        None,
+        moved_from=previous_start if moved else None,
+    )
     return session
 
 

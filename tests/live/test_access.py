@@ -2,6 +2,7 @@
 and the venue day board."""
 
 import uuid
+from datetime import date, timedelta
 
 import httpx
 import pytest
@@ -190,3 +191,52 @@ async def test_queries_and_mutations_belong_on_http(
         assert errors[0]["extensions"]["code"] == "GRAPHQL_VALIDATION"
         assert "HTTP" in errors[0]["message"]
         await socket.close()
+
+
+async def test_session_moved_to_another_day_leaves_one_board_and_joins_the_other(
+    live_server: ServerFactory, studio: Studio
+) -> None:
+    session_id = await studio.session(days_ahead=2, hour=9)
+    query = """query($id: ID!) { session(id: $id) { localStart } }"""
+    board = """subscription($venue: ID!, $date: Date!) {
+      venueSignInUpdates(venueId: $venue, date: $date) {
+        change movedFromDate session { id sequence localDate } sessions { session { id } } } }"""
+    # A long gap wait: the joining board must not hold the moved session back.
+    async with live_server(live_gap_wait_seconds=60) as server:
+        await book(server.http_url, studio, session_id, studio.customer_id)  # sequence 1
+        async with httpx.AsyncClient(base_url=server.http_url) as client:
+            body = await client.post(
+                "/graphql",
+                json={"query": query, "variables": {"id": str(session_id)}},
+                headers=studio.headers(),
+            )
+        day = body.json()["data"]["session"]["localStart"][:10]
+        next_day = str(date.fromisoformat(day) + timedelta(days=1))
+        boards = {}
+        for when in (day, next_day):
+            socket = await GqlSocket.open(server.ws_url, TRANSPORT_WS)
+            await socket.init({"Authorization": f"Bearer {studio.token}"})
+            await socket.subscribe("b", board, {"venue": str(studio.venue_id), "date": when})
+            boards[when] = socket
+        first = (await boards[day].event())["venueSignInUpdates"]
+        assert [s["session"]["id"] for s in first["sessions"]] == [str(session_id)]
+        assert (await boards[next_day].event())["venueSignInUpdates"]["sessions"] == []
+
+        async with httpx.AsyncClient(base_url=server.http_url) as client:
+            moved = await client.post(
+                "/graphql",
+                json={
+                    "query": "mutation($id: ID!, $start: LocalDateTime!) { editSession(id: $id, "
+                    "input: {start: $start}) { id } }",
+                    "variables": {"id": str(session_id), "start": f"{next_day}T10:00"},
+                },
+                headers=studio.headers(),
+            )
+        assert not moved.json().get("errors"), moved.json()
+        for when in (day, next_day):
+            event = (await boards[when].event())["venueSignInUpdates"]
+            assert event["change"] == "SESSION_UPDATED"
+            assert event["movedFromDate"] == day
+            assert event["session"]["localDate"] == next_day
+            assert event["session"]["sequence"] == 2
+            await boards[when].close()

@@ -187,6 +187,10 @@ class SignInSession:
     def local_end(self) -> str:
         return self.state.local_end
 
+    @strawberry.field(description="The venue-local date it starts on (its day board).")
+    def local_date(self) -> date:
+        return self.state.local_date
+
     @strawberry.field
     def room(self) -> str | None:
         return self.state.room
@@ -252,6 +256,10 @@ class SignInUpdate:
         description="SNAPSHOT only: every session of the subscription with its bookings; "
         "empty on other events."
     )
+    moved_from_date: date | None = strawberry.field(
+        description="SESSION_UPDATED that moved the session to another day: the venue-local "
+        "date it left. A day board of that date gets this event too and drops the session."
+    )
 
     @classmethod
     def of(cls, message: payload.SignInMessage) -> "SignInUpdate":
@@ -261,6 +269,7 @@ class SignInUpdate:
             session=SignInSession(state=message.session),
             booking=SignInBooking(state=message.booking) if message.booking else None,
             sessions=[],
+            moved_from_date=message.moved_from_date,
         )
 
 
@@ -322,10 +331,17 @@ async def _live(
             session=SignInSession(state=lists[0].session) if single and lists else None,
             booking=None,
             sessions=[SignInSessionList(state=entry) for entry in lists],
+            moved_from_date=None,
         )
         while True:
             message = await sub.get(within=order.wait_time())
-            ready = order.expire() if message is None else order.push(message)
+            if message is None:
+                ready = order.expire()
+            else:
+                if message.moved_from_date is not None and not order.knows(message.session.id):
+                    # Moved in from another day: not in our snapshot, its numbers go on.
+                    order.start_at(message.session.id, message.sequence - 1)
+                ready = order.push(message)
             for item in ready:
                 yield SignInUpdate.of(item)
     except BusClosed as exc:
