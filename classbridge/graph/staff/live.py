@@ -11,10 +11,11 @@ messages arrive fully built from the bus.
 import enum
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 import strawberry
 from graphql import GraphQLError
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.websockets import WebSocket
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
@@ -327,7 +328,7 @@ async def _live(
         )
         yield SignInUpdate(
             change=SignInChange.SNAPSHOT,
-            occurred_at=datetime.now().astimezone(),
+            occurred_at=datetime.now(UTC),
             session=SignInSession(state=lists[0].session) if single and lists else None,
             booking=None,
             sessions=[SignInSessionList(state=entry) for entry in lists],
@@ -350,9 +351,11 @@ async def _live(
         await bus.unsubscribe(sub)
 
 
-async def _read_lists(
-    database: Database, load: Callable[..., Awaitable[list[session_model.ClassSession]]]
-) -> list[payload.SessionList]:
+SessionLoader = Callable[[AsyncSession], Awaitable[list[session_model.ClassSession]]]
+
+
+async def _read_lists(database: Database, load: SessionLoader) -> list[payload.SessionList]:
+    """The snapshot: the sessions and their lists, read as one consistent snapshot."""
     async with database.session() as db:
         await payload.consistent_snapshot(db)
         sessions = await load(db)
@@ -374,13 +377,10 @@ class Subscription:
         async with info.context.database.session() as db:
             await session_model.get_session(db=db, company_id=actor.company_id, session_id=sid)
 
-        async def load(db: object) -> list[session_model.ClassSession]:
-            row = await session_model.get_session(
-                db=db,  # type: ignore[arg-type]
-                company_id=actor.company_id,
-                session_id=sid,
-            )
-            return [row]
+        async def load(db: AsyncSession) -> list[session_model.ClassSession]:
+            return [
+                await session_model.get_session(db=db, company_id=actor.company_id, session_id=sid)
+            ]
 
         return _live(
             info,
@@ -402,12 +402,9 @@ class Subscription:
         async with info.context.database.session() as db:
             venue = await company_model.get_venue(db=db, company_id=actor.company_id, venue_id=vid)
 
-        async def load(db: object) -> list[session_model.ClassSession]:
+        async def load(db: AsyncSession) -> list[session_model.ClassSession]:
             return await payload.sessions_on_day(
-                db=db,  # type: ignore[arg-type]
-                company_id=actor.company_id,
-                venue=venue,
-                day=day,
+                db=db, company_id=actor.company_id, venue=venue, day=day
             )
 
         return _live(
