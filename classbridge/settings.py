@@ -31,6 +31,22 @@ class Settings(BaseSettings):
     max_query_aliases: int = Field(default=30, ge=1)
     max_page_size: int = Field(default=100, ge=1, le=1000)
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    live_channel_prefix: str = Field(
+        default="classbridge:live",
+        description="Prefix of the Redis pub/sub channels of live sign-in (one per deployment).",
+    )
+    live_queue_size: int = Field(
+        default=256,
+        ge=2,
+        le=100_000,
+        description="Events buffered per subscriber before it is dropped.",
+    )
+    live_gap_wait_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="How long a subscriber holds back an event while an earlier one is missing.",
+    )
 
 
 @lru_cache

@@ -3,6 +3,7 @@
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from starlette.applications import Starlette
@@ -12,12 +13,14 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 
 from classbridge.graph.context import Context
 from classbridge.graph.http import bearer_token, error_response
 from classbridge.graph.partner.endpoint import PartnerGraphQL
 from classbridge.graph.staff.schema import build_staff_schema
 from classbridge.jobs.email import EmailDelivery
+from classbridge.live import EventBus, SignInMessage, attach_publisher, create_bus
 from classbridge.models import staff as staff_model
 from classbridge.models.db import Database
 from classbridge.settings import Settings, get_settings
@@ -64,13 +67,48 @@ class _TooLarge(Exception):
     pass
 
 
-class StaffGraphQL(GraphQL[Context, None]):
-    """The staff endpoint: a bearer token names the staff member; a bad one gets 401."""
+def connection_token(params: object, headers: Any) -> str | None:
+    """A WebSocket's bearer token: connection_init's `Authorization` (any letter case),
+    else the upgrade request's header; "" when one is given but malformed."""
+    if isinstance(params, dict):
+        for key, value in params.items():
+            if isinstance(key, str) and key.lower() == "authorization":
+                return bearer_token({"authorization": value if isinstance(value, str) else ""})
+    return bearer_token(headers)
 
-    def __init__(self, database: Database, settings: Settings) -> None:
+
+class StaffGraphQL(GraphQL[Context, None]):
+    """The staff endpoint: a bearer token names the staff member; a bad one gets 401.
+
+    Over WebSocket (subscriptions; graphql-transport-ws and the legacy graphql-ws) the
+    token comes with connection_init or in the upgrade request; without a valid one the
+    socket is refused (graphql-transport-ws: close 4403; graphql-ws: connection_error).
+    """
+
+    # A socket must say who it is soon; an idle unauthenticated socket is closed (4408).
+    connection_init_wait_timeout = timedelta(seconds=10)
+
+    def __init__(
+        self, database: Database, settings: Settings, bus: EventBus[SignInMessage] | None = None
+    ) -> None:
         super().__init__(build_staff_schema(settings), graphql_ide="graphiql")
         self.database = database
         self.settings = settings
+        self.bus = bus
+
+    async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
+        token = connection_token(context.connection_params, context.request.headers)
+        actor = await self._authenticate(token) if token else None
+        if actor is None:
+            raise ConnectionRejectionError(
+                {
+                    "message": "send a valid staff token: connection_init payload "
+                    '{"Authorization": "Bearer <token>"} or the Authorization header',
+                    "extensions": {"code": "UNAUTHENTICATED"},
+                }
+            )
+        context.staff, context.token = actor, token
+        return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -106,6 +144,7 @@ class StaffGraphQL(GraphQL[Context, None]):
             settings=self.settings,
             staff=actor,
             token=token,
+            bus=self.bus,
         )
         request.scope.setdefault("state", {})["context"] = context
         return context
@@ -124,6 +163,8 @@ async def health(request: Request) -> Response:
 def create_app(settings: Settings | None = None, database: Database | None = None) -> Starlette:
     settings = settings or get_settings()
     database = database or Database(settings.database_url)
+    bus = create_bus(settings)
+    publisher = attach_publisher(database, bus)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -140,9 +181,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         finally:
             if delivery is not None:
                 await delivery.stop()
+            database.listeners.remove(publisher)
+            await bus.close()
             await database.dispose()
 
-    staff = BodyLimit(StaffGraphQL(database, settings), settings.max_body_bytes)
+    staff = BodyLimit(StaffGraphQL(database, settings, bus), settings.max_body_bytes)
     partner = BodyLimit(PartnerGraphQL(database, settings), settings.max_body_bytes)
     app = Starlette(
         routes=[
@@ -155,4 +198,5 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.database = database
     app.state.settings = settings
+    app.state.bus = bus
     return app

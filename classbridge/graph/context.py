@@ -12,6 +12,8 @@ from starlette.websockets import WebSocket
 from strawberry.types import Info as StrawberryInfo
 
 from classbridge.graph.loaders import Loaders
+from classbridge.live.bus import EventBus
+from classbridge.live.payload import SignInMessage
 from classbridge.models.aggregator import AggregatorActor
 from classbridge.models.db import Database
 from classbridge.models.errors import DomainError, ErrorCode
@@ -35,6 +37,8 @@ class Context:
     staff: StaffActor | None = None
     aggregator: AggregatorActor | None = None
     token: str | None = None
+    bus: EventBus[SignInMessage] | None = None
+    connection_params: dict[str, object] | None = None  # a WebSocket's connection_init payload
     _db: AsyncSession | None = field(default=None, init=False)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
     loaders: Loaders = field(init=False)

@@ -7,10 +7,12 @@ INTERNAL_SERVER_ERROR, without details.
 
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionContext
 
 from classbridge.models.errors import DomainError
@@ -19,6 +21,9 @@ log = logging.getLogger("classbridge.graph")
 
 INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 GRAPHQL_VALIDATION = "GRAPHQL_VALIDATION"
+ONLY_SUBSCRIPTIONS = (
+    "only subscriptions go over WebSocket: send queries and mutations over HTTP POST"
+)
 
 
 def _with_code(error: GraphQLError, message: str, extensions: dict[str, object]) -> GraphQLError:
@@ -44,6 +49,8 @@ def to_client_error(error: GraphQLError) -> GraphQLError:
         return _with_code(error, original.message, extensions)
     if original is None:
         return _with_code(error, error.message, {"code": GRAPHQL_VALIDATION})
+    if isinstance(original, InvalidOperationTypeError):  # a query sent as legacy graphql-ws "start"
+        return _with_code(error, ONLY_SUBSCRIPTIONS, {"code": GRAPHQL_VALIDATION})
     if isinstance(original, GraphQLError):  # e.g. a scalar that refused its input
         return _with_code(error, error.message, {"code": GRAPHQL_VALIDATION})
     return _with_code(error, "Internal server error", {"code": INTERNAL_SERVER_ERROR})
@@ -51,7 +58,9 @@ def to_client_error(error: GraphQLError) -> GraphQLError:
 
 def is_unexpected(error: GraphQLError) -> bool:
     original = error.original_error
-    return original is not None and not isinstance(original, DomainError | GraphQLError)
+    return original is not None and not isinstance(
+        original, DomainError | GraphQLError | InvalidOperationTypeError
+    )
 
 
 class ErrorCodes(SchemaExtension):
@@ -62,6 +71,12 @@ class ErrorCodes(SchemaExtension):
         result = self.execution_context.result
         if result is not None and getattr(result, "errors", None):
             result.errors = [to_client_error(e) for e in result.errors]
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        """Subscriptions: each result sent over a WebSocket gets its codes too."""
+        if getattr(result, "errors", None):
+            result.errors = [to_client_error(e) for e in result.errors]
+        yield
 
 
 def log_unexpected(errors: list[GraphQLError], context: ExecutionContext | None) -> None:

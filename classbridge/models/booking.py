@@ -114,11 +114,23 @@ class SignInEvent:
     venue_id: uuid.UUID
     session_id: uuid.UUID
     booking_id: uuid.UUID | None
+    sequence: int = 0
+    """The session's `sign_in_seq` after this change: 1, 2, 3, ... in commit order."""
+    moved_from: datetime | None = None
+    """SESSION_UPDATED that moved the session: its previous start (UTC)."""
 
 
 def record_sign_in_event(
-    db: AsyncSession, change: SignInChange, session: ClassSession, booking_id: uuid.UUID | None
+    db: AsyncSession,
+    change: SignInChange,
+    session: ClassSession,
+    booking_id: uuid.UUID | None,
+    *,
+    moved_from: datetime | None = None,
 ) -> None:
+    """Number the event under the session's row lock (every caller holds it), so the
+    numbers follow commit order, then record it for after the commit."""
+    session.sign_in_seq += 1
     notify(
         db,
         SignInEvent(
@@ -127,6 +139,8 @@ def record_sign_in_event(
             venue_id=session.venue_id,
             session_id=session.id,
             booking_id=booking_id,
+            sequence=session.sign_in_seq,
+            moved_from=moved_from,
         ),
     )
 

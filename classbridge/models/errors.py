@@ -25,6 +25,10 @@ class ErrorCode(enum.StrEnum):
     EXTENSION_NOT_ACTIVATED = "EXTENSION_NOT_ACTIVATED"
     INVALID_STATE = "INVALID_STATE"
     BUILT_IN_PRODUCT = "BUILT_IN_PRODUCT"
+    SLOW_CONSUMER = "SLOW_CONSUMER"
+    """A live subscriber fell too far behind and was dropped; resubscribe for a snapshot."""
+    LIVE_UNAVAILABLE = "LIVE_UNAVAILABLE"
+    """The live event bus is unavailable or shutting down; resubscribe later."""
 
 
 class DomainError(Exception):

@@ -54,6 +54,9 @@ class ClassSession(SQLModel, table=True):
     cancelled_at: datetime | None = timestamp_field()
     cancellation_reason: str | None = Field(default=None, max_length=500)
     version: int = 1
+    # Grows with every sign-in event (booking change, edit, cancellation), under the
+    # session's row lock, so live dashboards can put events back into commit order.
+    sign_in_seq: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = created_at_field()
     updated_at: datetime = timestamp_field(nullable=False, index=True)
 
@@ -302,6 +305,8 @@ async def edit_session(
     changes: dict[str, object],
 ) -> ClassSession:
     """Change a session; keys absent from `changes` stay as they are."""
+    from classbridge.models.booking import SignInChange, record_sign_in_event  # builds on us
+
     unknown = set(changes) - _EDITABLE
     if unknown:
         raise invalid(f"cannot change {', '.join(sorted(unknown))}")
@@ -312,6 +317,7 @@ async def edit_session(
         raise DomainError(ErrorCode.SESSION_CANCELLED, "a cancelled session cannot be edited")
     venue = await db.get(Venue, session.venue_id)
     assert venue is not None
+    previous_start = session.starts_at
     duration = session.ends_at - session.starts_at
     if "duration_minutes" in changes:
         minutes = check_range(
@@ -348,6 +354,14 @@ async def edit_session(
         session.aggregator_limit = _check_aggregator_limit(changes["aggregator_limit"])  # type: ignore[arg-type]
     touch_session(db, session)
     await db.flush()
+    moved = session.starts_at != previous_start
+    record_sign_in_event(
+        db,
+        SignInChange.SESSION_UPDATED,
+        session,
+        None,
+        moved_from=previous_start if moved else None,
+    )
     return session
 
 

@@ -6,6 +6,7 @@ from classbridge.graph.errors import CodedSchema
 from classbridge.graph.limits import limit_extensions
 from classbridge.graph.scalars import scalar_config
 from classbridge.graph.staff.aggregators import AggregatorMutation, AggregatorQuery
+from classbridge.graph.staff.live import OnlySubscriptionsOverWebSocket, Subscription
 from classbridge.graph.staff.mutations import StaffMutation
 from classbridge.graph.staff.queries import StaffQuery
 from classbridge.settings import Settings, get_settings
@@ -25,6 +26,7 @@ def build_staff_schema(settings: Settings | None = None) -> strawberry.Schema:
     return CodedSchema(
         query=Query,
         mutation=Mutation,
-        extensions=limit_extensions(settings or get_settings()),
+        subscription=Subscription,
+        extensions=[*limit_extensions(settings or get_settings()), OnlySubscriptionsOverWebSocket],
         config=scalar_config(),
     )

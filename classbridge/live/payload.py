@@ -1,0 +1,325 @@
+"""What a live sign-in event carries, built once per event from the database.
+
+A message is self-contained: the change, the session (with its counts) and the affected
+booking (with customer and product), so a dashboard renders it without refetching and a
+server process fans it out without touching the database again.
+"""
+
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from classbridge.models.activity import Activity
+from classbridge.models.booking import (
+    Booking,
+    BookingCounts,
+    SignInEvent,
+    available_spots,
+    booking_counts,
+)
+from classbridge.models.company import Venue
+from classbridge.models.customer import Customer
+from classbridge.models.localtime import local_to_utc, utc_to_local
+from classbridge.models.product import Product
+from classbridge.models.session import ClassSession, effective_rules
+
+SNAPSHOT = "SNAPSHOT"
+
+
+class _State(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class CountsState(_State):
+    booked: int
+    capacity: int | None
+    available: int | None
+    checked_in: int
+    aggregator_booked: int
+    aggregator_limit: int | None
+
+
+class SessionState(_State):
+    id: uuid.UUID
+    company_id: uuid.UUID
+    venue_id: uuid.UUID
+    activity_id: uuid.UUID
+    activity_name: str
+    starts_at: datetime
+    ends_at: datetime
+    local_start: str
+    local_end: str
+    local_date: date
+    room: str | None
+    teacher: str | None
+    is_cancelled: bool
+    cancellation_reason: str | None
+    sequence: int
+    counts: CountsState
+
+
+class CustomerState(_State):
+    id: uuid.UUID
+    first_name: str
+    last_name: str
+
+
+class ProductState(_State):
+    id: uuid.UUID
+    name: str
+    kind: str
+
+
+class BookingState(_State):
+    id: uuid.UUID
+    session_id: uuid.UUID
+    status: str
+    source: str
+    aggregator: str | None
+    cancellation_type: str
+    booked_at: datetime
+    cancelled_at: datetime | None
+    checked_in_at: datetime | None
+    customer: CustomerState
+    product: ProductState
+
+
+class SessionList(_State):
+    session: SessionState
+    bookings: list[BookingState]
+
+
+class SignInMessage(_State):
+    """One event on the bus: what happened to which session, and its state afterwards."""
+
+    change: str
+    session: SessionState
+    booking: BookingState | None
+    occurred_at: datetime
+    moved_from_date: date | None = None
+    """SESSION_UPDATED that moved the session to another day: the venue-local date it left."""
+
+    @property
+    def sequence(self) -> int:
+        return self.session.sequence
+
+
+def encode(message: SignInMessage) -> str:
+    return message.model_dump_json()
+
+
+def decode(data: bytes) -> SignInMessage:
+    return SignInMessage.model_validate_json(data)
+
+
+# -- topics ------------------------------------------------------------------------------
+
+
+def session_topic(session_id: uuid.UUID) -> str:
+    return f"session:{session_id}"
+
+
+def venue_prefix(venue_id: uuid.UUID) -> str:
+    return f"venue:{venue_id}:"
+
+
+def venue_topic(venue_id: uuid.UUID, day: date) -> str:
+    """All sessions of a venue that start on a venue-local date."""
+    return f"{venue_prefix(venue_id)}{day.isoformat()}"
+
+
+def topics_of(message: SignInMessage) -> list[str]:
+    """The session's topic and its venue day's; a session moved to another day is also
+    announced on the day it left, so that board can drop it."""
+    s = message.session
+    topics = [session_topic(s.id), venue_topic(s.venue_id, s.local_date)]
+    if message.moved_from_date is not None and message.moved_from_date != s.local_date:
+        topics.append(venue_topic(s.venue_id, message.moved_from_date))
+    return topics
+
+
+# -- reading state -----------------------------------------------------------------------
+
+
+async def consistent_snapshot(db: AsyncSession) -> None:
+    """Make the session's following reads one snapshot (PostgreSQL: REPEATABLE READ).
+
+    SQLite needs nothing: a read transaction in WAL mode sees one snapshot from its first
+    read. Call before the first statement.
+    """
+    if db.bind.dialect.name == "postgresql":
+        await db.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
+def _counts(session: ClassSession, activity: Activity, counts: BookingCounts) -> CountsState:
+    rules = effective_rules(session, activity)
+    return CountsState(
+        booked=counts.booked,
+        capacity=rules.capacity,
+        available=available_spots(rules, counts, for_aggregator=False),
+        checked_in=counts.checked_in,
+        aggregator_booked=counts.aggregator_booked,
+        aggregator_limit=rules.aggregator_limit,
+    )
+
+
+def _session_state(
+    session: ClassSession, activity: Activity, venue: Venue, counts: BookingCounts, sequence: int
+) -> SessionState:
+    local_start = utc_to_local(session.starts_at, venue.zone)
+    return SessionState(
+        id=session.id,
+        company_id=session.company_id,
+        venue_id=session.venue_id,
+        activity_id=session.activity_id,
+        activity_name=activity.name,
+        starts_at=session.starts_at,
+        ends_at=session.ends_at,
+        local_start=local_start.isoformat(),
+        local_end=utc_to_local(session.ends_at, venue.zone).isoformat(),
+        local_date=local_start.date(),
+        room=session.room,
+        teacher=session.teacher,
+        is_cancelled=session.is_cancelled,
+        cancellation_reason=session.cancellation_reason,
+        sequence=sequence,
+        counts=_counts(session, activity, counts),
+    )
+
+
+def _booking_state(booking: Booking, customer: Customer, product: Product) -> BookingState:
+    return BookingState(
+        id=booking.id,
+        session_id=booking.session_id,
+        status=booking.status.value,
+        source=booking.source.value,
+        aggregator=booking.aggregator.value if booking.aggregator else None,
+        cancellation_type=booking.cancellation_type.value,
+        booked_at=booking.booked_at,
+        cancelled_at=booking.cancelled_at,
+        checked_in_at=booking.checked_in_at,
+        customer=CustomerState(
+            id=customer.id, first_name=customer.first_name, last_name=customer.last_name
+        ),
+        product=ProductState(id=product.id, name=product.name, kind=product.kind.value),
+    )
+
+
+async def _by_id(
+    db: AsyncSession, model: type, ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, object]:
+    ids = set(ids)
+    if not ids:
+        return {}
+    rows = await db.scalars(select(model).where(model.id.in_(ids)))  # type: ignore[attr-defined]
+    return {row.id: row for row in rows}
+
+
+async def _bookings(
+    db: AsyncSession,
+    *,
+    session_ids: list[uuid.UUID] | None = None,
+    ids: list[uuid.UUID] | None = None,
+) -> list[BookingState]:
+    """Bookings with customer and product, in sign-in list order (customer name)."""
+    stmt = (
+        select(Booking, Customer, Product)
+        .join(Customer, Customer.id == Booking.customer_id)
+        .join(Product, Product.id == Booking.product_id)
+        .order_by(Customer.last_name, Customer.first_name, Booking.booked_at, Booking.id)
+    )
+    if session_ids is not None:
+        stmt = stmt.where(Booking.session_id.in_(session_ids))  # type: ignore[attr-defined]
+    if ids is not None:
+        stmt = stmt.where(Booking.id.in_(ids))  # type: ignore[attr-defined]
+    rows = await db.execute(stmt)
+    return [_booking_state(b, c, p) for b, c, p in rows]
+
+
+async def _session_states(
+    db: AsyncSession, sessions: list[ClassSession], sequences: dict[uuid.UUID, int] | None = None
+) -> dict[uuid.UUID, SessionState]:
+    activities = await _by_id(db, Activity, (s.activity_id for s in sessions))
+    venues = await _by_id(db, Venue, (s.venue_id for s in sessions))
+    counts = await booking_counts(db=db, session_ids=[s.id for s in sessions])
+    return {
+        s.id: _session_state(
+            s,
+            activities[s.activity_id],  # type: ignore[arg-type]
+            venues[s.venue_id],  # type: ignore[arg-type]
+            counts[s.id],
+            (sequences or {}).get(s.id, s.sign_in_seq),
+        )
+        for s in sessions
+    }
+
+
+async def build_messages(*, db: AsyncSession, events: list[SignInEvent]) -> list[SignInMessage]:
+    """The bus messages of committed events, with a few queries for all of them together.
+
+    The state is read after the commit, so under concurrent changes it may already include
+    a later change of the same session; the event's own `sequence` still says where it
+    belongs, and the last event of a burst always carries the latest state.
+    """
+    await consistent_snapshot(db)
+    sessions = await _by_id(db, ClassSession, (e.session_id for e in events))
+    states = await _session_states(db, list(sessions.values()))  # type: ignore[arg-type]
+    bookings = {
+        b.id: b for b in await _bookings(db, ids=[e.booking_id for e in events if e.booking_id])
+    }
+    venues = await _by_id(db, Venue, (e.venue_id for e in events if e.moved_from))
+    now = datetime.now(UTC)
+    messages = []
+    for event in events:
+        state = states.get(event.session_id)
+        if state is None:  # deleted since; nothing left to show
+            continue
+        venue = venues.get(event.venue_id)
+        messages.append(
+            SignInMessage(
+                change=event.change.value,
+                session=state.model_copy(update={"sequence": event.sequence}),
+                booking=bookings.get(event.booking_id) if event.booking_id else None,
+                occurred_at=now,
+                moved_from_date=(
+                    utc_to_local(event.moved_from, venue.zone).date()  # type: ignore[attr-defined]
+                    if event.moved_from and venue is not None
+                    else None
+                ),
+            )
+        )
+    return messages
+
+
+async def read_session_lists(
+    *, db: AsyncSession, sessions: list[ClassSession]
+) -> list[SessionList]:
+    """Sign-in lists (sessions in start order, bookings by name) as one snapshot."""
+    sessions = sorted(sessions, key=lambda s: (s.starts_at, s.id))
+    states = await _session_states(db, sessions)
+    grouped: dict[uuid.UUID, list[BookingState]] = {s.id: [] for s in sessions}
+    if sessions:
+        for booking in await _bookings(db, session_ids=list(grouped)):
+            grouped[booking.session_id].append(booking)
+    return [SessionList(session=states[s.id], bookings=grouped[s.id]) for s in sessions]
+
+
+async def sessions_on_day(
+    *, db: AsyncSession, company_id: uuid.UUID, venue: Venue, day: date
+) -> list[ClassSession]:
+    """A venue's sessions (cancelled ones too) that start on a venue-local date."""
+    start = local_to_utc(datetime.combine(day, time()), venue.zone, field="date")
+    end = local_to_utc(datetime.combine(day + timedelta(days=1), time()), venue.zone, field="date")
+    rows = await db.scalars(
+        select(ClassSession).where(
+            ClassSession.company_id == company_id,
+            ClassSession.venue_id == venue.id,
+            ClassSession.starts_at >= start,
+            ClassSession.starts_at < end,
+        )
+    )
+    return list(rows)

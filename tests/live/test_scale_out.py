@@ -1,0 +1,128 @@
+"""Scale-out: two `classbridge serve` processes on one PostgreSQL database and one Redis.
+A dashboard on the first hears of bookings made through the second and by another process
+(an aggregator booking, as a worker or the partner API would make it)."""
+
+import asyncio
+import os
+import re
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from classbridge.models import session as session_model
+from classbridge.models.session import AggregatorMode
+from tests.live.test_sign_in_events import book, subscribe
+from tests.live.wsclient import TRANSPORT_WS
+from tests.services import REDIS_URL, require_redis
+from tests.studio import Studio
+
+ROOT = Path(__file__).resolve().parents[2]
+_STARTED = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
+
+
+def _environment(database_url: str, prefix: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "CLASSBRIDGE_DATABASE_URL": database_url,
+        "CLASSBRIDGE_REDIS_URL": REDIS_URL,
+        "CLASSBRIDGE_LIVE_CHANNEL_PREFIX": prefix,
+    }
+
+
+@asynccontextmanager
+async def classbridge_serve(env: dict[str, str]) -> AsyncIterator[str]:
+    """`classbridge serve` on a port the OS picks; yields host:port; always terminated."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "classbridge.cli",
+        "serve",
+        "--port",
+        "0",
+        env=env,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    started: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    log: list[str] = []
+
+    async def drain() -> None:  # keep reading, so the pipe never blocks the server
+        assert process.stderr is not None
+        async for raw in process.stderr:
+            line = raw.decode(errors="replace")
+            log.append(line)
+            match = _STARTED.search(line)
+            if match and not started.done():
+                started.set_result(f"127.0.0.1:{match.group(1)}")
+        if not started.done():
+            started.set_exception(RuntimeError("classbridge serve exited:\n" + "".join(log)))
+
+    drainer = asyncio.create_task(drain())
+    try:
+        async with asyncio.timeout(60):
+            yield await started
+    finally:
+        if process.returncode is None:
+            process.terminate()
+        await process.wait()
+        await drainer
+
+
+ServeFactory = Callable[[], AbstractAsyncContextManager[str]]
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_dashboard_on_one_process_hears_changes_from_others(
+    database_url: str, studio: Studio, redis_prefix: str
+) -> None:
+    require_redis()
+    session_id = await studio.session(capacity=10)
+    async with studio.database.transaction() as db:
+        await session_model.edit_session(
+            db=db,
+            company_id=studio.company_id,
+            session_id=session_id,
+            changes={"aggregator_mode": AggregatorMode.INDIVIDUAL, "aggregator_allowed": True},
+        )
+    member = await studio.customer("Wellpass", "Member")
+    env = _environment(database_url, redis_prefix)
+    async with classbridge_serve(env) as first, classbridge_serve(env) as second:
+        socket = await subscribe(f"ws://{first}/graphql", TRANSPORT_WS, studio, session_id)
+        snapshot = (await socket.event())["signInUpdates"]
+        assert snapshot["change"] == "SNAPSHOT"
+        assert snapshot["session"]["sequence"] == 1  # the edit above
+
+        # Staff API on the second process.
+        booking = await book(f"http://{second}", studio, session_id, studio.customer_id)
+        event = (await socket.event())["signInUpdates"]
+        assert (event["change"], event["booking"]["id"]) == ("BOOKED", booking)
+        assert event["booking"]["source"] == "STAFF"
+        assert event["session"]["sequence"] == 2
+
+        # An aggregator booking made by yet another process (worker / partner API).
+        script = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.live.aggregator_booking",
+            str(studio.company_id),
+            str(session_id),
+            str(member),
+            env=env,
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        out, _ = await script.communicate()
+        assert script.returncode == 0
+        aggregator_booking = out.decode().strip()
+        event = (await socket.event())["signInUpdates"]
+        assert (event["change"], event["booking"]["id"]) == ("BOOKED", aggregator_booking)
+        assert event["booking"]["source"] == "AGGREGATOR"
+        assert event["booking"]["aggregator"] == "EGYM_WELLPASS"
+        assert event["session"]["counts"]["aggregatorBooked"] == 1
+        assert event["session"]["counts"]["booked"] == 2
+        assert event["session"]["sequence"] == 3
+        await socket.close()
