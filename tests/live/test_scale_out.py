@@ -1,6 +1,6 @@
 """Scale-out: two `classbridge serve` processes on one PostgreSQL database and one Redis.
-A dashboard on the first hears of bookings made through the second and by another process
-(an aggregator booking, as a worker or the partner API would make it)."""
+A dashboard on the first hears of bookings made through the second process, by staff and by
+an aggregator through the partner API."""
 
 import asyncio
 import os
@@ -10,10 +10,13 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 
 from classbridge.models import session as session_model
+from classbridge.models.aggregator import Aggregator
 from classbridge.models.session import AggregatorMode
+from tests.aggregators.partner import activate, link, make_partner, member, pgql
 from tests.live.test_sign_in_events import book, subscribe
 from tests.live.wsclient import TRANSPORT_WS
 from tests.services import REDIS_URL, require_redis
@@ -72,6 +75,12 @@ async def classbridge_serve(env: dict[str, str]) -> AsyncIterator[str]:
         await drainer
 
 
+MAKE_RESERVATION = """
+mutation Reserve($sessionId: ID!, $user: UserInput!) {
+  makeReservation(sessionId: $sessionId, user: $user) { id status }
+}
+"""
+
 ServeFactory = Callable[[], AbstractAsyncContextManager[str]]
 
 
@@ -80,6 +89,9 @@ async def test_dashboard_on_one_process_hears_changes_from_others(
     database_url: str, studio: Studio, redis_prefix: str
 ) -> None:
     require_redis()
+    await activate(studio)
+    await link(studio)
+    partner = await make_partner(studio.database, Aggregator.EGYM_WELLPASS)
     session_id = await studio.session(capacity=10)
     async with studio.database.transaction() as db:
         await session_model.edit_session(
@@ -88,7 +100,6 @@ async def test_dashboard_on_one_process_hears_changes_from_others(
             session_id=session_id,
             changes={"aggregator_mode": AggregatorMode.INDIVIDUAL, "aggregator_allowed": True},
         )
-    member = await studio.customer("Wellpass", "Member")
     env = _environment(database_url, redis_prefix)
     async with classbridge_serve(env) as first, classbridge_serve(env) as second:
         socket = await subscribe(f"ws://{first}/graphql", TRANSPORT_WS, studio, session_id)
@@ -103,21 +114,16 @@ async def test_dashboard_on_one_process_hears_changes_from_others(
         assert event["booking"]["source"] == "STAFF"
         assert event["session"]["sequence"] == 2
 
-        # An aggregator booking made by yet another process (worker / partner API).
-        script = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "tests.live.aggregator_booking",
-            str(studio.company_id),
-            str(session_id),
-            str(member),
-            env=env,
-            cwd=ROOT,
-            stdout=asyncio.subprocess.PIPE,
-        )
-        out, _ = await script.communicate()
-        assert script.returncode == 0
-        aggregator_booking = out.decode().strip()
+        # The partner API on the second process.
+        async with httpx.AsyncClient(base_url=f"http://{second}") as client:
+            body = await pgql(
+                client,
+                partner,
+                MAKE_RESERVATION,
+                {"sessionId": str(session_id), "user": member("scale-out")},
+            )
+        assert "errors" not in body, body
+        aggregator_booking = body["data"]["makeReservation"]["id"]
         event = (await socket.event())["signInUpdates"]
         assert (event["change"], event["booking"]["id"]) == ("BOOKED", aggregator_booking)
         assert event["booking"]["source"] == "AGGREGATOR"
