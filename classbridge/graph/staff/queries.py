@@ -40,11 +40,16 @@ class SessionFilter:
 
 
 def _session_key(raw: list[str]) -> tuple[datetime, uuid.UUID]:
-    return datetime.fromisoformat(raw[0]), uuid.UUID(raw[1])
+    start, session_id = raw  # a ValueError when the length is wrong
+    starts_at = datetime.fromisoformat(start)
+    if starts_at.tzinfo is None:
+        raise ValueError("cursor time without offset")
+    return starts_at, uuid.UUID(session_id)
 
 
 def _customer_key(raw: list[str]) -> tuple[str, str, uuid.UUID]:
-    return raw[0], raw[1], uuid.UUID(raw[2])
+    last_name, first_name, customer_id = raw
+    return last_name, first_name, uuid.UUID(customer_id)
 
 
 async def _day_bounds(
