@@ -10,7 +10,7 @@ from sqlmodel import Field, SQLModel
 
 from classbridge.models.base import created_at_field, timestamp_field, utcnow, uuid_pk
 from classbridge.models.errors import invalid, not_found
-from classbridge.models.validation import clean_text
+from classbridge.models.validation import clean_optional, clean_text
 
 
 class Company(SQLModel, table=True):
@@ -78,10 +78,10 @@ async def create_venue(
         company_id=company_id,
         name=clean_text(name, field="name", max_length=200),
         timezone=validate_timezone(timezone),
-        street=street,
-        zip=zip,
-        city=city,
-        country=country,
+        street=clean_optional(street, field="street", max_length=200),
+        zip=clean_optional(zip, field="zip", max_length=20),
+        city=clean_optional(city, field="city", max_length=100),
+        country=clean_optional(country, field="country", max_length=100),
     )
     db.add(venue)
     await db.flush()
