@@ -1,5 +1,6 @@
 """The Starlette app: the staff API at /graphql, the partner API at /aggregator/v1/graphql."""
 
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -119,6 +120,12 @@ class StaffGraphQL(GraphQL[Context, None]):
         except HTTPException as exc:
             response = error_response(exc.status_code, "BAD_REQUEST", exc.reason)
         await response(scope, receive, send)
+
+    def decode_json(self, data: str | bytes) -> object:
+        try:
+            return json.loads(data)
+        except UnicodeDecodeError:  # strawberry only expects JSONDecodeError: it would be a 500
+            raise HTTPException(400, "request body is not UTF-8") from None
 
     async def _authenticate(self, token: str) -> staff_model.StaffActor | None:
         if not token:
