@@ -42,9 +42,9 @@ def _check_database(settings: Settings) -> None:
 
 
 def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> None:
+    _check_database(settings)
     from classbridge.migrate import upgrade
 
-    _check_database(settings)
     upgrade(parse_database_url(settings.database_url).render_as_string(hide_password=False))
     print("database is up to date", file=sys.stderr)
 
@@ -166,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # noise at import
     try:
         settings = get_settings()
     except Exception as exc:

@@ -33,8 +33,9 @@ class DatabaseConfigError(Exception):
 def parse_database_url(url: str) -> URL:
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
-        raise DatabaseConfigError(f"malformed database URL {url!r}") from exc
+    except (ArgumentError, ValueError) as exc:  # ValueError: e.g. a port that is no number
+        # The URL itself is not repeated: it may hold a password.
+        raise DatabaseConfigError(f"malformed database URL ({exc})") from exc
     if parsed.drivername == "sqlite":
         parsed = parsed.set(drivername="sqlite+aiosqlite")
     elif parsed.drivername in ("postgresql", "postgres"):
