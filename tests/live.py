@@ -3,7 +3,6 @@
 import asyncio
 import os
 import re
-import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,14 +15,39 @@ CLASSBRIDGE = str(Path(sys.executable).parent / "classbridge")
 _LISTENING = re.compile(r"Uvicorn running on (http://\S+)")
 
 
-def run_cli(
-    *args: str, database_url: str, cwd: Path | None = None, extra_env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run `classbridge ARGS` to completion (60 s at most)."""
+@dataclass
+class Completed:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+async def run_cli(
+    *args: str,
+    database_url: str,
+    cwd: Path | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Completed:
+    """Run `classbridge ARGS` to completion (within a minute)."""
     env = {**os.environ, "CLASSBRIDGE_DATABASE_URL": database_url, **(extra_env or {})}
-    return subprocess.run(
-        [CLASSBRIDGE, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
+    process = await asyncio.create_subprocess_exec(
+        CLASSBRIDGE,
+        *args,
+        env=env,
+        cwd=cwd,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
+    try:
+        async with asyncio.timeout(60):
+            out, err = await process.communicate()
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise
+    assert process.returncode is not None
+    return Completed(process.returncode, out.decode(), err.decode())
 
 
 @dataclass
