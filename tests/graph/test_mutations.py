@@ -193,6 +193,10 @@ async def test_activity_create_update_archive_and_restore(
         "allowAggregatorBookings": True,
     }
     activity_id = created["id"]
+    day = (_local_today() + timedelta(days=2)).isoformat()
+    session = {"activityId": activity_id, "venueId": str(studio.venue_id), "start": f"{day}T09:00"}
+    session_id = (await _ok(client, studio, SCHEDULE, input=session))["scheduleSessions"][0]["id"]
+    before = await _state(client, studio, session_id)
     updated = await _ok(
         client,
         studio,
@@ -207,6 +211,7 @@ async def test_activity_create_update_archive_and_restore(
         "sport": "Yoga",
         "kind": "CLASS",
     }
+    await _assert_bumped(client, studio, session_id, before)  # aggregators show the description
     archived = await _ok(client, studio, ARCHIVE_ACTIVITY, id=activity_id, archived=True)
     assert archived["archiveActivity"]["archived"] is True
     assert activity_id not in [
