@@ -47,3 +47,36 @@ async def test_40_concurrent_bookings_for_10_spots_book_exactly_10(
             .where(Booking.session_id == session_id, Booking.status != BookingStatus.CANCELLED)
         )
     assert live == 10
+
+
+ADD_ID = """
+mutation($id: ID!) {
+  addCustomerAggregatorId(customerId: $id, aggregator: EGYM_WELLPASS, externalId: "RACE-1") {
+    __typename id
+  }
+}
+"""
+
+
+async def test_racing_to_claim_one_aggregator_id_gives_it_to_one_customer(
+    database_url: str, studio: Studio
+) -> None:
+    customers = [await studio.customer(f"C{i}", "Claimer") for i in range(10)]
+    async with (
+        running_server(database_url) as server,
+        httpx.AsyncClient(base_url=server.url, headers=studio.headers(), timeout=60) as client,
+    ):
+
+        async def claim(customer_id: object) -> httpx.Response:
+            return await client.post(
+                "/graphql", json={"query": ADD_ID, "variables": {"id": str(customer_id)}}
+            )
+
+        responses = await asyncio.gather(*(claim(c) for c in customers))
+    assert [r.status_code for r in responses] == [200] * 10
+    bodies = [r.json() for r in responses]
+    winners = [b["data"]["addCustomerAggregatorId"]["id"] for b in bodies if b.get("data")]
+    assert len(winners) == 1
+    errors = [e for b in bodies for e in b.get("errors", [])]
+    assert [e["extensions"]["code"] for e in errors] == ["AGGREGATOR_ID_TAKEN"] * 9
+    assert all(winners[0] in e["message"] for e in errors), errors  # names who has it
