@@ -154,3 +154,16 @@ async def test_a_bad_database_url_stops_with_one_line(
     assert "CLASSBRIDGE_DATABASE_URL" in lines[0] or "cannot reach the database" in lines[0]
     assert "Traceback" not in result.stderr and "hunter2" not in result.stderr
     assert os.listdir(tmp_path) == []  # and no stray SQLite file
+
+
+async def test_serve_applies_migrations_to_a_fresh_database(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    async with (
+        running_server(f"sqlite+aiosqlite:///{path}") as server,
+        httpx.AsyncClient(base_url=server.url) as client,
+    ):
+        variables = {"e": "nobody@example.com", "p": "whatever-pass"}
+        response = await client.post("/graphql", json={"query": LOGIN, "variables": variables})
+        assert response.json()["errors"][0]["extensions"]["code"] == "INVALID_CREDENTIALS"
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(_head(),)]
