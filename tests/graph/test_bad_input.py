@@ -198,7 +198,7 @@ def _cases(studio: Studio, session_id: str) -> list[tuple[str, str, dict[str, An
             {},
             VAL,
         ),
-        ("NUL in a list", SCHEDULE, schedule(room="ok", teacher="x\x00"), VAL),
+        ("NUL in an input field", SCHEDULE, schedule(room="ok", teacher="x\x00"), VAL),
         ("missing variable", BOOK, {"s": session_id}, GQL),
         ("unknown field", "{ sessions { nope } }", {}, GQL),
         ("syntax error", "{ sessions { ", {}, GQL),
