@@ -134,8 +134,11 @@ class StaffQuery:
         size = check_page_size(first)
         where = filter or SessionFilter()
         cursor = decode_cursor(after, _session_key)
-        venue_id = parse_id(where.venue_id, field="venueId") if where.venue_id else None
-        activity_id = parse_id(where.activity_id, field="activityId") if where.activity_id else None
+        # `is not None`: an empty string is a malformed ID, not "no filter".
+        venue_id = None if where.venue_id is None else parse_id(where.venue_id, field="venueId")
+        activity_id = (
+            None if where.activity_id is None else parse_id(where.activity_id, field="activityId")
+        )
         async with info.context.read() as db:
             if venue_id is not None:  # another company's venue: NOT_FOUND, as an unknown one
                 await company_model.get_venue(db=db, company_id=actor.company_id, venue_id=venue_id)
