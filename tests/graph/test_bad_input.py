@@ -72,6 +72,8 @@ def _cases(studio: Studio, session_id: str) -> list[tuple[str, str, dict[str, An
         ("empty id", SESSION, {"id": ""}, VAL),
         ("numeric id", BOOK, {"s": "1", "c": customer, "p": str(studio.product_id)}, VAL),
         ("malformed id in input", SCHEDULE, schedule(venueId="x"), VAL),
+        ("empty id in a filter", SESSIONS, {"f": {"venueId": ""}}, VAL),
+        ("malformed id in a filter", SESSIONS, {"f": {"activityId": "12"}}, VAL),
         ("impossible date", SESSIONS, {"f": {"fromDate": "2026-02-30"}}, GQL),
         ("date of garbage", SESSIONS, {"f": {"toDate": "soon"}}, GQL),
         (
