@@ -93,12 +93,21 @@ def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> None:
         print(f"  staff token: {data['staffToken']}")
 
 
+def _ask_password() -> str:
+    if not sys.stdin.isatty():  # getpass would read an echoed line or die on EOF
+        raise CliError("no terminal to ask for the password: set CLASSBRIDGE_OWNER_PASSWORD")
+    try:
+        return getpass.getpass("Password: ")
+    except (EOFError, KeyboardInterrupt):
+        raise CliError("no password given") from None
+
+
 def cmd_create_owner(settings: Settings, args: argparse.Namespace) -> None:
     from classbridge.models import company as company_model
     from classbridge.models import staff as staff_model
     from classbridge.models.errors import DomainError
 
-    password = os.environ.get("CLASSBRIDGE_OWNER_PASSWORD") or getpass.getpass("Password: ")
+    password = os.environ.get("CLASSBRIDGE_OWNER_PASSWORD") or _ask_password()
     cmd_migrate(settings, args)
     database = _database(settings)
 
