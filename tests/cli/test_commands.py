@@ -167,3 +167,20 @@ async def test_serve_applies_migrations_to_a_fresh_database(tmp_path: Path) -> N
         assert response.json()["errors"][0]["extensions"]["code"] == "INVALID_CREDENTIALS"
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(_head(),)]
+
+
+async def test_create_owner_without_a_password_or_with_a_short_one_is_one_line(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'owner.db'}"
+    args = ("create-owner", "--company", "Loft", "--email", "me@loft.example", "--name", "Me")
+    no_terminal = await run_cli(*args, database_url=url)  # stdin is not a terminal
+    assert no_terminal.returncode != 0
+    assert no_terminal.stderr.strip().splitlines() == [
+        "classbridge: no terminal to ask for the password: set CLASSBRIDGE_OWNER_PASSWORD"
+    ]
+    short = await run_cli(
+        *args, database_url=url, extra_env={"CLASSBRIDGE_OWNER_PASSWORD": "short"}
+    )
+    assert short.returncode != 0 and "Traceback" not in short.stderr
+    assert short.stderr.strip().splitlines()[-1].startswith("classbridge: VALIDATION: password")
