@@ -9,6 +9,8 @@ import os
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from classbridge.models.db import Database, DatabaseConfigError, parse_database_url
 from classbridge.settings import Settings, get_settings
 
@@ -178,8 +180,11 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # noise at import
     try:
         settings = get_settings()
-    except Exception as exc:
-        print(f"classbridge: configuration error: {exc}".splitlines()[0], file=sys.stderr)
+    except ValidationError as exc:  # name the variable and the reason, on one line
+        problems = "; ".join(
+            f"CLASSBRIDGE_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        print(f"classbridge: configuration error: {problems}", file=sys.stderr)
         sys.exit(2)
     try:
         args.func(settings, args)
