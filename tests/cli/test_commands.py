@@ -184,3 +184,12 @@ async def test_create_owner_without_a_password_or_with_a_short_one_is_one_line(
     )
     assert short.returncode != 0 and "Traceback" not in short.stderr
     assert short.stderr.strip().splitlines()[-1].startswith("classbridge: VALIDATION: password")
+
+
+async def test_a_bad_setting_is_named_in_one_line(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"
+    env = {"CLASSBRIDGE_TOKEN_TTL_DAYS": "soon", "CLASSBRIDGE_MAX_BODY_BYTES": "5"}
+    result = await run_cli("serve", "--port", "0", database_url=url, extra_env=env)
+    assert result.returncode != 0
+    [line] = result.stderr.strip().splitlines()
+    assert "CLASSBRIDGE_TOKEN_TTL_DAYS" in line and "CLASSBRIDGE_MAX_BODY_BYTES" in line
