@@ -1,10 +1,11 @@
 """The HTTP face of /graphql: GraphiQL for people, no changes over GET, health."""
 
 import httpx
+from graphql import get_introspection_query
 
 from classbridge.models.db import Database
 from tests.graph.rows import snapshot
-from tests.studio import Studio
+from tests.studio import Studio, gql
 
 CREATE_CUSTOMER = 'mutation { createCustomer(input: {firstName: "G", lastName: "Et"}) { id } }'
 
@@ -43,3 +44,19 @@ async def test_a_bad_token_gets_401_on_get_too(client: httpx.AsyncClient) -> Non
 async def test_health(client: httpx.AsyncClient) -> None:
     response = await client.get("/healthz")
     assert response.json() == {"status": "ok"}
+
+
+async def test_graphiqls_full_introspection_fits_the_limits(
+    client: httpx.AsyncClient, studio: Studio
+) -> None:
+    query = get_introspection_query(
+        descriptions=True,
+        specified_by_url=True,
+        directive_is_repeatable=True,
+        schema_description=True,
+        input_value_deprecation=True,
+    )
+    body = await gql(client, query, token=studio.token)
+    assert "errors" not in body
+    names = {t["name"] for t in body["data"]["__schema"]["types"]}
+    assert {"Session", "Booking", "Customer", "SignInList"} <= names
