@@ -557,3 +557,51 @@ async def test_built_in_aggregator_products_cannot_be_assigned_or_cancelled_by_s
         "mutation($id: ID!) { archiveProduct(id: $id) { id } }",
         id=built_in["id"],
     )
+
+
+async def test_booking_refusals_reach_staff_with_their_codes_and_change_nothing(
+    client: httpx.AsyncClient, studio: Studio
+) -> None:
+    product, ada = str(studio.product_id), str(studio.customer_id)
+    grace = str(await studio.customer("Grace", "Hopper"))
+    full = str(await studio.session(capacity=1))
+    await _ok(client, studio, BOOK, s=full, c=ada, p=product)
+    state = await _state(client, studio, full)
+    await _refused(client, studio, "SESSION_FULL", BOOK, s=full, c=grace, p=product)
+    assert await _state(client, studio, full) == state  # a refusal bumps nothing
+
+    await _ok(
+        client,
+        studio,
+        UPDATE_RULES,
+        id=str(studio.activity_id),
+        input={"bookingOpensMinutesBeforeStart": 60},
+    )
+    not_open = str(await studio.session(days_ahead=3))
+    await _refused(client, studio, "BOOKING_WINDOW_NOT_OPEN", BOOK, s=not_open, c=ada, p=product)
+    await _ok(
+        client,
+        studio,
+        UPDATE_RULES,
+        id=str(studio.activity_id),
+        input={
+            "bookingOpensMinutesBeforeStart": None,
+            "bookingClosesMinutesBeforeStart": 7 * 24 * 60,
+        },
+    )
+    await _refused(client, studio, "BOOKING_WINDOW_CLOSED", BOOK, s=not_open, c=ada, p=product)
+    await _ok(
+        client,
+        studio,
+        UPDATE_RULES,
+        id=str(studio.activity_id),
+        input={"bookingClosesMinutesBeforeStart": None},
+    )
+    async with studio.database.transaction() as db:
+        now = utcnow()
+        await db.execute(
+            update(ClassSession)
+            .where(ClassSession.id == uuid.UUID(not_open))
+            .values(starts_at=now - timedelta(hours=2), ends_at=now - timedelta(hours=1))
+        )
+    await _refused(client, studio, "SESSION_IN_PAST", BOOK, s=not_open, c=ada, p=product)
