@@ -14,6 +14,7 @@ from classbridge.models.aggregator import Aggregator
 from classbridge.models.base import utcnow
 from classbridge.models.booking import BookingSource
 from classbridge.models.session import ClassSession
+from tests.graph.rows import row_counts
 from tests.studio import Studio, error_codes, gql
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -303,6 +304,19 @@ async def test_a_local_time_in_the_spring_forward_gap_is_refused(
     }
     message = await _refused(client, studio, "VALIDATION", SCHEDULE, input=schedule)
     assert "does not exist in Europe/Berlin" in message
+    # A weekly 02:30 series through that night is refused whole: nothing half-written.
+    before = await row_counts(studio.database)
+    series = {
+        **schedule,
+        "start": f"{(spring - timedelta(days=7)).isoformat()}T02:30",
+        "repeat": {
+            "weekdays": [spring.isoweekday()],
+            "until": (spring + timedelta(days=7)).isoformat(),
+        },
+    }
+    if spring - timedelta(days=7) > _local_today():
+        await _refused(client, studio, "VALIDATION", SCHEDULE, input=series)
+        assert await row_counts(studio.database) == before
     session_id = str(await studio.session())
     await _refused(
         client,
