@@ -2,7 +2,8 @@
 
 import uuid
 from datetime import datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from functools import cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -46,11 +47,20 @@ class Venue(SQLModel, table=True):
         return ZoneInfo(self.timezone)
 
 
+@cache
+def _zone_names() -> frozenset[str]:
+    # Not "localtime": it follows whichever machine runs us. (posix/, right/ are not listed.)
+    return frozenset(available_timezones() - {"localtime"})
+
+
 def validate_timezone(name: str) -> str:
+    """An IANA zone name; ZoneInfo alone would also load files such as "localtime"."""
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise invalid(f"unknown IANA time zone {name!r}", field="timezone") from exc
+    if name not in _zone_names():
+        raise invalid(f"unknown IANA time zone {name!r}", field="timezone")
     return name
 
 
