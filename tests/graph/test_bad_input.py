@@ -170,6 +170,10 @@ def _cases(studio: Studio, session_id: str) -> list[tuple[str, str, dict[str, An
             {"input": {"name": "V", "timezone": "Mars/Olympus"}},
             VAL,
         ),
+        *(
+            (f"time zone {zone}", CREATE_VENUE, {"input": {"name": "V", "timezone": zone}}, VAL)
+            for zone in ("localtime", "../zoneinfo/UTC", "posix/Europe/Berlin")
+        ),
         ("long search", CUSTOMERS, {"q": "q" * 201}, VAL),
         (
             "not an email",
