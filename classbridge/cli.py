@@ -9,6 +9,8 @@ import os
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from classbridge.models.db import Database, DatabaseConfigError, parse_database_url
 from classbridge.settings import Settings, get_settings
 
@@ -42,9 +44,9 @@ def _check_database(settings: Settings) -> None:
 
 
 def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> None:
+    _check_database(settings)
     from classbridge.migrate import upgrade
 
-    _check_database(settings)
     upgrade(parse_database_url(settings.database_url).render_as_string(hide_password=False))
     print("database is up to date", file=sys.stderr)
 
@@ -100,12 +102,21 @@ def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> None:
             print(f"  partner token ({name}): {token}")
 
 
+def _ask_password() -> str:
+    if not sys.stdin.isatty():  # getpass would read an echoed line or die on EOF
+        raise CliError("no terminal to ask for the password: set CLASSBRIDGE_OWNER_PASSWORD")
+    try:
+        return getpass.getpass("Password: ")
+    except (EOFError, KeyboardInterrupt):
+        raise CliError("no password given") from None
+
+
 def cmd_create_owner(settings: Settings, args: argparse.Namespace) -> None:
     from classbridge.models import company as company_model
     from classbridge.models import staff as staff_model
     from classbridge.models.errors import DomainError
 
-    password = os.environ.get("CLASSBRIDGE_OWNER_PASSWORD") or getpass.getpass("Password: ")
+    password = os.environ.get("CLASSBRIDGE_OWNER_PASSWORD") or _ask_password()
     cmd_migrate(settings, args)
     database = _database(settings)
 
@@ -237,10 +248,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # noise at import
     try:
         settings = get_settings()
-    except Exception as exc:
-        print(f"classbridge: configuration error: {exc}".splitlines()[0], file=sys.stderr)
+    except ValidationError as exc:  # name the variable and the reason, on one line
+        problems = "; ".join(
+            f"CLASSBRIDGE_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        print(f"classbridge: configuration error: {problems}", file=sys.stderr)
         sys.exit(2)
     try:
         args.func(settings, args)

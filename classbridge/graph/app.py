@@ -1,11 +1,13 @@
 """The Starlette app: the staff API at /graphql, the partner API at /aggregator/v1/graphql."""
 
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
+from cross_web import HTTPException  # what strawberry raises for unreadable requests
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -123,11 +125,29 @@ class StaffGraphQL(GraphQL[Context, None]):
                     return
                 scope.setdefault("state", {})["staff"] = (actor, token)
         try:
-            await super().__call__(scope, receive, send)
+            if scope["type"] == "http":
+                await self._http(scope, receive, send)
+            else:
+                await super().__call__(scope, receive, send)
         finally:
             context = scope.get("state", {}).get("context")
             if context is not None:
                 await context.close()
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Like strawberry's, but a request it cannot read (malformed JSON, wrong content
+        type) gets a JSON error with a code, as every other error does."""
+        try:
+            response = await self.run(Request(scope, receive))
+        except HTTPException as exc:
+            response = error_response(exc.status_code, "BAD_REQUEST", exc.reason)
+        await response(scope, receive, send)
+
+    def decode_json(self, data: str | bytes) -> object:
+        try:
+            return json.loads(data)
+        except UnicodeDecodeError:  # strawberry only expects JSONDecodeError: it would be a 500
+            raise HTTPException(400, "request body is not UTF-8") from None
 
     async def _authenticate(self, token: str) -> staff_model.StaffActor | None:
         if not token:

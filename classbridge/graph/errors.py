@@ -47,19 +47,28 @@ def to_client_error(error: GraphQLError) -> GraphQLError:
         if original.field:
             extensions["field"] = original.field
         return _with_code(error, original.message, extensions)
-    if original is None:
-        return _with_code(error, error.message, {"code": GRAPHQL_VALIDATION})
     if isinstance(original, InvalidOperationTypeError):  # a query sent as legacy graphql-ws "start"
         return _with_code(error, ONLY_SUBSCRIPTIONS, {"code": GRAPHQL_VALIDATION})
+    if original is None or not _from_resolver(error):
+        # Parsing, validation and input coercion (a scalar refusing a literal raises a
+        # plain ValueError there): the document was wrong, not the server.
+        return _with_code(error, error.message, {"code": GRAPHQL_VALIDATION})
     if isinstance(original, GraphQLError):  # e.g. a scalar that refused its input
         return _with_code(error, error.message, {"code": GRAPHQL_VALIDATION})
     return _with_code(error, "Internal server error", {"code": INTERNAL_SERVER_ERROR})
 
 
+def _from_resolver(error: GraphQLError) -> bool:
+    """Errors raised while executing a field carry its path; request errors have none."""
+    return error.path is not None
+
+
 def is_unexpected(error: GraphQLError) -> bool:
     original = error.original_error
-    return original is not None and not isinstance(
-        original, DomainError | GraphQLError | InvalidOperationTypeError
+    return (
+        original is not None
+        and _from_resolver(error)
+        and not isinstance(original, DomainError | GraphQLError | InvalidOperationTypeError)
     )
 
 

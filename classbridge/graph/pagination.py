@@ -53,10 +53,11 @@ def decode_cursor(cursor: str | None, parse: Callable[[list[str]], tuple[Any, ..
         return None
     try:
         raw = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        if not isinstance(raw, list):
+        # Our cursors are lists of strings; anything else was not made by us.
+        if not isinstance(raw, list) or not all(isinstance(k, str) for k in raw):
             raise ValueError
         return parse(raw)
-    except (ValueError, TypeError, binascii.Error, UnicodeError):
+    except (ValueError, TypeError, IndexError, binascii.Error, UnicodeError):
         raise invalid("after is not a valid cursor", field="after") from None
 
 

@@ -470,10 +470,21 @@ async def cancel_all_for_session(*, db: AsyncSession, session: ClassSession) -> 
 async def move_bookings(
     *, db: AsyncSession, from_customer: Customer, to_customer: Customer
 ) -> None:
-    """Move bookings for a customer merge; a duplicate live booking in one session is cancelled."""
+    """Move bookings for a customer merge; a duplicate live booking in one session is
+    cancelled, and that session (one booking fewer) is touched for the aggregators."""
     survivor_sessions = select(Booking.session_id).where(
         Booking.customer_id == to_customer.id, Booking.status != BookingStatus.CANCELLED
     )
+    doubled = await db.scalars(
+        select(Booking.session_id).where(
+            Booking.customer_id == from_customer.id,
+            Booking.status != BookingStatus.CANCELLED,
+            Booking.session_id.in_(survivor_sessions),  # type: ignore[attr-defined]
+        )
+    )
+    # Lock the sessions before their bookings change (as `book` does), in id order, so
+    # neither a concurrent booking nor another merge can deadlock with us.
+    sessions = [await lock_session(db=db, session_id=sid) for sid in sorted(set(doubled))]
     now = utcnow()
     await db.execute(
         update(Booking)
@@ -496,6 +507,10 @@ async def move_bookings(
         .values(customer_id=to_customer.id, updated_at=now)
         .execution_options(synchronize_session="fetch")
     )
+    for session in sessions:
+        assert session is not None
+        touch_session(db, session)
+        record_sign_in_event(db, SignInChange.CANCELLED, session, None)
 
 
 async def sign_in_list(

@@ -2,7 +2,8 @@
 
 import uuid
 from datetime import datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from functools import cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,7 +11,7 @@ from sqlmodel import Field, SQLModel
 
 from classbridge.models.base import created_at_field, timestamp_field, utcnow, uuid_pk
 from classbridge.models.errors import invalid, not_found
-from classbridge.models.validation import clean_text
+from classbridge.models.validation import clean_optional, clean_text
 
 
 class Company(SQLModel, table=True):
@@ -46,11 +47,20 @@ class Venue(SQLModel, table=True):
         return ZoneInfo(self.timezone)
 
 
+@cache
+def _zone_names() -> frozenset[str]:
+    # Not "localtime": it follows whichever machine runs us. (posix/, right/ are not listed.)
+    return frozenset(available_timezones() - {"localtime"})
+
+
 def validate_timezone(name: str) -> str:
+    """An IANA zone name; ZoneInfo alone would also load files such as "localtime"."""
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise invalid(f"unknown IANA time zone {name!r}", field="timezone") from exc
+    if name not in _zone_names():
+        raise invalid(f"unknown IANA time zone {name!r}", field="timezone")
     return name
 
 
@@ -78,10 +88,10 @@ async def create_venue(
         company_id=company_id,
         name=clean_text(name, field="name", max_length=200),
         timezone=validate_timezone(timezone),
-        street=street,
-        zip=zip,
-        city=city,
-        country=country,
+        street=clean_optional(street, field="street", max_length=200),
+        zip=clean_optional(zip, field="zip", max_length=20),
+        city=clean_optional(city, field="city", max_length=100),
+        country=clean_optional(country, field="country", max_length=100),
     )
     db.add(venue)
     await db.flush()

@@ -182,6 +182,24 @@ def _clean_external_id(external_id: str) -> str:
     return clean_text(external_id, field="externalId", max_length=200)
 
 
+def _id_taken(
+    owner: Customer, customer: Customer, aggregator: Aggregator, external_id: str
+) -> DomainError:
+    """AGGREGATOR_ID_TAKEN, naming the customer who has the member id."""
+    if owner.id == customer.id:
+        message = (
+            f"{customer.first_name} {customer.last_name} already has "
+            f"{aggregator.display_name} ID {external_id}"
+        )
+    else:
+        message = (
+            f"{aggregator.display_name} ID {external_id} belongs to "
+            f"{owner.first_name} {owner.last_name} (customer {owner.id}); "
+            "merge the two customers instead"
+        )
+    return DomainError(ErrorCode.AGGREGATOR_ID_TAKEN, message, field="externalId")
+
+
 async def add_aggregator_id(
     *,
     db: AsyncSession,
@@ -197,20 +215,7 @@ async def add_aggregator_id(
         db=db, company_id=company_id, aggregator=aggregator, external_id=external_id
     )
     if owner is not None:
-        if owner.id == customer.id:
-            raise DomainError(
-                ErrorCode.AGGREGATOR_ID_TAKEN,
-                f"{customer.first_name} {customer.last_name} already has "
-                f"{aggregator.display_name} ID {external_id}",
-                field="externalId",
-            )
-        raise DomainError(
-            ErrorCode.AGGREGATOR_ID_TAKEN,
-            f"{aggregator.display_name} ID {external_id} belongs to "
-            f"{owner.first_name} {owner.last_name} (customer {owner.id}); "
-            "merge the two customers instead",
-            field="externalId",
-        )
+        raise _id_taken(owner, customer, aggregator, external_id)
     link = CustomerAggregatorId(
         company_id=company_id,
         customer_id=customer.id,
@@ -223,11 +228,18 @@ async def add_aggregator_id(
     except sa.exc.IntegrityError as exc:
         if not is_unique_violation(exc):
             raise
-        raise DomainError(
-            ErrorCode.AGGREGATOR_ID_TAKEN,
-            f"{aggregator.display_name} ID {external_id} was just given to another customer",
-            field="externalId",
-        ) from exc
+        # A concurrent transaction claimed it first and has committed (the unique index
+        # waited for it): read who has it now, so the message can name them.
+        owner = await find_by_aggregator_id(
+            db=db, company_id=company_id, aggregator=aggregator, external_id=external_id
+        )
+        if owner is None:
+            raise DomainError(
+                ErrorCode.AGGREGATOR_ID_TAKEN,
+                f"{aggregator.display_name} ID {external_id} was just given to another customer",
+                field="externalId",
+            ) from exc
+        raise _id_taken(owner, customer, aggregator, external_id) from exc
     return link
 
 

@@ -33,8 +33,9 @@ class DatabaseConfigError(Exception):
 def parse_database_url(url: str) -> URL:
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
-        raise DatabaseConfigError(f"malformed database URL {url!r}") from exc
+    except (ArgumentError, ValueError) as exc:  # ValueError: e.g. a port that is no number
+        # The URL itself is not repeated: it may hold a password.
+        raise DatabaseConfigError(f"malformed database URL ({exc})") from exc
     if parsed.drivername == "sqlite":
         parsed = parsed.set(drivername="sqlite+aiosqlite")
     elif parsed.drivername in ("postgresql", "postgres"):
@@ -45,6 +46,10 @@ def parse_database_url(url: str) -> URL:
             "use sqlite+aiosqlite:///FILE or postgresql+asyncpg://USER@HOST/DB"
         )
     return parsed
+
+
+def _lower(value: str | None) -> str | None:
+    return value.lower() if isinstance(value, str) else value
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -58,6 +63,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
+        # SQLite's lower() knows only ASCII; case-insensitive search (ilike) must find
+        # "Müller" for "MÜLLER" as PostgreSQL does.
+        dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:

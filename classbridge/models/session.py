@@ -3,7 +3,8 @@
 import enum
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy import select, update
@@ -392,6 +393,47 @@ class SessionFilter:
     starts_from: datetime | None = None
     starts_before: datetime | None = None
     cancelled: bool | None = None
+    from_day: date | None = None
+    """First local day (inclusive), in each session's own venue time zone."""
+    to_day: date | None = None
+    """Last local day (inclusive), in each session's own venue time zone."""
+
+
+def _local_midnight(day: date, zone: ZoneInfo) -> datetime | None:
+    """The UTC instant a local day starts; None beyond the calendar's ends (no bound).
+
+    Never refused: where a DST change skips midnight, the day starts when clocks resume."""
+    try:
+        return datetime.combine(day, time(), tzinfo=zone).astimezone(UTC)
+    except OverflowError:
+        return None
+
+
+async def _local_days_clause(
+    db: AsyncSession, where: SessionFilter
+) -> sa.ColumnElement[bool] | None:
+    """Sessions whose start falls on the chosen local days of their venue. Venues may lie
+    in different time zones, so each venue gets its own UTC bounds."""
+    if where.from_day is None and where.to_day is None:
+        return None
+    if where.from_day and where.to_day and where.to_day < where.from_day:
+        raise invalid("toDate must not be before fromDate", field="toDate")
+    venues = select(Venue).where(Venue.company_id == where.company_id)
+    if where.venue_id is not None:
+        venues = venues.where(Venue.id == where.venue_id)
+    per_venue = []
+    for venue in await db.scalars(venues):
+        clause = [ClassSession.venue_id == venue.id]
+        if where.from_day is not None:
+            lower = _local_midnight(where.from_day, venue.zone)
+            if lower is not None:
+                clause.append(ClassSession.starts_at >= lower)
+        if where.to_day is not None and where.to_day < date.max:
+            upper = _local_midnight(where.to_day + timedelta(days=1), venue.zone)
+            if upper is not None:
+                clause.append(ClassSession.starts_at < upper)
+        per_venue.append(sa.and_(*clause))
+    return sa.or_(*per_venue) if per_venue else sa.false()
 
 
 async def list_sessions(
@@ -411,6 +453,9 @@ async def list_sessions(
         stmt = stmt.where(ClassSession.starts_at >= where.starts_from)
     if where.starts_before is not None:
         stmt = stmt.where(ClassSession.starts_at < where.starts_before)
+    local_days = await _local_days_clause(db, where)
+    if local_days is not None:
+        stmt = stmt.where(local_days)
     if where.cancelled is not None:
         col = ClassSession.cancelled_at
         stmt = stmt.where(col.is_not(None) if where.cancelled else col.is_(None))  # type: ignore[union-attr]

@@ -1,5 +1,6 @@
 """Staff accounts, their bearer tokens, and who is acting (the Actor)."""
 
+import asyncio
 import enum
 import uuid
 from dataclasses import dataclass
@@ -94,7 +95,7 @@ async def create_staff_user(
         email=clean,
         name=clean_text(name, field="name", max_length=200),
         role=role,
-        password_hash=_hasher.hash(password),
+        password_hash=await asyncio.to_thread(_hasher.hash, password),
     )
     db.add(user)
     await db.flush()
@@ -119,7 +120,10 @@ async def login(*, db: AsyncSession, email: str, password: str, ttl_days: int) -
     """Check email and password; return a new bearer token."""
     user = await db.scalar(select(StaffUser).where(StaffUser.email == email.strip().lower()))
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        # argon2 is deliberately slow (tens of ms): off the event loop, other requests go on.
+        await asyncio.to_thread(
+            _hasher.verify, user.password_hash if user else _DUMMY_HASH, password
+        )
     except (VerificationError, InvalidHashError):
         user = None
     if user is None:

@@ -1,7 +1,7 @@
 """Staff queries: every one scoped to the caller's company."""
 
 import uuid
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 
 import strawberry
 
@@ -26,11 +26,10 @@ from classbridge.models import customer as customer_model
 from classbridge.models import product as product_model
 from classbridge.models import session as session_model
 from classbridge.models import staff as staff_model
-from classbridge.models.errors import invalid, not_found
-from classbridge.models.localtime import local_to_utc
+from classbridge.models.errors import not_found
 
 
-@strawberry.input(description="Which sessions to list; dates are venue-local when venueId is set.")
+@strawberry.input(description="Which sessions to list; dates are local days of each venue.")
 class SessionFilter:
     venue_id: strawberry.ID | None = None
     activity_id: strawberry.ID | None = None
@@ -40,37 +39,16 @@ class SessionFilter:
 
 
 def _session_key(raw: list[str]) -> tuple[datetime, uuid.UUID]:
-    return datetime.fromisoformat(raw[0]), uuid.UUID(raw[1])
+    start, session_id = raw  # a ValueError when the length is wrong
+    starts_at = datetime.fromisoformat(start)
+    if starts_at.tzinfo is None:
+        raise ValueError("cursor time without offset")
+    return starts_at, uuid.UUID(session_id)
 
 
 def _customer_key(raw: list[str]) -> tuple[str, str, uuid.UUID]:
-    return raw[0], raw[1], uuid.UUID(raw[2])
-
-
-async def _day_bounds(
-    info: Info, company_id: uuid.UUID, where: SessionFilter
-) -> tuple[datetime | None, datetime | None]:
-    """Local days of the venue (UTC days without a venue) as UTC instants."""
-    if where.from_date and where.to_date and where.to_date < where.from_date:
-        raise invalid("toDate must not be before fromDate", field="toDate")
-    zone = None
-    if where.venue_id is not None:
-        async with info.context.read() as db:
-            venue = await company_model.get_venue(
-                db=db, company_id=company_id, venue_id=parse_id(where.venue_id, field="venueId")
-            )
-        zone = venue.zone
-
-    def bound(day: date | None) -> datetime | None:
-        if day is None:
-            return None
-        start = datetime.combine(day, time())
-        if zone is None:
-            return start.replace(tzinfo=UTC)
-        return local_to_utc(start, zone, field="date")
-
-    upper = where.to_date + timedelta(days=1) if where.to_date else None
-    return bound(where.from_date), bound(upper)
+    last_name, first_name, customer_id = raw
+    return last_name, first_name, uuid.UUID(customer_id)
 
 
 async def _session(info: Info, id: strawberry.ID) -> Session:
@@ -156,20 +134,22 @@ class StaffQuery:
         size = check_page_size(first)
         where = filter or SessionFilter()
         cursor = decode_cursor(after, _session_key)
-        starts_from, starts_before = await _day_bounds(info, actor.company_id, where)
+        # `is not None`: an empty string is a malformed ID, not "no filter".
+        venue_id = None if where.venue_id is None else parse_id(where.venue_id, field="venueId")
+        activity_id = (
+            None if where.activity_id is None else parse_id(where.activity_id, field="activityId")
+        )
         async with info.context.read() as db:
+            if venue_id is not None:  # another company's venue: NOT_FOUND, as an unknown one
+                await company_model.get_venue(db=db, company_id=actor.company_id, venue_id=venue_id)
             rows = await session_model.list_sessions(
                 db=db,
                 where=session_model.SessionFilter(
                     company_id=actor.company_id,
-                    venue_id=parse_id(where.venue_id, field="venueId") if where.venue_id else None,
-                    activity_id=(
-                        parse_id(where.activity_id, field="activityId")
-                        if where.activity_id
-                        else None
-                    ),
-                    starts_from=starts_from,
-                    starts_before=starts_before,
+                    venue_id=venue_id,
+                    activity_id=activity_id,
+                    from_day=where.from_date,
+                    to_day=where.to_date,
                     cancelled=where.cancelled,
                 ),
                 after=cursor,

@@ -1,0 +1,195 @@
+"""A constant number of SQL queries per page, and oversized documents refused unexecuted."""
+
+import uuid
+from datetime import datetime, timedelta
+
+import httpx
+import pytest
+
+from classbridge.models import booking as booking_model
+from classbridge.models import customer as customer_model
+from classbridge.models import session as session_model
+from classbridge.models.base import utcnow
+from classbridge.models.booking import BookingSource
+from classbridge.models.company import Venue
+from classbridge.models.localtime import utc_to_local
+from tests.conftest import QueryCounter
+from tests.studio import Studio, error_codes, gql
+
+SIGN_IN_LIST = """
+query($id: ID!) {
+  signInList(sessionId: $id) {
+    __typename
+    session { id localStart activity { name } venue { name timezone } }
+    counts { booked capacity available checkedIn }
+    bookings {
+      id status source cancellationType
+      customer { firstName lastName aggregatorIds { aggregator externalId } }
+      product { name builtIn }
+    }
+  }
+}
+"""
+SCHEDULE_PAGE = """
+query($first: Int) {
+  sessions(first: $first) {
+    edges {
+      node {
+        id localStart localEnd
+        activity { name registrationRules { maxParticipants } }
+        venue { name }
+        counts { booked capacity available }
+        bookings { status customer { lastName } product { name } }
+      }
+    }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+
+
+async def _booked_session(studio: Studio, n: int, *, days_ahead: int) -> uuid.UUID:
+    """A session with `n` bookings, each by a customer of its own."""
+    session_id = await studio.session(days_ahead=days_ahead, capacity=1000)
+    async with studio.database.transaction() as db:
+        for i in range(n):
+            customer = await customer_model.create_customer(
+                db=db,
+                company_id=studio.company_id,
+                values={"first_name": f"P{i}", "last_name": f"Guest{i:04d}"},
+            )
+            await booking_model.book(
+                db=db,
+                company_id=studio.company_id,
+                session_id=session_id,
+                customer_id=customer.id,
+                product_id=studio.product_id,
+                source=BookingSource.STAFF,
+            )
+    return session_id
+
+
+async def _count(
+    client: httpx.AsyncClient, counter: QueryCounter, studio: Studio, query: str, variables: dict
+) -> tuple[int, dict]:  # type: ignore[type-arg]
+    counter.count = 0
+    body = await gql(client, query, variables, token=studio.token)
+    assert "errors" not in body, body
+    return counter.count, body
+
+
+async def test_sign_in_list_costs_the_same_for_10_and_200_bookings(
+    client: httpx.AsyncClient, studio: Studio, query_counter: QueryCounter
+) -> None:
+    small = await _booked_session(studio, 10, days_ahead=2)
+    large = await _booked_session(studio, 200, days_ahead=3)
+    small_count, small_body = await _count(
+        client, query_counter, studio, SIGN_IN_LIST, {"id": str(small)}
+    )
+    large_count, large_body = await _count(
+        client, query_counter, studio, SIGN_IN_LIST, {"id": str(large)}
+    )
+    assert len(small_body["data"]["signInList"]["bookings"]) == 10
+    bookings = large_body["data"]["signInList"]["bookings"]
+    assert len(bookings) == 200
+    assert [b["customer"]["lastName"] for b in bookings] == [f"Guest{i:04d}" for i in range(200)]
+    assert large_body["data"]["signInList"]["counts"]["booked"] == 200
+    assert large_count == small_count
+
+
+async def _fill_schedule(studio: Studio, n: int) -> None:
+    """`n` daily sessions, each with two bookings."""
+    async with studio.database.transaction() as db:
+        venue = await db.get(Venue, studio.venue_id)
+        assert venue is not None
+        first = utc_to_local(utcnow(), venue.zone).date() + timedelta(days=1)
+        sessions = await session_model.schedule_sessions(
+            db=db,
+            company_id=studio.company_id,
+            activity_id=studio.activity_id,
+            venue_id=studio.venue_id,
+            local_start=datetime(first.year, first.month, first.day, 18),
+            repeat_weekdays=[1, 2, 3, 4, 5, 6, 7],
+            repeat_until=first + timedelta(days=n - 1),
+        )
+        second = await customer_model.create_customer(
+            db=db, company_id=studio.company_id, values={"first_name": "B", "last_name": "B"}
+        )
+        for session in sessions:
+            for customer_id in (studio.customer_id, second.id):
+                await booking_model.book(
+                    db=db,
+                    company_id=studio.company_id,
+                    session_id=session.id,
+                    customer_id=customer_id,
+                    product_id=studio.product_id,
+                    source=BookingSource.STAFF,
+                )
+
+
+async def test_schedule_page_costs_the_same_for_10_and_100_sessions_and_for_200(
+    client: httpx.AsyncClient, studio: Studio, query_counter: QueryCounter
+) -> None:
+    await _fill_schedule(studio, 200)
+    small_count, small = await _count(client, query_counter, studio, SCHEDULE_PAGE, {"first": 10})
+    large_count, large = await _count(client, query_counter, studio, SCHEDULE_PAGE, {"first": 100})
+    assert len(small["data"]["sessions"]["edges"]) == 10
+    edges = large["data"]["sessions"]["edges"]
+    assert len(edges) == 100  # the largest page there is
+    assert all(len(e["node"]["bookings"]) == 2 for e in edges)
+    assert all(e["node"]["counts"]["booked"] == 2 for e in edges)
+    assert large_count == small_count
+    # All 200 sessions over two full pages: twice the cost of one, not 200 times anything.
+    query_counter.count = 0
+    after = large["data"]["sessions"]["pageInfo"]["endCursor"]
+    body = await gql(
+        client,
+        SCHEDULE_PAGE.replace(
+            "sessions(first: $first)", "sessions(first: $first, after: $after)"
+        ).replace("query($first: Int)", "query($first: Int, $after: String)"),
+        {"first": 100, "after": after},
+        token=studio.token,
+    )
+    assert len(body["data"]["sessions"]["edges"]) == 100
+    assert query_counter.count == large_count
+
+
+def _nested(depth: int) -> str:
+    inner = "id"
+    for _ in range(depth):
+        inner = f"session {{ bookings {{ {inner} }} }}"
+    return f'{{ booking(id: "{uuid.uuid4()}") {{ {inner} }} }}'
+
+
+OVERSIZED = {
+    "depth": _nested(8),
+    "tokens": "{ me { " + " ".join(["id"] * 2100) + " } }",
+    "aliases": "{ " + " ".join(f"a{i}: me {{ id }}" for i in range(31)) + " }",
+}
+
+
+@pytest.mark.parametrize("limit", sorted(OVERSIZED))
+async def test_oversized_documents_are_refused_before_any_sql(
+    client: httpx.AsyncClient, studio: Studio, query_counter: QueryCounter, limit: str
+) -> None:
+    document = OVERSIZED[limit]
+    query_counter.count = 0
+    body = await gql(client, document)  # no token: nothing but the document itself
+    assert body["data"] is None
+    assert error_codes(body) == ["GRAPHQL_VALIDATION"], body
+    assert query_counter.count == 0
+    # With a token, only the token lookup runs: the same as for a document that cannot parse.
+    query_counter.count = 0
+    await gql(client, "{ me {", token=studio.token)
+    token_lookup = query_counter.count
+    query_counter.count = 0
+    body = await gql(client, document, token=studio.token)
+    assert error_codes(body) == ["GRAPHQL_VALIDATION"]
+    assert query_counter.count == token_lookup
+
+
+async def test_documents_within_the_limits_run(client: httpx.AsyncClient, studio: Studio) -> None:
+    body = await gql(
+        client, "{ " + " ".join(f"a{i}: me {{ id }}" for i in range(30)) + " }", token=studio.token
+    )
+    assert len(body["data"]) == 30
