@@ -2,7 +2,7 @@
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -28,6 +28,47 @@ class Settings(BaseSettings):
     max_query_aliases: int = Field(default=30, ge=1)
     max_page_size: int = Field(default=100, ge=1, le=1000)
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
+
+    # The push to aggregators (docs/aggregator-push.md, docs/operations.md).
+    queue_name: str = Field(
+        default="classbridge:push", description="arq queue (and job id prefix) of the push jobs."
+    )
+    egym_wellpass_push_url: str | None = Field(
+        default=None, description="Base URL of EGYM Wellpass's push receiver; no push when unset."
+    )
+    egym_wellpass_push_secret: SecretStr | None = Field(
+        default=None, description="whsec_ secret(s), space-separated during a rotation."
+    )
+    urban_sports_club_push_url: str | None = None
+    urban_sports_club_push_secret: SecretStr | None = None
+    classpass_push_url: str | None = None
+    classpass_push_secret: SecretStr | None = None
+    push_batch_size: int = Field(default=100, ge=1, le=1000)
+    push_coalesce_seconds: float = Field(
+        default=0.5, ge=0, le=10, description="Bursts for one session wait at most this long."
+    )
+    push_max_attempts: int = Field(
+        default=8, ge=1, description="Attempts before an item is marked failed."
+    )
+    push_backoff_base_seconds: float = Field(default=1.0, gt=0)
+    push_backoff_max_seconds: float = Field(default=300.0, gt=0)
+    push_timeout_seconds: float = Field(default=10.0, gt=0)
+    push_lease_seconds: float = Field(
+        default=60.0, gt=0, description="A dead worker's items are taken again after this."
+    )
+    reconcile_interval_seconds: int = Field(
+        default=1800, ge=1, description="Reconciliation period; must divide an hour."
+    )
+    reconcile_window_days: float = Field(default=14, gt=0, le=60)
+
+    def push_target(self, aggregator: str) -> tuple[str, list[str]] | None:
+        """(base URL, secrets) of an aggregator's receiver, or None when not configured."""
+        prefix = aggregator.lower()
+        url = getattr(self, f"{prefix}_push_url", None)
+        secret = getattr(self, f"{prefix}_push_secret", None)
+        if not url or secret is None:
+            return None
+        return url.rstrip("/"), secret.get_secret_value().split()
 
 
 @lru_cache

@@ -15,6 +15,7 @@ from strawberry.asgi import GraphQL
 
 from classbridge.graph.context import Context
 from classbridge.graph.staff.schema import build_staff_schema
+from classbridge.jobs.embedded import push_lifespan
 from classbridge.models import staff as staff_model
 from classbridge.models.db import Database
 from classbridge.settings import Settings, get_settings
@@ -143,7 +144,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
+        async with push_lifespan(database, settings):
+            yield
         await database.dispose()
 
     staff = BodyLimit(StaffGraphQL(database, settings), settings.max_body_bytes)

@@ -11,6 +11,7 @@ from classbridge.models import (  # noqa: F401  (registers the tables)
     customer,
     outbox,
     product,
+    push,
     session,
     staff,
 )
