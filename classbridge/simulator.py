@@ -170,7 +170,12 @@ def create_simulator(secret: str, faults: Faults | None = None) -> Starlette:
 
     async def read_state(_request: Request) -> Response:
         return JSONResponse(
-            {"sessions": state.sessions, "counters": state.counters, "faults": faults.as_json()}
+            {
+                "sessions": state.sessions,
+                "counters": state.counters,
+                "inFlight": sum(state.in_flight.values()),
+                "faults": faults.as_json(),
+            }
         )
 
     async def set_faults(request: Request) -> Response:
