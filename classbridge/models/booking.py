@@ -25,6 +25,7 @@ from classbridge.models.session import (
     get_session,
     lock_session,
     touch_session,
+    touch_sessions,
 )
 
 
@@ -461,7 +462,7 @@ async def move_bookings(
         Booking.customer_id == to_customer.id, Booking.status != BookingStatus.CANCELLED
     )
     now = utcnow()
-    await db.execute(
+    freed = await db.execute(
         update(Booking)
         .where(
             Booking.customer_id == from_customer.id,
@@ -474,7 +475,12 @@ async def move_bookings(
             cancelled_at=now,
             updated_at=now,
         )
+        .returning(Booking.session_id)
         .execution_options(synchronize_session="fetch")
+    )
+    # A cancelled duplicate frees a spot: aggregators must see the new availableSpots.
+    await touch_sessions(
+        db=db, company_id=from_customer.company_id, session_ids=list(freed.scalars())
     )
     await db.execute(
         update(Booking)

@@ -8,7 +8,8 @@ from classbridge.jobs.reconcile import reconcile
 from classbridge.models import booking as booking_model
 from classbridge.models import session as session_model
 from classbridge.models.booking import BookingSource
-from classbridge.models.outbox import OutboxItem
+from classbridge.models.aggregator import AggregatorExtension, ExtensionStatus
+from classbridge.models.outbox import OutboxItem, OutboxKind, add_outbox_items
 from classbridge.models.push import PushDelivery, PushState
 from tests.jobs.conftest import all_arrived, connect, versions
 from tests.jobs.processes import Receiver
@@ -187,3 +188,33 @@ async def test_rate_limit_is_retried_after_the_time_the_receiver_asked_for(
     assert row.next_attempt_at is not None and row.last_attempt_at is not None
     assert (row.next_attempt_at - row.last_attempt_at).total_seconds() >= 29
     assert scheduled == [row.next_attempt_at]
+
+
+async def test_deactivated_extension_withdraws_every_known_session(
+    studio: Studio, receiver: Receiver, runtime: PushRuntime
+) -> None:
+    await connect(studio)
+    ids = [await studio.session(days_ahead=d) for d in (1, 2)]
+    await push_changes(runtime)
+    before = await versions(studio.database, ids)
+    async with studio.database.transaction() as db:
+        extension = await db.scalar(
+            select(AggregatorExtension).where(AggregatorExtension.company_id == studio.company_id)
+        )
+        assert extension is not None
+        extension.status = ExtensionStatus.DEACTIVATED
+        add_outbox_items(
+            db=db,
+            company_id=studio.company_id,
+            kind=OutboxKind.EXTENSION_CHANGED,
+            aggregator=extension.aggregator.value,
+        )
+
+    await push_changes(runtime)
+
+    held = (await receiver.state())["sessions"]
+    after = await versions(studio.database, ids)
+    for sid in ids:
+        assert held[str(sid)]["state"] == "REMOVED"
+        # The version grew, so a receiver applies the removal over the older offer.
+        assert held[str(sid)]["version"] == after[str(sid)] > before[str(sid)]
