@@ -7,8 +7,8 @@ from classbridge.jobs.push import PushRuntime, push_changes
 from classbridge.jobs.reconcile import reconcile
 from classbridge.models import booking as booking_model
 from classbridge.models import session as session_model
-from classbridge.models.booking import BookingSource
 from classbridge.models.aggregator import AggregatorExtension, ExtensionStatus
+from classbridge.models.booking import BookingSource
 from classbridge.models.outbox import OutboxItem, OutboxKind, add_outbox_items
 from classbridge.models.push import PushDelivery, PushState
 from tests.jobs.conftest import all_arrived, connect, versions
