@@ -7,11 +7,12 @@ from classbridge.graph.limits import limit_extensions
 from classbridge.graph.scalars import scalar_config
 from classbridge.graph.staff.mutations import StaffMutation
 from classbridge.graph.staff.queries import StaffQuery
+from classbridge.graph.staff.sync import SyncQuery
 from classbridge.settings import Settings, get_settings
 
 
 @strawberry.type
-class Query(StaffQuery):
+class Query(StaffQuery, SyncQuery):
     pass
 
 
