@@ -7,6 +7,7 @@ keeps the newest version of each session, answers manifests, and can be told to 
                        "rateLimitCount": 2, "retryAfterSeconds": 1}
   POST /admin/reset   forget every session (a receiver that lost its state)
   GET  /state         everything received, plus counters
+  GET  /versions      per session [version, unix time received], plus counters
 """
 
 import asyncio
@@ -64,6 +65,8 @@ class ReceiverState:
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
     seen_ids: set[str] = field(default_factory=set)
     in_flight: dict[str, int] = field(default_factory=dict)
+    received_at: dict[str, float] = field(default_factory=dict)
+    """Unix time each session's newest state arrived (for lag measurements)."""
     counters: dict[str, int] = field(default_factory=dict)
 
     def count(self, key: str, n: int = 1) -> None:
@@ -140,6 +143,7 @@ def create_simulator(secret: str, faults: Faults | None = None) -> Starlette:
                     stale += 1
                     continue
                 state.sessions[sid] = item
+                state.received_at[sid] = time.time()
                 accepted += 1
             state.count("accepted", accepted)
             state.count("stale", stale)
@@ -173,8 +177,21 @@ def create_simulator(secret: str, faults: Faults | None = None) -> Starlette:
             {
                 "sessions": state.sessions,
                 "counters": state.counters,
+                "receivedAt": state.received_at,
                 "inFlight": sum(state.in_flight.values()),
                 "faults": faults.as_json(),
+            }
+        )
+
+    async def read_versions(_request: Request) -> Response:
+        """The compact view: version and arrival time per session, and the counters."""
+        return JSONResponse(
+            {
+                "sessions": {
+                    sid: [item["version"], state.received_at.get(sid)]
+                    for sid, item in state.sessions.items()
+                },
+                "counters": state.counters,
             }
         )
 
@@ -184,6 +201,7 @@ def create_simulator(secret: str, faults: Faults | None = None) -> Starlette:
 
     async def reset(_request: Request) -> Response:
         state.sessions.clear()
+        state.received_at.clear()
         state.seen_ids.clear()
         state.count("resets")
         return JSONResponse({"ok": True})
@@ -193,6 +211,7 @@ def create_simulator(secret: str, faults: Faults | None = None) -> Starlette:
             Route("/v1/sessions", sessions, methods=["POST"]),
             Route("/v1/sessions/manifest", manifest, methods=["POST"]),
             Route("/state", read_state, methods=["GET"]),
+            Route("/versions", read_versions, methods=["GET"]),
             Route("/admin/faults", set_faults, methods=["POST"]),
             Route("/admin/reset", reset, methods=["POST"]),
         ]

@@ -263,34 +263,43 @@ class Ack:
     state: PushState
 
 
-async def record_acks(*, db: AsyncSession, token: str, acks: list[Ack]) -> int:
-    """Record acknowledgements for rows this worker still holds; returns how many."""
-    now = utcnow()
-    done = 0
-    for ack in acks:
-        result = await db.execute(
-            update(PushDelivery)
-            .where(PushDelivery.id == ack.claimed.id, PushDelivery.lease_token == token)
-            .values(
-                acked_version=sa.case(
-                    (PushDelivery.acked_version > ack.version, PushDelivery.acked_version),  # type: ignore[operator]
-                    else_=ack.version,
-                ),
-                acked_state=ack.state,
-                acked_at=now,
-                # A change that arrived while this one was in flight keeps the row pending.
-                pending=PushDelivery.pending_gen != ack.claimed.pending_gen,
-                attempts=0,
-                next_attempt_at=None,
-                failed_at=None,
-                last_error=None,
-                lease_token=None,
-                lease_until=None,
-            )
-            .execution_options(synchronize_session=False)
+async def record_acks(*, db: AsyncSession, token: str, acks: list[Ack]) -> None:
+    """Record acknowledgements for rows this worker still holds (one executemany)."""
+    if not acks:
+        return
+    table = PushDelivery.__table__  # Core: one statement, executed for every row
+    c = table.c  # type: ignore[attr-defined]
+    version = sa.bindparam("b_version", type_=sa.Integer)
+    stmt = (
+        table.update()  # type: ignore[attr-defined]
+        .where(c.id == sa.bindparam("b_id"), c.lease_token == token)
+        .values(
+            acked_version=sa.case((c.acked_version > version, c.acked_version), else_=version),
+            acked_state=sa.bindparam("b_state"),
+            acked_at=utcnow(),
+            # A change that arrived while this one was in flight keeps the row pending.
+            pending=c.pending_gen != sa.bindparam("b_gen", type_=sa.Integer),
+            attempts=0,
+            next_attempt_at=None,
+            failed_at=None,
+            last_error=None,
+            lease_token=None,
+            lease_until=None,
         )
-        done += result.rowcount  # type: ignore[attr-defined]
-    return done
+    )
+    conn = await db.connection()
+    await conn.execute(
+        stmt,
+        [
+            {
+                "b_id": a.claimed.id,
+                "b_version": a.version,
+                "b_state": a.state,
+                "b_gen": a.claimed.pending_gen,
+            }
+            for a in acks
+        ],
+    )
 
 
 async def defer_deliveries(*, db: AsyncSession, token: str, claimed: list[Claimed]) -> None:
