@@ -25,6 +25,7 @@ import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from typing import IO
 
 import asyncpg
 import httpx
@@ -73,6 +74,10 @@ def wait_port(port: int, proc: subprocess.Popen[bytes]) -> None:
         except OSError:
             time.sleep(0.05)
     raise SystemExit(f"nothing listens on {port}")
+
+
+def spawn(args: list[str], env: dict[str, str], log: IO[bytes]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(args, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
 
 
 def env_for(database_url: str, receiver: str, redis_url: str, queue: str) -> dict[str, str]:
@@ -248,9 +253,7 @@ async def main() -> None:
     env = env_for(url, receiver, redis_url, queue)
     env["CLASSBRIDGE_PUSH_COALESCE_SECONDS"] = str(args.coalesce)
     log = (tmp / "procs.log").open("wb")
-    sim = subprocess.Popen(
-        cli("simulate-aggregator", "--port", str(port), "--secret", SECRET), stdout=log, stderr=log
-    )
+    sim = spawn(cli("simulate-aggregator", "--port", str(port), "--secret", SECRET), env, log)
     worker = None
     database = Database(url)
     try:
@@ -264,7 +267,7 @@ async def main() -> None:
             push_coalesce_seconds=args.coalesce,
         )
         ids = await setup_studio(database)
-        worker = subprocess.Popen(cli("worker"), env=env, stdout=log, stderr=log)
+        worker = spawn(cli("worker"), env, log)
         lags = await measure_lag(database, settings, receiver, ids, args.samples)
         worker.terminate()
         worker.wait(10)
