@@ -2,7 +2,7 @@
 
 from functools import lru_cache
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -60,6 +60,14 @@ class Settings(BaseSettings):
         default=1800, ge=1, description="Reconciliation period; must divide an hour."
     )
     reconcile_window_days: float = Field(default=14, gt=0, le=60)
+
+    @field_validator("reconcile_interval_seconds")
+    @classmethod
+    def _divides_an_hour(cls, value: int) -> int:
+        # The cron runs at fixed seconds/minutes of each hour (arq cron fields).
+        if 3600 % value or (value > 60 and value % 60):
+            raise ValueError("must divide an hour: 1-60 s dividing 60, or whole minutes")
+        return value
 
     def push_target(self, aggregator: str) -> tuple[str, list[str]] | None:
         """(base URL, secrets) of an aggregator's receiver, or None when not configured."""

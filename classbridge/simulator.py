@@ -4,7 +4,8 @@
 keeps the newest version of each session, answers manifests, and can be told to fail:
 
   POST /admin/faults  {"errorRate": 0.3, "latencyMs": 200, "downForSeconds": 10,
-                       "rateLimitCount": 2, "retryAfterSeconds": 1}
+                       "rateLimitCount": 2, "retryAfterSeconds": 1,
+                       "rejectSessionIds": ["<uuid>"]}
   POST /admin/reset   forget every session (a receiver that lost its state)
   GET  /state         everything received, plus counters
   GET  /versions      per session [version, unix time received], plus counters
@@ -32,6 +33,8 @@ class Faults:
     down_until: float = 0.0
     rate_limit_count: int = 0
     retry_after_seconds: float = 1.0
+    reject_ids: set[str] = field(default_factory=set)
+    """Sessions whose payload the receiver calls invalid (422), as a strict receiver might."""
 
     def update(self, data: dict[str, Any]) -> None:
         if "errorRate" in data:
@@ -46,6 +49,8 @@ class Faults:
             self.rate_limit_count = int(data["rateLimitCount"])
         if "retryAfterSeconds" in data:
             self.retry_after_seconds = float(data["retryAfterSeconds"])
+        if "rejectSessionIds" in data:
+            self.reject_ids = {str(i) for i in data["rejectSessionIds"]}
 
     def as_json(self) -> dict[str, Any]:
         left = self.down_until - time.monotonic()
@@ -55,6 +60,7 @@ class Faults:
             "down": left > 0,
             "rateLimitCount": self.rate_limit_count,
             "retryAfterSeconds": self.retry_after_seconds,
+            "rejectSessionIds": sorted(self.reject_ids),
         }
 
 
@@ -120,6 +126,12 @@ def create_simulator(secret: str, faults: Faults | None = None) -> Starlette:
             state.count("badPayloads")
             return JSONResponse({"error": "expected sessions.updated"}, status_code=400)
         ids = [str(i.get("id")) for i in items]
+        refused = faults.reject_ids.intersection(ids)
+        if refused:
+            state.count("rejected")
+            return JSONResponse(
+                {"error": "invalid session payload", "ids": sorted(refused)}, status_code=422
+            )
         overlap = [i for i in ids if state.in_flight.get(i)]
         if overlap:  # the same session in two requests at once: the sender broke its lease
             state.count("concurrentDeliveries", len(overlap))

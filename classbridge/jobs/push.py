@@ -13,6 +13,7 @@ from typing import Any
 from classbridge.jobs.client import (
     AggregatorClient,
     Delivered,
+    Outcome,
     Rejected,
     RetryLater,
     backoff_seconds,
@@ -40,6 +41,8 @@ log = logging.getLogger("classbridge.push")
 
 SESSIONS_PATH = "/v1/sessions"
 MANIFEST_PATH = "/v1/sessions/manifest"
+
+Sending = tuple[Claimed, SessionOffer, PushState]
 
 Schedule = Callable[[datetime], Awaitable[None]]
 """Ask for another push run at (or soon after) a moment: retries and expired leases."""
@@ -172,7 +175,7 @@ async def send_batch(
         )
     now = utcnow()
     horizon = now + timedelta(days=settings.reconcile_window_days)
-    sending: list[tuple[Claimed, SessionOffer, PushState]] = []
+    sending: list[Sending] = []
     quiet: list[Ack] = []
     later: list[Claimed] = []
     for c in claimed:
@@ -190,31 +193,42 @@ async def send_batch(
             later.append(c)  # outside the window: the reconciliation sends it in time
         else:
             sending.append((c, offer, state))
-    outcome = None
+    groups: list[tuple[list[Sending], Outcome]] = []
     if sending:
-        body = encode(
-            {
-                "type": "sessions.updated",
-                "data": {
-                    "aggregator": aggregator.value,
-                    "sessions": [
-                        session_payload(o, s, links.get(o.venue_id)) for _, o, s in sending
-                    ],
-                },
-            }
-        )
-        outcome = await rt.client.post(aggregator, SESSIONS_PATH, body)
+        outcome = await _post_sessions(rt, aggregator, sending, links)
+        if isinstance(outcome, Rejected) and len(sending) > 1:
+            # One bad session must not hold back the rest: send each alone to find it.
+            for item in sending:
+                groups.append(([item], await _post_sessions(rt, aggregator, [item], links)))
+        else:
+            groups.append((sending, outcome))
     async with rt.database.transaction() as db:
         await defer_deliveries(db=db, token=token, claimed=later)
         acks = list(quiet)
-        if isinstance(outcome, Delivered):
-            acks += [Ack(c, o.version, s) for c, o, s in sending]
-            rt.count("sent", len(sending))
-            rt.count("requests")
-        elif outcome is not None:
-            await _record_failure(rt, db, aggregator, token, [c for c, _, _ in sending], outcome)
+        for items, outcome in groups:
+            if isinstance(outcome, Delivered):
+                acks += [Ack(c, o.version, s) for c, o, s in items]
+                rt.count("sent", len(items))
+                rt.count("requests")
+            else:
+                await _record_failure(rt, db, aggregator, token, [c for c, _, _ in items], outcome)
         await record_acks(db=db, token=token, acks=acks)
     return len(acks)
+
+
+async def _post_sessions(
+    rt: PushRuntime, aggregator: Aggregator, items: list[Sending], links: dict[uuid.UUID, str]
+) -> Outcome:
+    body = encode(
+        {
+            "type": "sessions.updated",
+            "data": {
+                "aggregator": aggregator.value,
+                "sessions": [session_payload(o, s, links.get(o.venue_id)) for _, o, s in items],
+            },
+        }
+    )
+    return await rt.client.post(aggregator, SESSIONS_PATH, body)
 
 
 async def _record_failure(

@@ -218,3 +218,20 @@ async def test_deactivated_extension_withdraws_every_known_session(
         assert held[str(sid)]["state"] == "REMOVED"
         # The version grew, so a receiver applies the removal over the older offer.
         assert held[str(sid)]["version"] == after[str(sid)] > before[str(sid)]
+
+
+async def test_one_rejected_session_does_not_hold_back_its_batch(
+    studio: Studio, receiver: Receiver, runtime: PushRuntime
+) -> None:
+    await connect(studio)
+    ids = [await studio.session(days_ahead=d) for d in (1, 2, 3)]
+    await receiver.faults(rejectSessionIds=[str(ids[1])])
+
+    await push_changes(runtime)
+
+    held = (await receiver.state())["sessions"]
+    assert set(held) == {str(ids[0]), str(ids[2])}
+    async with studio.database.session() as db:
+        row = await db.scalar(select(PushDelivery).where(PushDelivery.session_id == ids[1]))
+    assert row is not None and row.failed_at is not None
+    assert row.last_error is not None and "422" in row.last_error

@@ -127,3 +127,25 @@ async def test_two_workers_never_send_one_item_concurrently(
     counters = (await receiver.state())["counters"]
     assert counters.get("concurrentDeliveries", 0) == 0
     assert all(w.alive() for w in workers.started)
+
+
+async def test_a_burst_on_one_session_coalesces_into_its_newest_state(
+    studio: Studio,
+    receiver: Receiver,
+    workers: Workers,
+    database: Database,
+    database_url: str,
+    queue: str,
+) -> None:
+    await connect(studio)
+    sid = await studio.session()
+    workers.start()
+    settings = push_settings(database_url, receiver, queue, push_coalesce_seconds=1.0)
+    async with push_lifespan(database, settings):
+        for i in range(10):
+            await edit_room(studio, sid, f"Room {i}")
+        await eventually(lambda: arrived(receiver, studio.database, [sid]), what=workers.logs())
+    state = await receiver.state()
+    assert state["sessions"][str(sid)]["room"] == "Room 9"
+    # Ten commits within about a second: one or two requests, not ten.
+    assert state["counters"]["requests"] <= 3
