@@ -90,6 +90,33 @@ def cmd_simulate_aggregator(_settings: Settings, args: argparse.Namespace) -> No
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 
 
+def cmd_connect_demo(settings: Settings, args: argparse.Namespace) -> None:
+    from classbridge.demo_push import connect_demo
+    from classbridge.models.aggregator import Aggregator
+    from classbridge.models.errors import DomainError
+
+    cmd_migrate(settings, args)
+    database = _database(settings)
+    aggregator = Aggregator(args.aggregator)
+
+    async def run() -> int:
+        try:
+            return await connect_demo(database, aggregator=aggregator)
+        finally:
+            await database.dispose()
+
+    try:
+        venues = asyncio.run(run())
+    except DomainError as exc:
+        raise CliError(f"{exc.code}: {exc.message}") from None
+    target = settings.push_target(aggregator)
+    where = target[0] if target else f"nowhere yet: set CLASSBRIDGE_{aggregator}_PUSH_URL/_SECRET"
+    print(
+        f"demo studio connected to {aggregator.display_name} ({venues} venues); "
+        f"pushes go to {where}"
+    )
+
+
 def cmd_export_schema(_settings: Settings, args: argparse.Namespace) -> None:
     from classbridge.graph.staff.schema import build_staff_schema
 
@@ -192,6 +219,16 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--rate-limit-count", type=int, default=0, help="answer 429 N times")
     sim.add_argument("--retry-after", type=float, default=1.0, help="Retry-After with a 429")
     sim.set_defaults(func=cmd_simulate_aggregator)
+
+    connect = sub.add_parser(
+        "connect-demo", help="connect the demo studio to an aggregator (for the push demo)"
+    )
+    connect.add_argument(
+        "--aggregator",
+        default="EGYM_WELLPASS",
+        choices=["EGYM_WELLPASS", "URBAN_SPORTS_CLUB", "CLASSPASS"],
+    )
+    connect.set_defaults(func=cmd_connect_demo)
 
     sub.add_parser("migrate", help="upgrade the database to the newest schema").set_defaults(
         func=cmd_migrate
