@@ -140,6 +140,11 @@ def create_simulator(secret: str, faults: Faults | None = None) -> Starlette:
         try:
             # Added latency holds the items "in flight", so overlapping requests are seen.
             await asyncio.sleep(faults.latency_ms / 1000)
+            if await request.is_disconnected():
+                # The sender went away (timeout, crash) before our answer: keep nothing,
+                # as a receiver that stores only on a completed request would.
+                state.count("abandoned")
+                return JSONResponse({"error": "client went away"}, status_code=499)
             msg_id = request.headers["webhook-id"]
             if msg_id in state.seen_ids:
                 state.count("duplicateMessages")

@@ -42,17 +42,22 @@ async def test_receiver_down_then_back_gets_every_change_newest_wins(
 ) -> None:
     await connect(studio)
     workers.start()
-    await receiver.faults(downForSeconds=2.5)
+    await receiver.faults(down=True)
     ids = [await studio.session(days_ahead=d) for d in range(1, 6)]
     for round_ in range(3):
         for sid in ids:
             await edit_room(studio, sid, f"Room {round_}")
 
+    async def refused_twice() -> bool:
+        return (await receiver.state())["counters"].get("refusedDown", 0) >= 2
+
+    await eventually(refused_twice, what="deliveries refused while down")
+    await receiver.faults(down=False)
+
     await eventually(
         lambda: arrived(receiver, studio.database, ids), deadline=30, what=workers.logs()
     )
     state = await receiver.state()
-    assert state["counters"]["refusedDown"] >= 1
     assert {s["room"] for s in state["sessions"].values()} == {"Room 2"}
 
 
@@ -61,8 +66,8 @@ async def test_worker_killed_mid_batch_restarted_worker_completes(
 ) -> None:
     await connect(studio)
     await receiver.faults(latencyMs=4000)
-    first = workers.start()
     ids = [await studio.session(days_ahead=d) for d in range(1, 4)]
+    first = workers.start()  # its first batch holds all three
 
     async def in_flight() -> bool:
         return (await receiver.state())["inFlight"] > 0
@@ -70,6 +75,13 @@ async def test_worker_killed_mid_batch_restarted_worker_completes(
     await eventually(in_flight, deadline=20, what="a batch in flight")
     first.kill()
     await receiver.faults(latencyMs=0)
+    assert not await arrived(receiver, studio.database, ids)
+
+    async def abandoned() -> bool:
+        return (await receiver.state())["counters"].get("abandoned", 0) >= 1
+
+    # The dead worker's request is dropped by the receiver: only a new worker can deliver.
+    await eventually(abandoned, what="the dead worker's request dropped")
     assert not await arrived(receiver, studio.database, ids)
 
     workers.start()
