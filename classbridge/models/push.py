@@ -15,6 +15,8 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
@@ -90,43 +92,47 @@ async def _mark_pending(
     db: AsyncSession,
     rows: list[tuple[uuid.UUID, uuid.UUID]],
     aggregators: list[Aggregator],
-    *,
-    reset_failures: bool,
 ) -> int:
-    """Mark (company, session) pairs pending for these aggregators; insert missing rows."""
+    """Mark (company, session) pairs pending for these aggregators, inserting missing rows.
+
+    One upsert (INSERT … ON CONFLICT DO UPDATE, on PostgreSQL and SQLite alike), so two
+    workers marking the same new session at once cannot collide. A new change also clears
+    a failure: the newest state gets a fresh set of attempts.
+    """
     if not rows or not aggregators:
         return 0
-    session_ids = [sid for _, sid in rows]
-    values: dict[str, object] = {"pending": True, "pending_gen": PushDelivery.pending_gen + 1}
-    if reset_failures:
-        values.update(failed_at=None, attempts=0, next_attempt_at=None)
-    touched = 0
+    insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
+    # Rows in session order: concurrent transactions lock them in the same order.
+    ordered = sorted(set(rows), key=lambda r: str(r[1]))
     for aggregator in aggregators:
-        existing = set(
-            await db.scalars(
-                select(PushDelivery.session_id).where(
-                    PushDelivery.aggregator == aggregator,
-                    PushDelivery.session_id.in_(session_ids),  # type: ignore[attr-defined]
+        for start in range(0, len(ordered), 1000):
+            chunk = ordered[start : start + 1000]
+            stmt = insert(PushDelivery).values(
+                [
+                    {
+                        "company_id": cid,
+                        "session_id": sid,
+                        "aggregator": aggregator,
+                        "pending": True,
+                        "pending_gen": 1,
+                        "attempts": 0,
+                    }
+                    for cid, sid in chunk
+                ]
+            )
+            await db.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["session_id", "aggregator"],
+                    set_={
+                        "pending": True,
+                        "pending_gen": PushDelivery.pending_gen + 1,
+                        "failed_at": None,
+                        "attempts": 0,
+                        "next_attempt_at": None,
+                    },
                 )
             )
-        )
-        if existing:
-            stmt = update(PushDelivery).where(
-                PushDelivery.aggregator == aggregator,
-                PushDelivery.session_id.in_(existing),  # type: ignore[attr-defined]
-            )
-            if not reset_failures:
-                # A failed row waits for the reconciliation; new changes do not hammer it.
-                stmt = stmt.where(PushDelivery.failed_at.is_(None))  # type: ignore[union-attr]
-            await db.execute(stmt.values(**values).execution_options(synchronize_session=False))
-        db.add_all(
-            PushDelivery(company_id=cid, session_id=sid, aggregator=aggregator)
-            for cid, sid in rows
-            if sid not in existing
-        )
-        touched += len(rows)
-    await db.flush()
-    return touched
+    return len(ordered) * len(aggregators)
 
 
 async def expand_outbox(*, db: AsyncSession, limit: int = 1000) -> int:
@@ -157,9 +163,7 @@ async def expand_outbox(*, db: AsyncSession, limit: int = 1000) -> int:
         item.processed_at = now
     for company_id, session_ids in by_company.items():
         aggregators = await _connected_aggregators(db, company_id)
-        await _mark_pending(
-            db, [(company_id, sid) for sid in session_ids], aggregators, reset_failures=False
-        )
+        await _mark_pending(db, [(company_id, sid) for sid in session_ids], aggregators)
     await db.flush()
     return len(items)
 
@@ -208,7 +212,7 @@ async def _extension_changed(
     aggregators = (
         [Aggregator(aggregator)] if aggregator else await _connected_aggregators(db, company_id)
     )
-    await _mark_pending(db, [(company_id, r.id) for r in rows], aggregators, reset_failures=True)
+    await _mark_pending(db, [(company_id, r.id) for r in rows], aggregators)
 
 
 async def claim_deliveries(
@@ -297,7 +301,8 @@ async def record_acks(*, db: AsyncSession, token: str, acks: list[Ack]) -> None:
                 "b_state": a.state,
                 "b_gen": a.claimed.pending_gen,
             }
-            for a in acks
+            # Session order, as everywhere rows are locked in bulk: no deadlocks.
+            for a in sorted(acks, key=lambda a: str(a.claimed.session_id))
         ],
     )
 
@@ -429,7 +434,7 @@ async def mark_differing(*, db: AsyncSession, aggregator: Aggregator, window: ti
             )
         )
     ).all()
-    return await _mark_pending(db, [(r[0], r[1]) for r in rows], [aggregator], reset_failures=True)
+    return await _mark_pending(db, [(r[0], r[1]) for r in rows], [aggregator])
 
 
 async def known_sessions(
