@@ -41,6 +41,7 @@ log = logging.getLogger("classbridge.push")
 
 SESSIONS_PATH = "/v1/sessions"
 MANIFEST_PATH = "/v1/sessions/manifest"
+MAX_BATCHES_PER_RUN = 200
 
 Sending = tuple[Claimed, SessionOffer, PushState]
 
@@ -142,7 +143,9 @@ async def deliver(rt: PushRuntime, aggregator: Aggregator) -> int:
     token = uuid.uuid4().hex
     lease = timedelta(seconds=rt.settings.push_lease_seconds)
     acked = 0
-    while True:
+    # Bounded, so one job stays short (arq's timeout, fairness); what is left is due now,
+    # and push_changes schedules the next run at once.
+    for _ in range(MAX_BATCHES_PER_RUN):
         async with rt.database.transaction() as db:
             claimed = await claim_deliveries(
                 db=db,
@@ -159,6 +162,7 @@ async def deliver(rt: PushRuntime, aggregator: Aggregator) -> int:
             # One bad batch must not stop the others; its lease runs out and it is retried.
             log.exception("push batch to %s failed unexpectedly", aggregator)
             return acked
+    return acked
 
 
 async def send_batch(
