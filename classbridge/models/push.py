@@ -225,9 +225,11 @@ async def claim_deliveries(
 ) -> list[Claimed]:
     """Take the lease on up to `limit` due rows; nobody else sends them until it runs out.
 
-    One conditional UPDATE: on PostgreSQL the inner SELECT skips rows another worker is
-    claiming right now (`FOR UPDATE SKIP LOCKED`), and the outer WHERE repeats the lease
-    test; on SQLite the write transaction is exclusive anyway.
+    One conditional UPDATE fed by a CTE that picks the rows: on PostgreSQL the CTE skips
+    rows another worker is claiming right now (`FOR UPDATE SKIP LOCKED`) and, being
+    materialized, runs once — `WHERE id IN (SELECT … LIMIT n FOR UPDATE)` may be re-run and
+    take more than n rows. The outer WHERE repeats the due test. On SQLite the write
+    transaction is exclusive anyway.
     """
     now = utcnow()
     due = sa.and_(
@@ -237,13 +239,14 @@ async def claim_deliveries(
         sa.or_(PushDelivery.next_attempt_at.is_(None), PushDelivery.next_attempt_at <= now),  # type: ignore[union-attr,operator]
         sa.or_(PushDelivery.lease_until.is_(None), PushDelivery.lease_until <= now),  # type: ignore[union-attr,operator]
     )
-    inner = select(PushDelivery.id).where(due).order_by(PushDelivery.id).limit(limit)  # type: ignore[arg-type]
+    pick = select(PushDelivery.id).where(due).order_by(PushDelivery.id).limit(limit)  # type: ignore[arg-type]
     if db.get_bind().dialect.name == "postgresql":
-        inner = inner.with_for_update(skip_locked=True)
+        pick = pick.with_for_update(skip_locked=True)
+    picked = pick.cte("picked")
     rows = (
         await db.execute(
             update(PushDelivery)
-            .where(PushDelivery.id.in_(inner.scalar_subquery()), due)  # type: ignore[union-attr]
+            .where(PushDelivery.id == picked.c.id, due)
             .values(lease_token=token, lease_until=now + lease, last_attempt_at=now)
             .returning(
                 PushDelivery.id,

@@ -48,10 +48,16 @@ async def claim(database: Database, token: str, limit: int = 100) -> list:  # ty
 async def test_concurrent_claims_never_share_a_row(studio: Studio, database: Database) -> None:
     ids = await pending_sessions(studio, 12)
     batches = await asyncio.gather(*(claim(database, f"w{i}", limit=3) for i in range(6)))
+    assert all(len(batch) <= 3 for batch in batches)
     taken = [c.session_id for batch in batches for c in batch]
     assert len(taken) == len(set(taken)) == 12
     assert set(taken) == set(ids)
     assert await claim(database, "late") == []
+
+
+async def test_a_claim_takes_at_most_its_limit(studio: Studio, database: Database) -> None:
+    await pending_sessions(studio, 7)
+    assert [len(await claim(database, f"w{i}", limit=3)) for i in range(4)] == [3, 3, 1, 0]
 
 
 async def test_an_expired_lease_is_taken_again(studio: Studio, database: Database) -> None:
