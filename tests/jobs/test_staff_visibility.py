@@ -90,3 +90,20 @@ async def test_another_companys_session_is_not_found(
     sid = await other_studio.session()
     body = await gql(client, SESSION_SYNC, {"id": str(sid)}, token=studio.token)
     assert error_codes(body) == ["NOT_FOUND"]
+
+
+async def test_a_change_no_worker_picked_up_yet_shows_as_pending(
+    client: httpx.AsyncClient, studio: Studio
+) -> None:
+    await connect(studio)
+    sid = await studio.session()  # only the outbox knows: no push ran
+
+    body = await gql(client, SESSION_SYNC, {"id": str(sid)}, token=studio.token)
+    [wellpass] = body["data"]["sessionSync"]["aggregators"]
+    assert wellpass["aggregator"] == "EGYM_WELLPASS"
+    assert wellpass["pending"] is True and wellpass["upToDate"] is False
+    assert wellpass["acknowledgedVersion"] is None
+
+    body = await gql(client, AGGREGATOR_SYNC, token=studio.token)
+    [sync] = body["data"]["aggregatorSync"]
+    assert sync["itemsPending"] == 1 and sync["lastSuccessfulPushAt"] is None

@@ -7,6 +7,7 @@ import strawberry
 from classbridge.graph.context import Info
 from classbridge.graph.ids import parse_id
 from classbridge.graph.staff.types import Aggregator, ExtensionStatus, Session
+from classbridge.models import aggregator as aggregator_model
 from classbridge.models import push as push_model
 from classbridge.models import session as session_model
 from classbridge.models.errors import invalid
@@ -136,6 +137,14 @@ class SyncQuery:
             rows = (await push_model.session_deliveries(db=db, session_ids=[session.id]))[
                 session.id
             ]
+            active = await aggregator_model.active_aggregators(db=db, company_id=actor.company_id)
+        # An ACTIVE aggregator without a row yet: the change waits to be picked up.
+        rows += [
+            push_model.PushDelivery(
+                company_id=session.company_id, session_id=session.id, aggregator=a, pending=True
+            )
+            for a in sorted(set(active) - {r.aggregator for r in rows})
+        ]
         return SessionSync(
             session=Session(row=session),
             version=session.version,

@@ -12,6 +12,7 @@ from classbridge.models.aggregator import (
     AggregatorExtension,
     ExtensionStatus,
 )
+from classbridge.models.outbox import OutboxItem
 from classbridge.models.push.delivery import PushDelivery
 
 
@@ -54,8 +55,28 @@ async def connection_sync(*, db: AsyncSession, company_id: uuid.UUID) -> list[Co
     result = []
     for ext in extensions:
         last, pending, failed = stats.get(ext.aggregator, (None, 0, 0))
+        if ext.status is ExtensionStatus.ACTIVE:
+            pending += await _not_picked_up(db, company_id, ext.aggregator)
         result.append(ConnectionSync(ext.aggregator, ext.status, last, pending, failed))
     return result
+
+
+async def _not_picked_up(db: AsyncSession, company_id: uuid.UUID, aggregator: Aggregator) -> int:
+    """Changed sessions still in the outbox (no worker ran yet) and not counted as pending."""
+    already = select(PushDelivery.session_id).where(
+        PushDelivery.aggregator == aggregator,
+        PushDelivery.pending.is_(True),  # type: ignore[attr-defined]
+        PushDelivery.company_id == company_id,
+    )
+    count = await db.scalar(
+        select(func.count(func.distinct(OutboxItem.session_id))).where(
+            OutboxItem.company_id == company_id,
+            OutboxItem.processed_at.is_(None),  # type: ignore[union-attr]
+            OutboxItem.session_id.is_not(None),  # type: ignore[union-attr]
+            OutboxItem.session_id.not_in(already),  # type: ignore[union-attr]
+        )
+    )
+    return int(count or 0)
 
 
 async def failed_deliveries(
