@@ -2,6 +2,8 @@
 real process over real HTTP. The test process plays the API server: after each commit it
 enqueues a push job, exactly as `classbridge serve` does with Redis."""
 
+import math
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -154,10 +156,13 @@ async def test_a_burst_on_one_session_coalesces_into_its_newest_state(
     workers.start()
     settings = push_settings(database_url, receiver, queue, push_coalesce_seconds=1.0)
     async with push_lifespan(database, settings):
+        started = time.time()
         for i in range(10):
             await edit_room(studio, sid, f"Room {i}")
+        windows = math.floor(time.time()) - math.floor(started) + 1  # 1-second windows
         await eventually(lambda: arrived(receiver, studio.database, [sid]), what=workers.logs())
     state = await receiver.state()
     assert state["sessions"][str(sid)]["room"] == "Room 9"
-    # Ten commits within about a second: one or two requests, not ten.
-    assert state["counters"]["requests"] <= 3
+    # One request per coalescing window the burst touched (plus the first schedule's),
+    # not one per commit.
+    assert state["counters"]["requests"] <= min(windows + 1, 9)
