@@ -72,6 +72,35 @@ def cmd_worker(settings: Settings, _args: argparse.Namespace) -> None:
     run_worker(WorkerSettings)  # type: ignore[arg-type]
 
 
+def cmd_reconcile(settings: Settings, _args: argparse.Namespace) -> None:
+    from classbridge.jobs.client import AggregatorClient
+    from classbridge.jobs.push import PushRuntime
+    from classbridge.jobs.reconcile import reconcile
+    from classbridge.models.aggregator import Aggregator
+
+    _check_database(settings)
+    database = _database(settings)
+
+    async def run() -> int:
+        async def later(_at: object) -> None:  # retries are left to the server or workers
+            pass
+
+        runtime = PushRuntime(
+            database=database, client=AggregatorClient(settings), settings=settings, schedule=later
+        )
+        try:
+            return await reconcile(runtime)
+        finally:
+            await runtime.client.aclose()
+            await database.dispose()
+
+    if not any(settings.push_target(a) for a in Aggregator):
+        raise CliError(
+            "no aggregator receiver configured (CLASSBRIDGE_<AGGREGATOR>_PUSH_URL/_SECRET)"
+        )
+    print(f"reconciled: {asyncio.run(run())} session states acknowledged")
+
+
 def cmd_simulate_aggregator(_settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
@@ -202,6 +231,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="run the arq worker that pushes to aggregators")
     worker.set_defaults(func=cmd_worker)
+
+    sub.add_parser(
+        "reconcile", help="run one push reconciliation now, in this process"
+    ).set_defaults(func=cmd_reconcile)
 
     sim = sub.add_parser(
         "simulate-aggregator", help="run a receiver of the push contract (with fault injection)"

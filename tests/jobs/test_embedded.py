@@ -1,6 +1,9 @@
-"""Embedded mode: `classbridge serve` without Redis pushes in-process, woken by the commit."""
+"""Without Redis: `classbridge serve` pushes in-process, woken by the commit; `classbridge
+reconcile` runs one reconciliation by hand."""
 
+import asyncio
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -90,3 +93,23 @@ async def test_serve_without_redis_pushes_changes_within_seconds(
 
 async def _has(receiver: Receiver, sid: str) -> bool:
     return sid in (await receiver.state())["sessions"]
+
+
+async def test_operator_runs_a_reconciliation_from_the_command_line(
+    studio: Studio, receiver: Receiver, database: Database, database_url: str, tmp_path: Path
+) -> None:
+    await connect(studio)
+    sid = await studio.session()
+    env = push_env(database_url, receiver.url, "unused")
+    del env["CLASSBRIDGE_REDIS_URL"]
+    result = await asyncio.to_thread(
+        subprocess.run,
+        classbridge_args("reconcile"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "reconciled: 1 session states acknowledged" in result.stdout
+    assert all_arrived(await receiver.state(), await versions(database, [sid]))
