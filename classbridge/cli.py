@@ -60,6 +60,67 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
 
 
+def cmd_worker(settings: Settings, _args: argparse.Namespace) -> None:
+    if not settings.redis_url:
+        raise CliError(
+            "CLASSBRIDGE_REDIS_URL is not set: without Redis, `classbridge serve` pushes "
+            "in-process and no worker is needed"
+        )
+    from arq.worker import run_worker
+
+    from classbridge.jobs.worker import WorkerSettings
+
+    _check_database(settings)
+    run_worker(WorkerSettings)  # type: ignore[arg-type]
+
+
+def cmd_reconcile(settings: Settings, _args: argparse.Namespace) -> None:
+    from classbridge.jobs.client import AggregatorClient
+    from classbridge.jobs.push import PushRuntime
+    from classbridge.jobs.reconcile import reconcile
+    from classbridge.models.aggregator import Aggregator
+
+    _check_database(settings)
+    database = _database(settings)
+
+    async def run() -> int:
+        async def later(_at: object) -> None:  # retries are left to the server or workers
+            pass
+
+        runtime = PushRuntime(
+            database=database, client=AggregatorClient(settings), settings=settings, schedule=later
+        )
+        try:
+            return await reconcile(runtime)
+        finally:
+            await runtime.client.aclose()
+            await database.dispose()
+
+    if not any(settings.push_target(a) for a in Aggregator):
+        raise CliError(
+            "no aggregator receiver configured (CLASSBRIDGE_<AGGREGATOR>_PUSH_URL/_SECRET)"
+        )
+    print(f"reconciled: {asyncio.run(run())} session states acknowledged")
+
+
+def cmd_simulate_aggregator(_settings: Settings, args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from classbridge.simulator import Faults, create_simulator
+
+    faults = Faults(
+        error_rate=args.error_rate,
+        latency_ms=args.latency_ms,
+        rate_limit_count=args.rate_limit_count,
+        retry_after_seconds=args.retry_after,
+    )
+    if args.down_for:
+        faults.update({"downForSeconds": args.down_for})
+    app = create_simulator(args.secret, faults)
+    print(f"aggregator simulator on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+
+
 def cmd_export_schema(_settings: Settings, args: argparse.Namespace) -> None:
     if args.partner:
         from classbridge.graph.partner.schema import build_partner_schema
@@ -209,6 +270,30 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run the arq worker that pushes to aggregators")
+    worker.set_defaults(func=cmd_worker)
+
+    sub.add_parser(
+        "reconcile", help="run one push reconciliation now, in this process"
+    ).set_defaults(func=cmd_reconcile)
+
+    sim = sub.add_parser(
+        "simulate-aggregator", help="run a receiver of the push contract (with fault injection)"
+    )
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8900)
+    sim.add_argument(
+        "--secret",
+        default="whsec_" + "c2ltdWxhdG9yLXNlY3JldC0zMi1ieXRlcy1sb25nISE=",
+        help="whsec_ secret to verify signatures with (default: a fixed demo secret)",
+    )
+    sim.add_argument("--error-rate", type=float, default=0.0, help="share of requests -> 500")
+    sim.add_argument("--latency-ms", type=int, default=0, help="added to every request")
+    sim.add_argument("--down-for", type=float, default=0.0, help="answer 503 for N seconds")
+    sim.add_argument("--rate-limit-count", type=int, default=0, help="answer 429 N times")
+    sim.add_argument("--retry-after", type=float, default=1.0, help="Retry-After with a 429")
+    sim.set_defaults(func=cmd_simulate_aggregator)
 
     sub.add_parser("migrate", help="upgrade the database to the newest schema").set_defaults(
         func=cmd_migrate

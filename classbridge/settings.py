@@ -2,7 +2,7 @@
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -47,6 +47,55 @@ class Settings(BaseSettings):
         le=60,
         description="How long a subscriber holds back an event while an earlier one is missing.",
     )
+
+    # The push to aggregators (docs/aggregator-push.md, docs/operations.md).
+    queue_name: str = Field(
+        default="classbridge:push", description="arq queue (and job id prefix) of the push jobs."
+    )
+    egym_wellpass_push_url: str | None = Field(
+        default=None, description="Base URL of EGYM Wellpass's push receiver; no push when unset."
+    )
+    egym_wellpass_push_secret: SecretStr | None = Field(
+        default=None, description="whsec_ secret(s), space-separated during a rotation."
+    )
+    urban_sports_club_push_url: str | None = None
+    urban_sports_club_push_secret: SecretStr | None = None
+    classpass_push_url: str | None = None
+    classpass_push_secret: SecretStr | None = None
+    push_batch_size: int = Field(default=100, ge=1, le=1000)
+    push_coalesce_seconds: float = Field(
+        default=0.5, ge=0, le=10, description="Bursts for one session wait at most this long."
+    )
+    push_max_attempts: int = Field(
+        default=8, ge=1, description="Attempts before an item is marked failed."
+    )
+    push_backoff_base_seconds: float = Field(default=1.0, gt=0)
+    push_backoff_max_seconds: float = Field(default=300.0, gt=0)
+    push_timeout_seconds: float = Field(default=10.0, gt=0)
+    push_lease_seconds: float = Field(
+        default=60.0, gt=0, description="A dead worker's items are taken again after this."
+    )
+    reconcile_interval_seconds: int = Field(
+        default=1800, ge=1, description="Reconciliation period; must divide an hour."
+    )
+    reconcile_window_days: float = Field(default=14, gt=0, le=60)
+
+    @field_validator("reconcile_interval_seconds")
+    @classmethod
+    def _divides_an_hour(cls, value: int) -> int:
+        # The cron runs at fixed seconds/minutes of each hour (arq cron fields).
+        if 3600 % value or (value > 60 and value % 60):
+            raise ValueError("must divide an hour: 1-60 s dividing 60, or whole minutes")
+        return value
+
+    def push_target(self, aggregator: str) -> tuple[str, list[str]] | None:
+        """(base URL, secrets) of an aggregator's receiver, or None when not configured."""
+        prefix = aggregator.lower()
+        url = getattr(self, f"{prefix}_push_url", None)
+        secret = getattr(self, f"{prefix}_push_secret", None)
+        if not url or secret is None:
+            return None
+        return url.rstrip("/"), secret.get_secret_value().split()
 
 
 @lru_cache

@@ -22,6 +22,7 @@ from classbridge.graph.http import bearer_token, error_response
 from classbridge.graph.partner.endpoint import PartnerGraphQL
 from classbridge.graph.staff.schema import build_staff_schema
 from classbridge.jobs.email import EmailDelivery
+from classbridge.jobs.embedded import push_lifespan
 from classbridge.live import EventBus, SignInMessage, attach_publisher, create_bus
 from classbridge.models import staff as staff_model
 from classbridge.models.db import Database
@@ -197,7 +198,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         if delivery is not None:
             delivery.start()
         try:
-            yield
+            # Without Redis the push runs in this process (see jobs/embedded.py).
+            async with push_lifespan(database, settings):
+                yield
         finally:
             if delivery is not None:
                 await delivery.stop()

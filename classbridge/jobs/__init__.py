@@ -1,1 +1,2 @@
-"""The outbound side: delivery jobs (email, pushes to aggregators). Never imports graph/."""
+"""The outbound side: email delivery and the push to aggregators (arq jobs, the embedded
+runner, the signed client). Never imports graph/."""

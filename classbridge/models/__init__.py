@@ -14,6 +14,7 @@ from classbridge.models import (  # noqa: F401  (registers the tables)
     outbox,
     partner_token,
     product,
+    push,
     reservation,
     session,
     staff,

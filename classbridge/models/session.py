@@ -146,6 +146,23 @@ def touch_session(db: AsyncSession, session: ClassSession) -> None:
     )
 
 
+async def touch_sessions(
+    *, db: AsyncSession, company_id: uuid.UUID, session_ids: list[uuid.UUID]
+) -> None:
+    """Touch sessions changed by a bulk update (new versions, outbox rows)."""
+    if not session_ids:
+        return
+    await db.execute(
+        update(ClassSession)
+        .where(ClassSession.id.in_(session_ids))  # type: ignore[attr-defined]
+        .values(version=ClassSession.version + 1, updated_at=utcnow())
+        .execution_options(synchronize_session="fetch")
+    )
+    add_outbox_items(
+        db=db, company_id=company_id, kind=OutboxKind.SESSION_CHANGED, session_ids=session_ids
+    )
+
+
 async def touch_upcoming_sessions(*, db: AsyncSession, activity_id: uuid.UUID) -> None:
     """Touch every session of an activity that has not ended yet."""
     now = utcnow()

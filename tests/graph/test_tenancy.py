@@ -74,6 +74,7 @@ SESSION = "query($id: ID!) { session(id: $id) { __typename id } }"
 CUSTOMER = "query($id: ID!) { customer(id: $id) { __typename id lastName } }"
 BOOKING = "query($id: ID!) { booking(id: $id) { __typename id } }"
 SIGN_IN_LIST = "query($id: ID!) { signInList(sessionId: $id) { __typename } }"
+SESSION_SYNC = "query($id: ID!) { sessionSync(sessionId: $id) { __typename } }"
 SESSIONS = """
 query($f: SessionFilter) { sessions(filter: $f) { __typename edges { node { id } } } }
 """
@@ -136,6 +137,7 @@ CASES = [
     _one(CUSTOMER, "customer.id", "customer"),
     _one(BOOKING, "booking.id", "booking"),
     _one(SIGN_IN_LIST, "signInList.sessionId", "session"),
+    _one(SESSION_SYNC, "sessionSync.sessionId", "session"),
     Case(
         SESSIONS,
         {"f": {"venueId": "$venue", "activityId": "$activity"}},

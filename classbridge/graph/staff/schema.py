@@ -9,11 +9,12 @@ from classbridge.graph.staff.aggregators import AggregatorMutation, AggregatorQu
 from classbridge.graph.staff.live import OnlySubscriptionsOverWebSocket, Subscription
 from classbridge.graph.staff.mutations import StaffMutation
 from classbridge.graph.staff.queries import StaffQuery
+from classbridge.graph.staff.sync import SyncQuery
 from classbridge.settings import Settings, get_settings
 
 
 @strawberry.type
-class Query(StaffQuery, AggregatorQuery):
+class Query(StaffQuery, AggregatorQuery, SyncQuery):
     pass
 
 

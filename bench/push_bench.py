@@ -1,0 +1,314 @@
+"""Push benchmark: prints figures, asserts nothing (not a test).
+
+1. Sync lag, commit -> receipt at the simulator (p50, p95), with a real `classbridge worker`
+   on Redis and the simulator as a real process: one change at a time.
+2. Throughput for N session changes (10,000 by default), batched (CLASSBRIDGE_PUSH_BATCH_SIZE
+   = 100) versus one request per change, in the same run, through the same job functions
+   the worker runs (in this process, so both runs see the same machine).
+
+    .venv/bin/python bench/push_bench.py                  # temporary SQLite file
+    .venv/bin/python bench/push_bench.py --postgres       # temporary PostgreSQL database
+
+Needs Redis at CLASSBRIDGE_REDIS_URL (default redis://127.0.0.1:6379/0) for part 1.
+"""
+
+import argparse
+import asyncio
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import IO
+
+import asyncpg
+import httpx
+import sqlalchemy as sa
+
+from classbridge.jobs.client import AggregatorClient
+from classbridge.jobs.embedded import push_lifespan
+from classbridge.jobs.push import PushRuntime, push_changes
+from classbridge.migrate import upgrade
+from classbridge.models import activity as activity_model
+from classbridge.models import company as company_model
+from classbridge.models import session as session_model
+from classbridge.models.aggregator import (
+    Aggregator,
+    AggregatorExtension,
+    AggregatorVenueLink,
+    ExtensionStatus,
+)
+from classbridge.models.base import utcnow
+from classbridge.models.db import Database
+from classbridge.models.session import ClassSession
+from classbridge.settings import Settings
+
+SECRET = "whsec_" + "YmVuY2htYXJrLXNlY3JldC1mb3ItdGhlLXB1c2gtYmVuY2g="
+PG = dict(host="127.0.0.1", port=5432, user="postgres")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "classbridge.cli", *args]
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes]) -> None:
+    end = time.monotonic() + 20
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise SystemExit(f"process exited early ({proc.args})")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"nothing listens on {port}")
+
+
+def spawn(args: list[str], env: dict[str, str], log: IO[bytes]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(args, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+
+
+def env_for(database_url: str, receiver: str, redis_url: str, queue: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLASSBRIDGE_")}
+    env.update(
+        CLASSBRIDGE_DATABASE_URL=database_url,
+        CLASSBRIDGE_REDIS_URL=redis_url,
+        CLASSBRIDGE_QUEUE_NAME=queue,
+        CLASSBRIDGE_EGYM_WELLPASS_PUSH_URL=receiver,
+        CLASSBRIDGE_EGYM_WELLPASS_PUSH_SECRET=SECRET,
+    )
+    return env
+
+
+async def setup_studio(database: Database) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID]:
+    async with database.transaction() as db:
+        company = await company_model.create_company(db=db, name="Bench Studio")
+        venue = await company_model.create_venue(
+            db=db, company_id=company.id, name="Bench Mitte", timezone="Europe/Berlin"
+        )
+        activity = await activity_model.create_activity(
+            db=db,
+            company_id=company.id,
+            name="Bench Flow",
+            rules={"max_participants": 20, "allow_aggregator_bookings": True},
+        )
+        db.add(
+            AggregatorExtension(
+                company_id=company.id,
+                aggregator=Aggregator.EGYM_WELLPASS,
+                status=ExtensionStatus.ACTIVE,
+            )
+        )
+        db.add(
+            AggregatorVenueLink(
+                venue_id=venue.id, aggregator=Aggregator.EGYM_WELLPASS, aggregator_venue_id="b-1"
+            )
+        )
+    return company.id, venue.id, activity.id
+
+
+async def versions_at(http: httpx.AsyncClient, receiver: str) -> dict[str, list[float]]:
+    return (await http.get(f"{receiver}/versions")).json()["sessions"]
+
+
+async def measure_lag(
+    database: Database, settings: Settings, receiver: str, ids: tuple, samples: int
+) -> list[float]:
+    company_id, venue_id, activity_id = ids
+    async with database.transaction() as db:
+        [session] = await session_model.schedule_sessions(
+            db=db,
+            company_id=company_id,
+            activity_id=activity_id,
+            venue_id=venue_id,
+            local_start=(utcnow() + timedelta(days=2)).replace(tzinfo=None, microsecond=0),
+        )
+    sid = str(session.id)
+    lags = []
+    async with push_lifespan(database, settings), httpx.AsyncClient() as http:
+        for i in range(samples + 1):
+            async with database.transaction() as db:
+                row = await session_model.edit_session(
+                    db=db, company_id=company_id, session_id=session.id, changes={"room": f"R{i}"}
+                )
+                committed = time.time()  # the commit follows at once when the block ends
+            want = row.version
+            deadline = time.monotonic() + 30
+            while True:
+                got = (await versions_at(http, receiver)).get(sid)
+                if got and got[0] >= want:
+                    break
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"change {i} did not arrive within 30 s")
+                await asyncio.sleep(0.005)
+            if i:  # the first sample pays for the worker's first connection
+                lags.append(got[1] - committed)
+            # Changes come at random moments, not in step with the coalescing window.
+            await asyncio.sleep(random.uniform(0, 1))
+    return lags
+
+
+async def create_sessions(database: Database, ids: tuple, n: int) -> list[uuid.UUID]:
+    """Insert N sessions straight into the table (set-up, not what is measured)."""
+    company_id, venue_id, activity_id = ids
+    start = utcnow() + timedelta(hours=3)
+    rows = []
+    for i in range(n):
+        at = start + timedelta(minutes=(i * 17) % (13 * 24 * 60))
+        rows.append(
+            dict(
+                id=uuid.uuid4(),
+                company_id=company_id,
+                activity_id=activity_id,
+                venue_id=venue_id,
+                starts_at=at,
+                ends_at=at + timedelta(hours=1),
+                aggregator_mode="FOLLOW_ACTIVITY",
+                aggregator_allowed=False,
+                version=1,
+                created_at=utcnow(),
+                updated_at=utcnow(),
+            )
+        )
+    async with database.transaction() as db:
+        for chunk in range(0, n, 1000):
+            await db.execute(sa.insert(ClassSession), rows[chunk : chunk + 1000])
+    return [r["id"] for r in rows]
+
+
+async def measure_throughput(
+    database: Database, settings: Settings, receiver: str, ids: tuple, session_ids: list, batch: int
+) -> tuple[float, int]:
+    """Change every session once, then push until all are acknowledged: (seconds, requests)."""
+    company_id = ids[0]
+    async with database.transaction() as db:
+        for chunk in range(0, len(session_ids), 1000):
+            await session_model.touch_sessions(
+                db=db, company_id=company_id, session_ids=session_ids[chunk : chunk + 1000]
+            )
+    run_settings = settings.model_copy(update={"push_batch_size": batch})
+
+    async def schedule(_at: object) -> None:
+        pass
+
+    rt = PushRuntime(
+        database=database,
+        client=AggregatorClient(run_settings),
+        settings=run_settings,
+        schedule=schedule,
+    )
+    try:
+        started = time.perf_counter()
+        while await push_changes(rt):  # each run is bounded; go on until nothing is left
+            pass
+        elapsed = time.perf_counter() - started
+    finally:
+        await rt.client.aclose()
+    async with httpx.AsyncClient() as http:
+        held = await versions_at(http, receiver)
+    missing = [s for s in session_ids if str(s) not in held]
+    if missing:
+        raise SystemExit(f"{len(missing)} sessions did not arrive")
+    return elapsed, rt.stats.get("requests", 0)
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--postgres", action="store_true", help="use a temporary PG database")
+    parser.add_argument("--samples", type=int, default=50, help="lag samples")
+    parser.add_argument("--changes", type=int, default=10_000, help="changes for throughput")
+    parser.add_argument("--coalesce", type=float, default=0.5, help="push_coalesce_seconds")
+    args = parser.parse_args()
+    redis_url = os.environ.get("CLASSBRIDGE_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+    tmp = Path(tempfile.mkdtemp(prefix="push-bench-"))
+    pg_name = f"cb_bench_{uuid.uuid4().hex[:8]}"
+    if args.postgres:
+        conn = await asyncpg.connect(database="postgres", **PG)
+        await conn.execute(f'CREATE DATABASE "{pg_name}"')
+        await conn.close()
+        url = f"postgresql+asyncpg://{PG['user']}@{PG['host']}:{PG['port']}/{pg_name}"
+    else:
+        url = f"sqlite+aiosqlite:///{tmp / 'bench.db'}"
+    await asyncio.to_thread(upgrade, url)
+
+    port = free_port()
+    receiver = f"http://127.0.0.1:{port}"
+    queue = f"bench:{uuid.uuid4().hex[:8]}"
+    env = env_for(url, receiver, redis_url, queue)
+    env["CLASSBRIDGE_PUSH_COALESCE_SECONDS"] = str(args.coalesce)
+    log = (tmp / "procs.log").open("wb")
+    sim = spawn(cli("simulate-aggregator", "--port", str(port), "--secret", SECRET), env, log)
+    worker = None
+    database = Database(url)
+    try:
+        wait_port(port, sim)
+        settings = Settings(
+            database_url=url,
+            redis_url=redis_url,
+            queue_name=queue,
+            egym_wellpass_push_url=receiver,
+            egym_wellpass_push_secret=SECRET,  # type: ignore[arg-type]
+            push_coalesce_seconds=args.coalesce,
+        )
+        ids = await setup_studio(database)
+        worker = spawn(cli("worker"), env, log)
+        lags = await measure_lag(database, settings, receiver, ids, args.samples)
+        worker.terminate()
+        worker.wait(10)
+
+        session_ids = await create_sessions(database, ids, args.changes)
+        batched, batched_requests = await measure_throughput(
+            database, settings, receiver, ids, session_ids, 100
+        )
+        single, single_requests = await measure_throughput(
+            database, settings, receiver, ids, session_ids, 1
+        )
+    finally:
+        if worker is not None and worker.poll() is None:
+            worker.kill()
+        sim.terminate()
+        sim.wait(10)
+        await database.dispose()
+        if args.postgres:
+            conn = await asyncpg.connect(database="postgres", **PG)
+            await conn.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+            await conn.close()
+
+    backend = "PostgreSQL" if args.postgres else "SQLite"
+    ms = [lag * 1000 for lag in lags]
+    print(f"backend: {backend}; coalescing window {args.coalesce:g} s")
+    print(
+        f"sync lag commit->receipt ({len(ms)} changes, worker on Redis): "
+        f"p50 {pct(ms, 50):.0f} ms, p95 {pct(ms, 95):.0f} ms, max {max(ms):.0f} ms"
+    )
+    n = args.changes
+    print(
+        f"throughput, {n} changes batched (100/request): {batched:.1f} s, "
+        f"{n / batched:.0f} changes/s, {batched_requests} requests"
+    )
+    print(
+        f"throughput, {n} changes one request each:      {single:.1f} s, "
+        f"{n / single:.0f} changes/s, {single_requests} requests"
+    )
+    print(f"batched is {single / batched:.1f}x faster")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,112 @@
+"""Running the push inside the API process.
+
+Without Redis (the embedded default) a background task runs the same job functions as the
+arq worker: woken by the `OutboxWritten` notice after a commit, by retry times, and by the
+reconciliation period. With Redis, the API process only enqueues a push job after commit.
+"""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from datetime import datetime, timedelta
+from typing import Any
+
+from arq.connections import ArqRedis, RedisSettings, create_pool
+
+from classbridge.jobs.client import AggregatorClient
+from classbridge.jobs.enqueue import enqueue_push
+from classbridge.jobs.push import PushRuntime, push_changes
+from classbridge.jobs.reconcile import reconcile
+from classbridge.models.base import utcnow
+from classbridge.models.db import Database
+from classbridge.models.outbox import OutboxWritten
+from classbridge.settings import Settings
+
+log = logging.getLogger("classbridge.push")
+
+
+class EmbeddedPush:
+    """The in-process push loop: one run at a time, never two concurrently."""
+
+    def __init__(self, database: Database, settings: Settings) -> None:
+        self.settings = settings
+        self.runtime = PushRuntime(
+            database=database,
+            client=AggregatorClient(settings),
+            settings=settings,
+            schedule=self.schedule,
+        )
+        self._wake = asyncio.Event()
+        self._due: datetime | None = None
+
+    async def on_notices(self, notices: list[Any]) -> None:
+        if any(isinstance(n, OutboxWritten) for n in notices):
+            self._wake.set()
+
+    async def schedule(self, at: datetime) -> None:
+        self._due = at if self._due is None else min(self._due, at)
+
+    async def run(self) -> None:
+        interval = timedelta(seconds=self.settings.reconcile_interval_seconds)
+        next_reconcile = utcnow()  # once at start: repairs whatever happened while down
+        while True:
+            now = utcnow()
+            wake_at = min(next_reconcile, self._due or next_reconcile)
+            timeout = max((wake_at - now).total_seconds(), 0.0)
+            woken = False
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+                woken = True
+            if woken:
+                # Let a burst settle: changes within this window go out together.
+                await asyncio.sleep(self.settings.push_coalesce_seconds)
+            self._wake.clear()
+            self._due = None
+            try:
+                if utcnow() >= next_reconcile:
+                    next_reconcile = utcnow() + interval
+                    await reconcile(self.runtime)
+                else:
+                    await push_changes(self.runtime)
+            except Exception:
+                log.exception("push run failed; trying again shortly")
+                await self.schedule(utcnow() + timedelta(seconds=5))
+
+    async def aclose(self) -> None:
+        await self.runtime.client.aclose()
+
+
+@asynccontextmanager
+async def push_lifespan(database: Database, settings: Settings) -> AsyncIterator[None]:
+    """Wire the push into the API process for as long as it runs."""
+    if settings.redis_url:
+        redis: ArqRedis = await create_pool(
+            RedisSettings.from_dsn(settings.redis_url), default_queue_name=settings.queue_name
+        )
+
+        async def enqueue(notices: list[Any]) -> None:
+            if any(isinstance(n, OutboxWritten) for n in notices):
+                try:
+                    await enqueue_push(redis, settings=settings)
+                except Exception:  # the outbox row is safe; the worker's next run sends it
+                    log.exception("could not enqueue the push job")
+
+        database.listeners.append(enqueue)
+        try:
+            yield
+        finally:
+            database.listeners.remove(enqueue)
+            await redis.aclose()
+        return
+    runner = EmbeddedPush(database, settings)
+    database.listeners.append(runner.on_notices)
+    task = asyncio.create_task(runner.run(), name="classbridge-push")
+    try:
+        yield
+    finally:
+        database.listeners.remove(runner.on_notices)
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+        await runner.aclose()

@@ -1,0 +1,265 @@
+"""Thin push jobs: expand the outbox, claim due deliveries, load offers, send batches,
+record acknowledgements. The arq worker and the embedded runner call the same functions."""
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from classbridge.jobs.client import (
+    AggregatorClient,
+    Delivered,
+    Outcome,
+    Rejected,
+    RetryLater,
+    backoff_seconds,
+)
+from classbridge.models.aggregator import Aggregator
+from classbridge.models.base import utcnow
+from classbridge.models.db import Database
+from classbridge.models.offer import SessionOffer, session_offers
+from classbridge.models.push import (
+    KNOWN_STATES,
+    Ack,
+    Claimed,
+    PushState,
+    claim_deliveries,
+    defer_deliveries,
+    expand_outbox,
+    next_due,
+    record_acks,
+    record_failure,
+    venue_links,
+)
+from classbridge.settings import Settings
+
+log = logging.getLogger("classbridge.push")
+
+SESSIONS_PATH = "/v1/sessions"
+MANIFEST_PATH = "/v1/sessions/manifest"
+MAX_BATCHES_PER_RUN = 200
+
+Sending = tuple[Claimed, SessionOffer, PushState]
+
+Schedule = Callable[[datetime], Awaitable[None]]
+"""Ask for another push run at (or soon after) a moment: retries and expired leases."""
+
+
+@dataclass
+class PushRuntime:
+    """What the jobs need, built once per process (worker start-up or app lifespan)."""
+
+    database: Database
+    client: AggregatorClient
+    settings: Settings
+    schedule: Schedule
+    stats: dict[str, int] = field(default_factory=dict)
+
+    def count(self, key: str, n: int = 1) -> None:
+        self.stats[key] = self.stats.get(key, 0) + n
+
+    def aggregators(self) -> list[Aggregator]:
+        """Aggregators with a configured receiver (others are not pushed to)."""
+        return [a for a in Aggregator if self.settings.push_target(a) is not None]
+
+
+def _local(moment: datetime, fmt: str | None = None) -> str:
+    return moment.strftime(fmt) if fmt else moment.isoformat(timespec="seconds")
+
+
+def session_payload(
+    offer: SessionOffer, state: PushState, aggregator_venue_id: str | None
+) -> dict[str, Any]:
+    """One session state as the contract describes it (docs/aggregator-push.md)."""
+    body: dict[str, Any] = {
+        "id": str(offer.session_id),
+        "version": offer.version,
+        "state": state.value,
+        "updatedAt": offer.updated_at.isoformat(),
+        "companyId": str(offer.company_id),
+        "venueId": str(offer.venue_id),
+        "aggregatorVenueId": aggregator_venue_id,
+    }
+    if state is PushState.REMOVED:
+        return body
+    body.update(
+        activityId=str(offer.activity_id),
+        name=offer.name,
+        description=offer.description,
+        sport=offer.sport,
+        timezone=offer.timezone,
+        start=_local(offer.start_local, "%Y-%m-%dT%H:%M"),
+        end=_local(offer.end_local, "%Y-%m-%dT%H:%M"),
+        startv2=_local(offer.start_local),
+        endv2=_local(offer.end_local),
+        startsAt=offer.starts_at.isoformat(),
+        endsAt=offer.ends_at.isoformat(),
+        room=offer.room,
+        teacher=offer.teacher,
+        totalSpots=offer.total_spots,
+        totalAggregatorSpots=offer.total_aggregator_spots,
+        availableSpots=offer.available_spots,
+        bookingWindowStart=offer.booking_window_start,
+        bookingWindowEnd=offer.booking_window_end,
+        lateCancelWindow=offer.late_cancel_window,
+        cancelledAt=offer.cancelled_at.isoformat() if offer.cancelled_at else None,
+    )
+    return body
+
+
+def encode(data: dict[str, Any]) -> bytes:
+    """Compact, key-sorted JSON: the same content always gives the same bytes (and id)."""
+    return json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
+
+
+def state_of(offer: SessionOffer) -> PushState:
+    if offer.is_cancelled:
+        return PushState.CANCELLED
+    return PushState.OFFERED if offer.offered else PushState.REMOVED
+
+
+async def push_changes(rt: PushRuntime) -> int:
+    """Expand the outbox, then deliver everything due to every aggregator; returns how
+    many session states were acknowledged."""
+    while True:
+        async with rt.database.transaction() as db:
+            if not await expand_outbox(db=db):
+                break
+    aggregators = rt.aggregators()
+    sent = sum(await asyncio.gather(*(deliver(rt, a) for a in aggregators)))
+    async with rt.database.session() as db:
+        due = await next_due(db=db, aggregators=aggregators)
+    if due is not None:
+        await rt.schedule(due)
+    return sent
+
+
+async def deliver(rt: PushRuntime, aggregator: Aggregator) -> int:
+    """Claim and send batches for one aggregator until nothing is due."""
+    token = uuid.uuid4().hex
+    lease = timedelta(seconds=rt.settings.push_lease_seconds)
+    acked = 0
+    # Bounded, so one job stays short (arq's timeout, fairness); what is left is due now,
+    # and push_changes schedules the next run at once.
+    for _ in range(MAX_BATCHES_PER_RUN):
+        async with rt.database.transaction() as db:
+            claimed = await claim_deliveries(
+                db=db,
+                aggregator=aggregator,
+                token=token,
+                limit=rt.settings.push_batch_size,
+                lease=lease,
+            )
+        if not claimed:
+            return acked
+        try:
+            acked += await send_batch(rt, aggregator, token, claimed)
+        except Exception:
+            # One bad batch must not stop the others; its lease runs out and it is retried.
+            log.exception("push batch to %s failed unexpectedly", aggregator)
+            return acked
+    return acked
+
+
+async def send_batch(
+    rt: PushRuntime, aggregator: Aggregator, token: str, claimed: list[Claimed]
+) -> int:
+    """Send the newest state of the claimed sessions in one request and record the outcome."""
+    settings = rt.settings
+    async with rt.database.session() as db:
+        offers = await session_offers(
+            db=db, aggregator=aggregator, session_ids=[c.session_id for c in claimed]
+        )
+        links = await venue_links(
+            db=db, aggregator=aggregator, venue_ids={o.venue_id for o in offers.values()}
+        )
+    now = utcnow()
+    horizon = now + timedelta(days=settings.reconcile_window_days)
+    sending: list[Sending] = []
+    quiet: list[Ack] = []
+    later: list[Claimed] = []
+    for c in claimed:
+        offer = offers.get(c.session_id)
+        if offer is None:
+            later.append(c)
+            continue
+        state = state_of(offer)
+        known = c.acked_state in KNOWN_STATES
+        if not known and state is not PushState.OFFERED:
+            # The aggregator never had it: nothing to withdraw or cancel.
+            was = PushState.REMOVED if c.acked_state is PushState.REMOVED else None
+            quiet.append(Ack(c, offer.version, was or PushState.NOT_OFFERED))
+        elif not known and (offer.ends_at <= now or offer.starts_at >= horizon):
+            later.append(c)  # outside the window: the reconciliation sends it in time
+        else:
+            sending.append((c, offer, state))
+    groups: list[tuple[list[Sending], Outcome]] = []
+    if sending:
+        outcome = await _post_sessions(rt, aggregator, sending, links)
+        if isinstance(outcome, Rejected) and len(sending) > 1:
+            # One bad session must not hold back the rest: send each alone to find it.
+            for item in sending:
+                groups.append(([item], await _post_sessions(rt, aggregator, [item], links)))
+        else:
+            groups.append((sending, outcome))
+    async with rt.database.transaction() as db:
+        await defer_deliveries(db=db, token=token, claimed=later)
+        acks = list(quiet)
+        for items, outcome in groups:
+            if isinstance(outcome, Delivered):
+                acks += [Ack(c, o.version, s) for c, o, s in items]
+                rt.count("sent", len(items))
+                rt.count("requests")
+            else:
+                await _record_failure(rt, db, aggregator, token, [c for c, _, _ in items], outcome)
+        await record_acks(db=db, token=token, acks=acks)
+    return len(acks)
+
+
+async def _post_sessions(
+    rt: PushRuntime, aggregator: Aggregator, items: list[Sending], links: dict[uuid.UUID, str]
+) -> Outcome:
+    body = encode(
+        {
+            "type": "sessions.updated",
+            "data": {
+                "aggregator": aggregator.value,
+                "sessions": [session_payload(o, s, links.get(o.venue_id)) for _, o, s in items],
+            },
+        }
+    )
+    return await rt.client.post(aggregator, SESSIONS_PATH, body)
+
+
+async def _record_failure(
+    rt: PushRuntime,
+    db: Any,
+    aggregator: Aggregator,
+    token: str,
+    claimed: list[Claimed],
+    outcome: RetryLater | Rejected,
+) -> None:
+    settings = rt.settings
+    attempt = max(c.attempts for c in claimed) + 1
+    retry_at: datetime | None = None
+    if isinstance(outcome, RetryLater) and attempt < settings.push_max_attempts:
+        wait = backoff_seconds(
+            attempt, base=settings.push_backoff_base_seconds, cap=settings.push_backoff_max_seconds
+        )
+        if outcome.after is not None:
+            wait = max(wait, outcome.after)
+        retry_at = utcnow() + timedelta(seconds=wait)
+        rt.count("retries")
+        log.warning("push to %s: %s; retry in %.1fs", aggregator, outcome.error, wait)
+    else:
+        rt.count("failed", len(claimed))
+        log.error(
+            "push to %s failed for %d session(s): %s", aggregator, len(claimed), outcome.error
+        )
+    await record_failure(
+        db=db, token=token, claimed=claimed, error=outcome.error, retry_at=retry_at
+    )

@@ -1,0 +1,176 @@
+"""Claiming deliveries under a lease, and recording what came of sending them."""
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from classbridge.models.aggregator import (
+    Aggregator,
+)
+from classbridge.models.base import UTCDateTime, utcnow
+from classbridge.models.push.delivery import MAX_ERROR_LENGTH, Ack, Claimed, PushDelivery
+
+
+async def claim_deliveries(
+    *,
+    db: AsyncSession,
+    aggregator: Aggregator,
+    token: str,
+    limit: int,
+    lease: timedelta,
+) -> list[Claimed]:
+    """Take the lease on up to `limit` due rows; nobody else sends them until it runs out.
+
+    One conditional UPDATE fed by a CTE that picks the rows: on PostgreSQL the CTE skips
+    rows another worker is claiming right now (`FOR UPDATE SKIP LOCKED`) and, being
+    materialized, runs once — `WHERE id IN (SELECT … LIMIT n FOR UPDATE)` may be re-run and
+    take more than n rows. The outer WHERE repeats the due test. On SQLite the write
+    transaction is exclusive anyway.
+    """
+    now = utcnow()
+    due = sa.and_(
+        PushDelivery.aggregator == aggregator,
+        PushDelivery.pending.is_(True),  # type: ignore[attr-defined]
+        PushDelivery.failed_at.is_(None),  # type: ignore[union-attr]
+        sa.or_(PushDelivery.next_attempt_at.is_(None), PushDelivery.next_attempt_at <= now),  # type: ignore[union-attr,operator]
+        sa.or_(PushDelivery.lease_until.is_(None), PushDelivery.lease_until <= now),  # type: ignore[union-attr,operator]
+    )
+    pick = select(PushDelivery.id).where(due).order_by(PushDelivery.id).limit(limit)  # type: ignore[arg-type]
+    if db.get_bind().dialect.name == "postgresql":
+        pick = pick.with_for_update(skip_locked=True)
+    picked = pick.cte("picked")
+    rows = (
+        await db.execute(
+            update(PushDelivery)
+            .where(PushDelivery.id == picked.c.id, due)
+            .values(lease_token=token, lease_until=now + lease, last_attempt_at=now)
+            .returning(
+                PushDelivery.id,
+                PushDelivery.session_id,
+                PushDelivery.pending_gen,
+                PushDelivery.attempts,
+                PushDelivery.acked_state,
+            )
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
+    return [Claimed(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+
+async def record_acks(*, db: AsyncSession, token: str, acks: list[Ack]) -> None:
+    """Record acknowledgements for rows this worker still holds (one executemany)."""
+    if not acks:
+        return
+    table = PushDelivery.__table__  # Core: one statement, executed for every row
+    c = table.c  # type: ignore[attr-defined]
+    version = sa.bindparam("b_version", type_=sa.Integer)
+    stmt = (
+        table.update()  # type: ignore[attr-defined]
+        .where(c.id == sa.bindparam("b_id"), c.lease_token == token)
+        .values(
+            acked_version=sa.case((c.acked_version > version, c.acked_version), else_=version),
+            acked_state=sa.bindparam("b_state"),
+            acked_at=utcnow(),
+            # A change that arrived while this one was in flight keeps the row pending.
+            pending=c.pending_gen != sa.bindparam("b_gen", type_=sa.Integer),
+            attempts=0,
+            next_attempt_at=None,
+            failed_at=None,
+            last_error=None,
+            lease_token=None,
+            lease_until=None,
+        )
+    )
+    conn = await db.connection()
+    await conn.execute(
+        stmt,
+        [
+            {
+                "b_id": a.claimed.id,
+                "b_version": a.version,
+                "b_state": a.state,
+                "b_gen": a.claimed.pending_gen,
+            }
+            # Session order, as everywhere rows are locked in bulk: no deadlocks.
+            for a in sorted(acks, key=lambda a: str(a.claimed.session_id))
+        ],
+    )
+
+
+async def defer_deliveries(*, db: AsyncSession, token: str, claimed: list[Claimed]) -> None:
+    """Nothing to send yet (outside the window, unknown to the aggregator): release the
+    rows un-pending; the reconciliation picks them up once they enter the window."""
+    if not claimed:
+        return
+    await db.execute(
+        update(PushDelivery)
+        .where(
+            PushDelivery.id.in_([c.id for c in claimed]),  # type: ignore[union-attr]
+            PushDelivery.lease_token == token,
+        )
+        .values(
+            pending=sa.case(
+                *[
+                    (PushDelivery.id == c.id, PushDelivery.pending_gen != c.pending_gen)
+                    for c in claimed
+                ]
+            ),
+            lease_token=None,
+            lease_until=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def record_failure(
+    *,
+    db: AsyncSession,
+    token: str,
+    claimed: list[Claimed],
+    error: str,
+    retry_at: datetime | None,
+) -> None:
+    """A send failed: retry at `retry_at`, or mark failed (None) for the reconciliation."""
+    if not claimed:
+        return
+    now = utcnow()
+    await db.execute(
+        update(PushDelivery)
+        .where(
+            PushDelivery.id.in_([c.id for c in claimed]),  # type: ignore[union-attr]
+            PushDelivery.lease_token == token,
+        )
+        .values(
+            attempts=PushDelivery.attempts + 1,
+            next_attempt_at=retry_at,
+            failed_at=None if retry_at is not None else now,
+            last_error=error[:MAX_ERROR_LENGTH],
+            lease_token=None,
+            lease_until=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def next_due(*, db: AsyncSession, aggregators: list[Aggregator]) -> datetime | None:
+    """When the earliest pending row (waiting for a retry or a lease) becomes claimable."""
+    if not aggregators:
+        return None
+    now = utcnow()
+    lease, retry = PushDelivery.lease_until, PushDelivery.next_attempt_at
+    # A row is claimable once both its lease and its retry time have passed.
+    moment = sa.case((lease > retry, lease), else_=sa.func.coalesce(retry, lease))  # type: ignore[operator]
+    earliest = await db.scalar(
+        select(
+            sa.type_coerce(
+                func.min(sa.func.coalesce(moment, sa.literal(now, UTCDateTime))), UTCDateTime
+            )
+        ).where(
+            PushDelivery.aggregator.in_(aggregators),  # type: ignore[attr-defined]
+            PushDelivery.pending.is_(True),  # type: ignore[attr-defined]
+            PushDelivery.failed_at.is_(None),  # type: ignore[union-attr]
+        )
+    )
+    return earliest

@@ -1,0 +1,243 @@
+"""What is owed to aggregators: outbox rows and reconciliation mark deliveries pending."""
+
+import uuid
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from classbridge.models.aggregator import (
+    Aggregator,
+    AggregatorExtension,
+    ExtensionStatus,
+)
+from classbridge.models.base import utcnow
+from classbridge.models.outbox import OutboxItem, OutboxKind
+from classbridge.models.push.delivery import KNOWN_STATES, PushDelivery
+from classbridge.models.session import ClassSession
+
+
+async def _mark_pending(
+    db: AsyncSession,
+    rows: list[tuple[uuid.UUID, uuid.UUID]],
+    aggregators: list[Aggregator],
+) -> int:
+    """Mark (company, session) pairs pending for these aggregators, inserting missing rows.
+
+    One upsert (INSERT … ON CONFLICT DO UPDATE, on PostgreSQL and SQLite alike), so two
+    workers marking the same new session at once cannot collide. A new change also clears
+    a failure: the newest state gets a fresh set of attempts.
+    """
+    if not rows or not aggregators:
+        return 0
+    insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
+    # Rows in session order: concurrent transactions lock them in the same order.
+    ordered = sorted(set(rows), key=lambda r: str(r[1]))
+    for aggregator in aggregators:
+        for start in range(0, len(ordered), 1000):
+            chunk = ordered[start : start + 1000]
+            stmt = insert(PushDelivery).values(
+                [
+                    {
+                        "company_id": cid,
+                        "session_id": sid,
+                        "aggregator": aggregator,
+                        "pending": True,
+                        "pending_gen": 1,
+                        "attempts": 0,
+                    }
+                    for cid, sid in chunk
+                ]
+            )
+            await db.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["session_id", "aggregator"],
+                    set_={
+                        "pending": True,
+                        "pending_gen": PushDelivery.pending_gen + 1,
+                        "failed_at": None,
+                        "attempts": 0,
+                        "next_attempt_at": None,
+                    },
+                )
+            )
+    return len(ordered) * len(aggregators)
+
+
+async def expand_outbox(*, db: AsyncSession, limit: int = 1000) -> int:
+    """Turn unprocessed outbox rows into pending deliveries; returns how many were taken.
+
+    Several workers may run this at once: on PostgreSQL `SKIP LOCKED` gives each its own
+    rows; SQLite's write transactions are exclusive (BEGIN IMMEDIATE). Marking pending is
+    idempotent, so even a repeat would only cause one more (harmless) send.
+    """
+    stmt = (
+        select(OutboxItem)
+        .where(OutboxItem.processed_at.is_(None))  # type: ignore[union-attr]
+        .order_by(OutboxItem.id)  # type: ignore[arg-type]
+        .limit(limit)
+    )
+    if db.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    items = list(await db.scalars(stmt))
+    if not items:
+        return 0
+    now = utcnow()
+    by_company: dict[uuid.UUID, set[uuid.UUID]] = {}
+    for item in items:
+        if item.kind is OutboxKind.SESSION_CHANGED and item.session_id is not None:
+            by_company.setdefault(item.company_id, set()).add(item.session_id)
+        elif item.kind is OutboxKind.EXTENSION_CHANGED:
+            await _extension_changed(db, item.company_id, item.aggregator, now)
+        item.processed_at = now
+    for company_id, session_ids in by_company.items():
+        aggregators = await _connected_aggregators(db, company_id)
+        await _mark_pending(db, [(company_id, sid) for sid in session_ids], aggregators)
+    await db.flush()
+    return len(items)
+
+
+async def _connected_aggregators(db: AsyncSession, company_id: uuid.UUID) -> list[Aggregator]:
+    """Aggregators that must hear about this company: ACTIVE now, or told something before
+    (a deactivated one still needs the removal notices)."""
+    active = set(
+        await db.scalars(
+            select(AggregatorExtension.aggregator).where(
+                AggregatorExtension.company_id == company_id,
+                AggregatorExtension.status == ExtensionStatus.ACTIVE,
+            )
+        )
+    )
+    told = set(
+        await db.scalars(
+            select(PushDelivery.aggregator)
+            .where(
+                PushDelivery.company_id == company_id,
+                PushDelivery.acked_state.in_(KNOWN_STATES),  # type: ignore[attr-defined]
+            )
+            .distinct()
+        )
+    )
+    return sorted(active | told)
+
+
+async def _extension_changed(
+    db: AsyncSession, company_id: uuid.UUID, aggregator: str | None, now: datetime
+) -> None:
+    """An extension was (de)activated: every upcoming session looks different to it now.
+
+    The sessions' versions grow, so a receiver accepts the removal (or the new offer)
+    even though the session itself did not change.
+    """
+    rows = (
+        await db.execute(
+            update(ClassSession)
+            .where(ClassSession.company_id == company_id, ClassSession.ends_at > now)
+            .values(version=ClassSession.version + 1, updated_at=now)
+            .returning(ClassSession.id)
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
+    aggregators = (
+        [Aggregator(aggregator)] if aggregator else await _connected_aggregators(db, company_id)
+    )
+    await _mark_pending(db, [(company_id, r.id) for r in rows], aggregators)
+
+
+async def mark_differing(*, db: AsyncSession, aggregator: Aggregator, window: timedelta) -> int:
+    """Reconciliation: mark pending every session whose state the aggregator lacks.
+
+    For each company with this aggregator ACTIVE: sessions in the window that have no
+    delivery row or whose acknowledged version differs from the current one (failed rows
+    included, their attempts reset); anywhere in time: sessions the aggregator knows
+    whose version moved on (e.g. removals after a deactivation).
+    """
+    now = utcnow()
+    acked = (
+        select(PushDelivery.acked_version)
+        .where(
+            PushDelivery.session_id == ClassSession.id,
+            PushDelivery.aggregator == aggregator,
+        )
+        .scalar_subquery()
+    )
+    failed = sa.exists().where(
+        PushDelivery.session_id == ClassSession.id,
+        PushDelivery.aggregator == aggregator,
+        PushDelivery.failed_at.is_not(None),  # type: ignore[union-attr]
+    )
+    active = sa.exists().where(
+        AggregatorExtension.company_id == ClassSession.company_id,
+        AggregatorExtension.aggregator == aggregator,
+        AggregatorExtension.status == ExtensionStatus.ACTIVE,
+    )
+    in_window = sa.and_(
+        active,
+        ClassSession.ends_at > now,
+        ClassSession.starts_at < now + window,
+        sa.or_(acked.is_(None), acked != ClassSession.version, failed),
+    )
+    known_moved = (
+        select(PushDelivery.session_id)
+        .join(ClassSession, ClassSession.id == PushDelivery.session_id)
+        .where(
+            PushDelivery.aggregator == aggregator,
+            PushDelivery.acked_state.in_(KNOWN_STATES),  # type: ignore[attr-defined]
+            PushDelivery.acked_version != ClassSession.version,
+            ClassSession.ends_at > now,
+        )
+    )
+    rows = (
+        await db.execute(
+            select(ClassSession.company_id, ClassSession.id).where(
+                sa.or_(in_window, ClassSession.id.in_(known_moved))  # type: ignore[attr-defined]
+            )
+        )
+    ).all()
+    return await _mark_pending(db, [(r[0], r[1]) for r in rows], [aggregator])
+
+
+async def known_sessions(
+    *, db: AsyncSession, aggregator: Aggregator, window: timedelta
+) -> list[tuple[uuid.UUID, int]]:
+    """(session id, acknowledged version) the aggregator should hold in the window."""
+    now = utcnow()
+    rows = await db.execute(
+        select(PushDelivery.session_id, PushDelivery.acked_version)
+        .join(ClassSession, ClassSession.id == PushDelivery.session_id)
+        .where(
+            PushDelivery.aggregator == aggregator,
+            PushDelivery.acked_state.in_(KNOWN_STATES),  # type: ignore[attr-defined]
+            ClassSession.ends_at > now,
+            ClassSession.starts_at < now + window,
+        )
+        .order_by(ClassSession.starts_at, ClassSession.id)
+    )
+    return [(r[0], r[1]) for r in rows]
+
+
+async def forget_acks(
+    *, db: AsyncSession, aggregator: Aggregator, session_ids: list[uuid.UUID]
+) -> None:
+    """The aggregator lost these sessions (it said so): send them again."""
+    if not session_ids:
+        return
+    await db.execute(
+        update(PushDelivery)
+        .where(
+            PushDelivery.aggregator == aggregator,
+            PushDelivery.session_id.in_(session_ids),  # type: ignore[attr-defined]
+        )
+        .values(
+            acked_version=None,
+            pending=True,
+            pending_gen=PushDelivery.pending_gen + 1,
+            failed_at=None,
+            attempts=0,
+            next_attempt_at=None,
+        )
+        .execution_options(synchronize_session=False)
+    )

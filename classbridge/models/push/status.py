@@ -1,0 +1,112 @@
+"""What staff see of the push: per connection and per session."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from classbridge.models.aggregator import (
+    Aggregator,
+    AggregatorExtension,
+    ExtensionStatus,
+)
+from classbridge.models.outbox import OutboxItem
+from classbridge.models.push.delivery import PushDelivery
+
+
+@dataclass(frozen=True)
+class ConnectionSync:
+    """Push health of one aggregator connection of a company."""
+
+    aggregator: Aggregator
+    status: ExtensionStatus
+    last_acked_at: datetime | None
+    pending: int
+    failed: int
+
+
+async def connection_sync(*, db: AsyncSession, company_id: uuid.UUID) -> list[ConnectionSync]:
+    """Per extension of the company: last successful push, items pending and failed."""
+    extensions = list(
+        await db.scalars(
+            select(AggregatorExtension)
+            .where(AggregatorExtension.company_id == company_id)
+            .order_by(AggregatorExtension.aggregator)
+        )
+    )
+    stats = {
+        r[0]: r[1:]
+        for r in await db.execute(
+            select(
+                PushDelivery.aggregator,
+                func.max(PushDelivery.acked_at),
+                func.count().filter(
+                    PushDelivery.pending.is_(True),  # type: ignore[attr-defined]
+                    PushDelivery.failed_at.is_(None),  # type: ignore[union-attr]
+                ),
+                func.count().filter(PushDelivery.failed_at.is_not(None)),  # type: ignore[union-attr]
+            )
+            .where(PushDelivery.company_id == company_id)
+            .group_by(PushDelivery.aggregator)
+        )
+    }
+    result = []
+    for ext in extensions:
+        last, pending, failed = stats.get(ext.aggregator, (None, 0, 0))
+        if ext.status is ExtensionStatus.ACTIVE:
+            pending += await _not_picked_up(db, company_id, ext.aggregator)
+        result.append(ConnectionSync(ext.aggregator, ext.status, last, pending, failed))
+    return result
+
+
+async def _not_picked_up(db: AsyncSession, company_id: uuid.UUID, aggregator: Aggregator) -> int:
+    """Changed sessions still in the outbox (no worker ran yet) and not counted as pending."""
+    already = select(PushDelivery.session_id).where(
+        PushDelivery.aggregator == aggregator,
+        PushDelivery.pending.is_(True),  # type: ignore[attr-defined]
+        PushDelivery.company_id == company_id,
+    )
+    count = await db.scalar(
+        select(func.count(func.distinct(OutboxItem.session_id))).where(
+            OutboxItem.company_id == company_id,
+            OutboxItem.processed_at.is_(None),  # type: ignore[union-attr]
+            OutboxItem.session_id.is_not(None),  # type: ignore[union-attr]
+            OutboxItem.session_id.not_in(already),  # type: ignore[union-attr]
+        )
+    )
+    return int(count or 0)
+
+
+async def failed_deliveries(
+    *, db: AsyncSession, company_id: uuid.UUID, aggregator: Aggregator, limit: int
+) -> list[PushDelivery]:
+    rows = await db.scalars(
+        select(PushDelivery)
+        .where(
+            PushDelivery.company_id == company_id,
+            PushDelivery.aggregator == aggregator,
+            PushDelivery.failed_at.is_not(None),  # type: ignore[union-attr]
+        )
+        .order_by(PushDelivery.failed_at.desc(), PushDelivery.id)  # type: ignore[union-attr]
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def session_deliveries(
+    *, db: AsyncSession, session_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[PushDelivery]]:
+    """Delivery rows per session, in one query (for a DataLoader)."""
+    result: dict[uuid.UUID, list[PushDelivery]] = {sid: [] for sid in session_ids}
+    if not session_ids:
+        return result
+    rows = await db.scalars(
+        select(PushDelivery)
+        .where(PushDelivery.session_id.in_(session_ids))  # type: ignore[attr-defined]
+        .order_by(PushDelivery.aggregator)
+    )
+    for row in rows:
+        result[row.session_id].append(row)
+    return result

@@ -1,0 +1,146 @@
+"""Real processes for the push tests: the aggregator simulator, arq workers, the server.
+
+Every process binds a free port the OS gave us, logs to a file in the test's tmp dir (shown
+when a test fails), and is ended in fixture teardown.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.services import REDIS_URL
+
+SECRET = "whsec_" + "dGVzdC1zZWNyZXQtZm9yLXRoZS1wdXNoLXRlc3RzIQ=="
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Process:
+    """A child process with its log; `kill()` sends SIGKILL, `stop()` asks nicely first."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.name = name
+        self.log = log
+        self._file = log.open("wb")
+        self.proc = subprocess.Popen(
+            args, env=env, stdout=self._file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        if self.alive():
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.alive():
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._file.close()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:]
+
+
+def classbridge_args(*args: str) -> list[str]:
+    return [sys.executable, "-m", "classbridge.cli", *args]
+
+
+def wait_port(proc: Process, port: int, deadline: float = 20.0) -> None:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if not proc.alive():
+            raise AssertionError(f"{proc.name} exited:\n{proc.output()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"{proc.name} did not listen on {port}:\n{proc.output()}")
+
+
+def push_env(database_url: str, receiver_url: str, queue: str, **extra: Any) -> dict[str, str]:
+    """Environment of a worker or server process: small intervals so tests stay fast."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLASSBRIDGE_")}
+    env.update(
+        CLASSBRIDGE_DATABASE_URL=database_url,
+        CLASSBRIDGE_REDIS_URL=REDIS_URL,
+        CLASSBRIDGE_QUEUE_NAME=queue,
+        CLASSBRIDGE_EGYM_WELLPASS_PUSH_URL=receiver_url,
+        CLASSBRIDGE_EGYM_WELLPASS_PUSH_SECRET=SECRET,
+        CLASSBRIDGE_PUSH_COALESCE_SECONDS="0.1",
+        CLASSBRIDGE_PUSH_LEASE_SECONDS="3",
+        CLASSBRIDGE_PUSH_BACKOFF_BASE_SECONDS="0.2",
+        CLASSBRIDGE_PUSH_BACKOFF_MAX_SECONDS="1",
+        CLASSBRIDGE_PUSH_MAX_ATTEMPTS="100",
+        CLASSBRIDGE_RECONCILE_INTERVAL_SECONDS="3600",
+    )
+    env.update({f"CLASSBRIDGE_{k.upper()}": str(v) for k, v in extra.items()})
+    return env
+
+
+def new_queue() -> str:
+    return f"cbtest:{uuid.uuid4().hex[:12]}"
+
+
+class Receiver:
+    """The simulator process, read and steered over real HTTP."""
+
+    def __init__(self, tmp: Path, *args: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = Process(
+            "simulator",
+            classbridge_args(
+                "simulate-aggregator", "--port", str(self.port), "--secret", SECRET, *args
+            ),
+            {k: v for k, v in os.environ.items() if not k.startswith("CLASSBRIDGE_")},
+            tmp / f"simulator-{self.port}.log",
+        )
+        wait_port(self.process, self.port)
+
+    async def state(self) -> dict[str, Any]:
+        async with httpx.AsyncClient() as http:
+            return (await http.get(f"{self.url}/state")).raise_for_status().json()
+
+    async def faults(self, **faults: Any) -> None:
+        async with httpx.AsyncClient() as http:
+            (await http.post(f"{self.url}/admin/faults", json=faults)).raise_for_status()
+
+    async def reset(self) -> None:
+        async with httpx.AsyncClient() as http:
+            (await http.post(f"{self.url}/admin/reset")).raise_for_status()
+
+
+async def eventually(
+    check: Callable[[], Awaitable[Any]], *, deadline: float = 30.0, what: str = "condition"
+) -> Any:
+    """Poll `check` until it returns something truthy, or fail at the deadline."""
+    import asyncio
+
+    end = time.monotonic() + deadline
+    last: Any = None
+    while time.monotonic() < end:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{what} not reached within {deadline}s (last: {last!r})")
