@@ -1,5 +1,6 @@
 """Staff mutations: parse, authorize, call the domain function, format. No rules here."""
 
+from collections.abc import Awaitable, Callable
 from datetime import date
 
 import strawberry
@@ -147,6 +148,19 @@ def _not_null(values: dict[str, object], *keys: str) -> dict[str, object]:
         if key in values and values[key] is None:
             raise DomainError(ErrorCode.VALIDATION, f"{key} cannot be null", field=key)
     return values
+
+
+SignInStep = Callable[..., Awaitable[booking_model.Booking]]
+
+
+async def _sign_in_step(info: Info, booking_id: strawberry.ID, step: SignInStep) -> Booking:
+    """Check in, undo or no-show: the same parse, authorize, call, format."""
+    actor = info.context.require_staff()
+    async with info.context.transaction() as db:
+        booking = await step(
+            db=db, company_id=actor.company_id, booking_id=parse_id(booking_id, field="bookingId")
+        )
+    return Booking(row=booking)
 
 
 @strawberry.type
@@ -449,35 +463,14 @@ class StaffMutation:
             )
         return Booking(row=booking)
 
-    @strawberry.mutation
+    @strawberry.mutation(description="Sign a booked customer in at the door.")
     async def check_in(self, info: Info, booking_id: strawberry.ID) -> Booking:
-        actor = info.context.require_staff()
-        async with info.context.transaction() as db:
-            booking = await booking_model.check_in(
-                db=db,
-                company_id=actor.company_id,
-                booking_id=parse_id(booking_id, field="bookingId"),
-            )
-        return Booking(row=booking)
+        return await _sign_in_step(info, booking_id, booking_model.check_in)
 
-    @strawberry.mutation
+    @strawberry.mutation(description="Take a check-in back.")
     async def undo_check_in(self, info: Info, booking_id: strawberry.ID) -> Booking:
-        actor = info.context.require_staff()
-        async with info.context.transaction() as db:
-            booking = await booking_model.undo_check_in(
-                db=db,
-                company_id=actor.company_id,
-                booking_id=parse_id(booking_id, field="bookingId"),
-            )
-        return Booking(row=booking)
+        return await _sign_in_step(info, booking_id, booking_model.undo_check_in)
 
-    @strawberry.mutation
+    @strawberry.mutation(description="Mark that a booked customer did not come.")
     async def mark_no_show(self, info: Info, booking_id: strawberry.ID) -> Booking:
-        actor = info.context.require_staff()
-        async with info.context.transaction() as db:
-            booking = await booking_model.mark_no_show(
-                db=db,
-                company_id=actor.company_id,
-                booking_id=parse_id(booking_id, field="bookingId"),
-            )
-        return Booking(row=booking)
+        return await _sign_in_step(info, booking_id, booking_model.mark_no_show)
