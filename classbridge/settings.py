@@ -29,7 +29,6 @@ class Settings(BaseSettings):
     max_query_depth: int = Field(default=12, ge=2, le=50)
     max_query_tokens: int = Field(default=2000, ge=100)
     max_query_aliases: int = Field(default=30, ge=1)
-    max_page_size: int = Field(default=100, ge=1, le=1000)
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     live_channel_prefix: str = Field(
         default="classbridge:live",
