@@ -68,13 +68,19 @@ def connection(
     key: Callable[[Any], Sequence[Any]],
     node: Callable[[Any], T],
     after_given: bool,
-) -> Connection[T]:
-    """Build a page from `first + 1` fetched rows (the extra row only says there is more)."""
+    types: tuple[Any, Any, Any] = (Connection, Edge, PageInfo),
+) -> Any:
+    """Build a page from `first + 1` fetched rows (the extra row only says there is more).
+
+    `types` are the schema's own (Connection, Edge, PageInfo) classes: the partner schema
+    has its own, with its `Cursor` scalar.
+    """
+    connection_cls, edge_cls, page_info_cls = types
     page = rows[:first]
-    edges = [Edge(cursor=encode_cursor(key(row)), node=node(row)) for row in page]
-    return Connection(
+    edges = [edge_cls(cursor=encode_cursor(key(row)), node=node(row)) for row in page]
+    return connection_cls(
         edges=edges,
-        page_info=PageInfo(
+        page_info=page_info_cls(
             has_next_page=len(rows) > first,
             has_previous_page=after_given,
             start_cursor=edges[0].cursor if edges else None,

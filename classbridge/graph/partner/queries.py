@@ -7,7 +7,7 @@ from typing import Annotated
 import strawberry
 
 from classbridge.graph.ids import parse_id
-from classbridge.graph.pagination import check_page_size, decode_cursor, encode_cursor
+from classbridge.graph.pagination import check_page_size, connection, decode_cursor
 from classbridge.graph.partner.context import PartnerInfo
 from classbridge.graph.partner.types import (
     ClassType,
@@ -31,15 +31,13 @@ def _time_key(raw: list[str]) -> tuple[datetime, uuid.UUID]:
 
 
 def _page(rows: list, first: int, key, node, after_given: bool) -> Connection:  # type: ignore[no-untyped-def,type-arg]
-    page = rows[:first]
-    return Connection(
-        edges=[Edge(cursor=Cursor(encode_cursor(key(r))), node=node(r)) for r in page],
-        page_info=PageInfo(
-            has_next_page=len(rows) > first,
-            has_previous_page=after_given,
-            start_cursor=encode_cursor(key(page[0])) if page else None,
-            end_cursor=encode_cursor(key(page[-1])) if page else None,
-        ),
+    return connection(
+        rows,
+        first=first,
+        key=key,
+        node=node,
+        after_given=after_given,
+        types=(Connection, Edge, PageInfo),
     )
 
 
