@@ -1,9 +1,12 @@
 """Configuration from `CLASSBRIDGE_*` environment variables (pydantic-settings)."""
 
+import json
 from functools import lru_cache
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -24,12 +27,22 @@ class Settings(BaseSettings):
     email_sweep_seconds: float = Field(
         default=30.0, gt=0, description="How often queued emails are retried in-process."
     )
-    mail_from: str = "classbridge <noreply@classbridge.local>"
-    token_ttl_days: int = Field(default=30, ge=1, le=365)
-    max_query_depth: int = Field(default=12, ge=2, le=50)
-    max_query_tokens: int = Field(default=2000, ge=100)
-    max_query_aliases: int = Field(default=30, ge=1)
-    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    mail_from: str = Field(
+        default="classbridge <noreply@classbridge.local>", description="Sender of outgoing email."
+    )
+    token_ttl_days: int = Field(default=30, ge=1, le=365, description="Lifetime of staff tokens.")
+    max_query_depth: int = Field(
+        default=12, ge=2, le=50, description="Deeper documents are refused before execution."
+    )
+    max_query_tokens: int = Field(
+        default=2000, ge=100, description="Longer documents are refused before execution."
+    )
+    max_query_aliases: int = Field(
+        default=30, ge=1, description="Documents with more aliases are refused."
+    )
+    max_body_bytes: int = Field(
+        default=1_000_000, ge=1024, description="Larger request bodies get HTTP 413."
+    )
     live_channel_prefix: str = Field(
         default="classbridge:live",
         description="Prefix of the Redis pub/sub channels of live sign-in (one per deployment).",
@@ -57,27 +70,92 @@ class Settings(BaseSettings):
     egym_wellpass_push_secret: SecretStr | None = Field(
         default=None, description="whsec_ secret(s), space-separated during a rotation."
     )
-    urban_sports_club_push_url: str | None = None
-    urban_sports_club_push_secret: SecretStr | None = None
-    classpass_push_url: str | None = None
-    classpass_push_secret: SecretStr | None = None
-    push_batch_size: int = Field(default=100, ge=1, le=1000)
+    urban_sports_club_push_url: str | None = Field(
+        default=None, description="Base URL of Urban Sports Club's push receiver."
+    )
+    urban_sports_club_push_secret: SecretStr | None = Field(
+        default=None, description="Its whsec_ secret(s)."
+    )
+    classpass_push_url: str | None = Field(
+        default=None, description="Base URL of ClassPass's push receiver."
+    )
+    classpass_push_secret: SecretStr | None = Field(
+        default=None, description="Its whsec_ secret(s)."
+    )
+    push_batch_size: int = Field(
+        default=100, ge=1, le=1000, description="Session states per push request."
+    )
     push_coalesce_seconds: float = Field(
         default=0.5, ge=0, le=10, description="Bursts for one session wait at most this long."
     )
     push_max_attempts: int = Field(
         default=8, ge=1, description="Attempts before an item is marked failed."
     )
-    push_backoff_base_seconds: float = Field(default=1.0, gt=0)
-    push_backoff_max_seconds: float = Field(default=300.0, gt=0)
-    push_timeout_seconds: float = Field(default=10.0, gt=0)
+    push_backoff_base_seconds: float = Field(
+        default=1.0, gt=0, description="First retry delay (doubles, with jitter)."
+    )
+    push_backoff_max_seconds: float = Field(
+        default=300.0, gt=0, description="Longest retry delay (Retry-After may ask for more)."
+    )
+    push_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Timeout of one push request."
+    )
     push_lease_seconds: float = Field(
         default=60.0, gt=0, description="A dead worker's items are taken again after this."
     )
     reconcile_interval_seconds: int = Field(
         default=1800, ge=1, description="Reconciliation period; must divide an hour."
     )
-    reconcile_window_days: float = Field(default=14, gt=0, le=60)
+    reconcile_window_days: float = Field(
+        default=14, gt=0, le=60, description="How far ahead sessions are pushed and reconciled."
+    )
+
+    # Operating it: logs, metrics, browser front ends (docs/deploy.md).
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="text (one line per record) or json (one object per line)."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Records below this level are dropped."
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Browser origins allowed to call the APIs (CORS), comma-separated or a "
+        "JSON list; none by default, `*` for any.",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="When set, /metrics needs `Authorization: Bearer <this token>`.",
+    )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origin_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        # An origin is scheme://host[:port], exactly what browsers send; a path or a
+        # trailing slash would never match, so refuse it instead of failing silently.
+        for origin in value:
+            if origin == "*":
+                continue
+            parts = urlsplit(origin)
+            if (
+                parts.scheme not in ("http", "https")
+                or not parts.hostname
+                or parts.path not in ("", "/")
+                or parts.query
+                or parts.fragment
+                or parts.username
+            ):
+                raise ValueError(f"{origin!r} is no origin (scheme://host[:port], no path)")
+        return [o.rstrip("/") if o != "*" else o for o in value]
 
     @field_validator("reconcile_interval_seconds")
     @classmethod

@@ -9,15 +9,18 @@ from typing import Any
 
 from cross_web import HTTPException  # what strawberry raises for unreadable requests
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.responses import Response
+from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 
 from classbridge.graph.context import Context
+from classbridge.graph.graphiql import STATIC_URL, graphiql_assets, graphiql_response
 from classbridge.graph.http import bearer_token, error_response
 from classbridge.graph.partner.endpoint import PartnerGraphQL
 from classbridge.graph.staff.schema import build_staff_schema
@@ -26,6 +29,10 @@ from classbridge.jobs.embedded import push_lifespan
 from classbridge.live import EventBus, SignInMessage, attach_publisher, create_bus
 from classbridge.models import staff as staff_model
 from classbridge.models.db import Database
+from classbridge.ops import metrics
+from classbridge.ops.health import Readiness, healthz
+from classbridge.ops.request_context import HEADER as REQUEST_ID_HEADER
+from classbridge.ops.request_context import RequestContext
 from classbridge.settings import Settings, get_settings
 
 log = logging.getLogger("classbridge.app")
@@ -150,6 +157,9 @@ class StaffGraphQL(GraphQL[Context, None]):
         except UnicodeDecodeError:  # strawberry only expects JSONDecodeError: it would be a 500
             raise HTTPException(400, "request body is not UTF-8") from None
 
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return graphiql_response()  # assets from the package, not a CDN
+
     async def _authenticate(self, token: str) -> staff_model.StaffActor | None:
         if not token:
             return None
@@ -171,20 +181,38 @@ class StaffGraphQL(GraphQL[Context, None]):
         return context
 
 
-async def health(request: Request) -> Response:
-    database: Database = request.app.state.database
-    try:
-        await database.check()
-    except Exception:  # the reason goes to the log, not to the client
-        log.exception("health check failed")
-        return JSONResponse({"status": "unavailable"}, status_code=503)
-    return JSONResponse({"status": "ok"})
+def _middleware(
+    settings: Settings, routes: list[Route | WebSocketRoute | Mount]
+) -> list[Middleware]:
+    """Outermost first: the request id, then metrics, then CORS (so refusals, 401s and
+    413s are counted and carry both the id and CORS headers)."""
+    stack = [
+        Middleware(RequestContext),
+        Middleware(
+            metrics.HttpMetrics,
+            routes=[r.path for r in routes if not isinstance(r, Mount)],
+            mounts=[r.path for r in routes if isinstance(r, Mount)],
+        ),
+    ]
+    if settings.cors_origins:
+        stack.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=["Authorization", "Content-Type", REQUEST_ID_HEADER],
+                expose_headers=[REQUEST_ID_HEADER],
+                max_age=600,
+            )
+        )
+    return stack
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> Starlette:
     settings = settings or get_settings()
     database = database or Database(settings.database_url)
     bus = create_bus(settings)
+    bus.observe_subscriber_count(metrics.live_subscriber_observer())
     publisher = attach_publisher(database, bus)
 
     @asynccontextmanager
@@ -207,18 +235,23 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             database.listeners.remove(publisher)
             await bus.close()
             await database.dispose()
+            metrics.forget_process()
 
     staff = BodyLimit(StaffGraphQL(database, settings, bus), settings.max_body_bytes)
     partner = BodyLimit(PartnerGraphQL(database, settings), settings.max_body_bytes)
-    app = Starlette(
-        routes=[
-            Route("/healthz", health),
-            Route("/graphql", staff, methods=["GET", "POST"]),
-            WebSocketRoute("/graphql", staff),
-            Route("/aggregator/v1/graphql", partner, methods=["POST"]),
-        ],
-        lifespan=lifespan,
+    metrics_endpoint = metrics.Metrics(
+        database, settings.metrics_token.get_secret_value() if settings.metrics_token else None
     )
+    routes = [
+        Route("/healthz", healthz),
+        Route("/readyz", Readiness(database, settings.redis_url).endpoint),
+        Route("/metrics", metrics_endpoint.endpoint),
+        Route("/graphql", staff, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", staff),
+        Route("/aggregator/v1/graphql", partner, methods=["POST"]),
+        Mount(STATIC_URL, graphiql_assets()),
+    ]
+    app = Starlette(routes=routes, middleware=_middleware(settings, routes), lifespan=lifespan)
     app.state.database = database
     app.state.settings = settings
     app.state.bus = bus

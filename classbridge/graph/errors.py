@@ -90,9 +90,16 @@ class ErrorCodes(SchemaExtension):
 
 def log_unexpected(errors: list[GraphQLError], context: ExecutionContext | None) -> None:
     """Schema.process_errors: refusals are normal traffic; only surprises are logged."""
+    operation = (context.operation_name if context else None) or "anonymous"
     for error in errors:
         if is_unexpected(error):
-            log.error("unexpected error in %s", error.path, exc_info=error.original_error)
+            log.error(
+                "unexpected error in operation %s at %s",
+                operation,
+                error.path,
+                exc_info=error.original_error,
+                extra={"operation": operation},
+            )
 
 
 class CodedSchema(strawberry.Schema):

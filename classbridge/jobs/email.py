@@ -33,6 +33,14 @@ MAX_RETRY = timedelta(hours=1)
 SMTP_TIMEOUT_SECONDS = 30
 
 
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return f"{type(exc).__name__} (SMTP {exc.code})"
+    if isinstance(exc, aiosmtplib.SMTPException):
+        return type(exc).__name__
+    return f"{type(exc).__name__}: {exc}"  # network errors name hosts and ports, not people
+
+
 def retry_delay(attempts: int) -> timedelta:
     """30 s, 1 min, 2 min, ... capped at an hour: never give up, never hammer."""
     return min(FIRST_RETRY * (2 ** max(attempts - 1, 0)), MAX_RETRY)
@@ -115,13 +123,9 @@ async def deliver_pending_emails(
             await _send(target, settings.mail_from, message)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             attempts = message.attempts + 1
-            log.warning(
-                "email %s to %s failed (attempt %d): %s",
-                message.id,
-                message.to_address,
-                attempts,
-                exc,
-            )
+            # Neither the address nor the server's text (which often repeats it) is logged;
+            # the full reason is kept in the row's last_error.
+            log.warning("email %s failed (attempt %d): %s", message.id, attempts, _reason(exc))
             values: dict[str, Any] = {
                 "attempts": attempts,
                 "last_error": f"{type(exc).__name__}: {exc}"[:2000],

@@ -99,11 +99,23 @@ class EventBus(Generic[M]):
     def __init__(self, *, queue_size: int = 256) -> None:
         self.queue_size = queue_size
         self._registry: dict[str, set[Subscriber[M]]] = {}
+        self._count_observers: list[Callable[[int], None]] = []
 
     # -- the local half ------------------------------------------------------------------
 
     def subscriber_count(self) -> int:
         return sum(len(subs) for subs in self._registry.values())
+
+    def observe_subscriber_count(self, observer: Callable[[int], None]) -> None:
+        """Call `observer` with the number of local subscribers whenever it changes."""
+        self._count_observers.append(observer)
+        observer(self.subscriber_count())
+
+    def _count_changed(self) -> None:
+        if self._count_observers:
+            count = self.subscriber_count()
+            for observer in self._count_observers:
+                observer(count)
 
     def tasks(self) -> list[asyncio.Task[Any]]:
         """Background tasks the bus runs now (for hygiene checks)."""
@@ -112,6 +124,7 @@ class EventBus(Generic[M]):
     def _register(self, topic: str) -> Subscriber[M]:
         sub: Subscriber[M] = Subscriber(topic, self.queue_size)
         self._registry.setdefault(topic, set()).add(sub)
+        self._count_changed()
         return sub
 
     def _unregister(self, sub: Subscriber[M]) -> None:
@@ -120,6 +133,7 @@ class EventBus(Generic[M]):
             subs.discard(sub)
             if not subs:
                 del self._registry[sub.topic]
+            self._count_changed()
 
     def _dispatch(self, topic: str, message: M) -> None:
         """Hand a message to every local subscriber of a topic; never waits."""
@@ -136,6 +150,7 @@ class EventBus(Generic[M]):
             for sub in list(subs):
                 sub.close(code)
         self._registry.clear()
+        self._count_changed()
 
     # -- the transport -------------------------------------------------------------------
 

@@ -82,7 +82,9 @@ class Database:
         parsed = parse_database_url(url)
         self.url = parsed
         self.is_sqlite = parsed.drivername.startswith("sqlite")
-        kwargs: dict[str, Any] = {"echo": echo}
+        # hide_parameters: a database error's text would otherwise carry the statement's
+        # values (names, emails, token digests) into logs.
+        kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if not self.is_sqlite:
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
         self.engine = create_async_engine(parsed, **kwargs)

@@ -4,6 +4,7 @@ import strawberry
 
 from classbridge.graph.errors import CodedSchema
 from classbridge.graph.limits import limit_extensions
+from classbridge.graph.operation_metrics import OperationMetrics
 from classbridge.graph.partner.mutations import PartnerMutation
 from classbridge.graph.partner.queries import PartnerQuery
 from classbridge.graph.partner.types import partner_config
@@ -24,6 +25,9 @@ def build_partner_schema(settings: Settings | None = None) -> strawberry.Schema:
     return CodedSchema(
         query=Query,
         mutation=Mutation,
-        extensions=limit_extensions(settings or get_settings()),
+        extensions=[
+            *limit_extensions(settings or get_settings()),
+            OperationMetrics.for_api("partner"),
+        ],
         config=partner_config(),
     )

@@ -4,6 +4,7 @@ import strawberry
 
 from classbridge.graph.errors import CodedSchema
 from classbridge.graph.limits import limit_extensions
+from classbridge.graph.operation_metrics import OperationMetrics
 from classbridge.graph.scalars import scalar_config
 from classbridge.graph.staff.aggregators import AggregatorMutation, AggregatorQuery
 from classbridge.graph.staff.live import OnlySubscriptionsOverWebSocket, Subscription
@@ -28,6 +29,10 @@ def build_staff_schema(settings: Settings | None = None) -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        extensions=[*limit_extensions(settings or get_settings()), OnlySubscriptionsOverWebSocket],
+        extensions=[
+            *limit_extensions(settings or get_settings()),
+            OnlySubscriptionsOverWebSocket,
+            OperationMetrics.for_api("staff"),
+        ],
         config=scalar_config(),
     )
