@@ -1,3 +1,5 @@
 """classbridge: studio management for fitness and yoga studios, bridged to aggregators."""
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+__version__ = version("classbridge")  # the one version is pyproject.toml's

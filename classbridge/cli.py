@@ -7,12 +7,16 @@ import json
 import logging
 import os
 import sys
+from importlib.metadata import version
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
 from classbridge.models.db import Database, DatabaseConfigError, parse_database_url
 from classbridge.settings import Settings, get_settings
+
+log = logging.getLogger("classbridge.cli")
 
 
 class CliError(Exception):
@@ -43,12 +47,53 @@ def _check_database(settings: Settings) -> None:
         raise CliError(f"cannot reach the database at {shown}: {reason}") from None
 
 
+def _shown_redis_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return parts._replace(netloc=user + netloc).geturl()
+
+
+def _check_redis(settings: Settings) -> None:
+    """With CLASSBRIDGE_REDIS_URL set, Redis must answer before anything starts."""
+    if not settings.redis_url:
+        return
+    from redis.asyncio import Redis
+
+    try:
+        redis = Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=5)
+    except ValueError as exc:  # the URL itself is not repeated: it may hold a password
+        reason = str(exc).split(" (", 1)[0]
+        raise CliError(f"CLASSBRIDGE_REDIS_URL: malformed Redis URL ({reason})") from None
+    shown = _shown_redis_url(settings.redis_url)
+
+    async def ping() -> None:
+        try:
+            await redis.ping()
+        finally:
+            await redis.aclose()
+
+    try:
+        asyncio.run(ping())
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CliError(f"cannot reach Redis at {shown}: {reason}") from None
+
+
 def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> None:
     _check_database(settings)
     from classbridge.migrate import upgrade
 
-    upgrade(parse_database_url(settings.database_url).render_as_string(hide_password=False))
-    print("database is up to date", file=sys.stderr)
+    applied = upgrade(
+        parse_database_url(settings.database_url).render_as_string(hide_password=False)
+    )
+    if applied:
+        log.info("database upgraded to %s (applied %s)", applied[-1], ", ".join(applied))
+    else:
+        log.info("database is up to date")
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
@@ -56,8 +101,10 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
 
     from classbridge.graph.app import create_app
 
+    _check_redis(settings)
     cmd_migrate(settings, args)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    # log_config=None: uvicorn's loggers go through ours (classbridge/ops/logs.py).
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None)
 
 
 def cmd_worker(settings: Settings, _args: argparse.Namespace) -> None:
@@ -66,11 +113,12 @@ def cmd_worker(settings: Settings, _args: argparse.Namespace) -> None:
             "CLASSBRIDGE_REDIS_URL is not set: without Redis, `classbridge serve` pushes "
             "in-process and no worker is needed"
         )
+    _check_redis(settings)
+    _check_database(settings)
     from arq.worker import run_worker
 
     from classbridge.jobs.worker import WorkerSettings
 
-    _check_database(settings)
     run_worker(WorkerSettings)  # type: ignore[arg-type]
 
 
@@ -260,29 +308,123 @@ def cmd_aggregator_token(settings: Settings, args: argparse.Namespace) -> None:
         print("store this token now: it is shown only once", file=sys.stderr)
 
 
+# The settings each command reads, named in its --help (serve reads them all).
+_DATABASE = ["database_url"]
+_LOGS = ["log_format", "log_level"]
+_PUSH = [
+    "egym_wellpass_push_url",
+    "egym_wellpass_push_secret",
+    "urban_sports_club_push_url",
+    "urban_sports_club_push_secret",
+    "classpass_push_url",
+    "classpass_push_secret",
+    "push_batch_size",
+    "push_coalesce_seconds",
+    "push_max_attempts",
+    "push_backoff_base_seconds",
+    "push_backoff_max_seconds",
+    "push_timeout_seconds",
+    "push_lease_seconds",
+    "reconcile_interval_seconds",
+    "reconcile_window_days",
+]
+SETTINGS_READ: dict[str, list[str]] = {
+    "serve": list(Settings.model_fields),
+    "worker": [*_DATABASE, "redis_url", "queue_name", *_PUSH, "live_channel_prefix", *_LOGS],
+    "reconcile": [*_DATABASE, *_PUSH, *_LOGS],
+    "migrate": [*_DATABASE, *_LOGS],
+    "aggregator-token": [*_DATABASE, *_LOGS],
+    "seed-demo": [*_DATABASE, "token_ttl_days", *_LOGS],
+    "create-owner": [*_DATABASE, *_LOGS],
+    "export-schema": [],
+    "simulate-aggregator": [],
+}
+# Read by one command straight from the environment (never stored in Settings).
+_EXTRA_VARIABLES = {
+    "create-owner": [("CLASSBRIDGE_OWNER_PASSWORD", "the owner's password (else asked for)")]
+}
+
+
+def settings_help(command: str) -> str:
+    """The epilog of a command's --help: each CLASSBRIDGE_* variable it reads."""
+    names = SETTINGS_READ[command]
+    rows = [
+        (f"CLASSBRIDGE_{name.upper()}", Settings.model_fields[name].description or "")
+        for name in names
+    ]
+    rows += _EXTRA_VARIABLES.get(command, [])
+    if not rows:
+        return "Reads no CLASSBRIDGE_* setting."
+    width = max(len(variable) for variable, _ in rows)
+    lines = [f"  {variable.ljust(width)}  {text}".rstrip() for variable, text in rows]
+    return "settings read (environment variables; see README, Configuration):\n" + "\n".join(lines)
+
+
+def port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port (0-65535; 0: any free port)")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="classbridge", description="Studio management and aggregator bridge."
+        prog="classbridge",
+        description="Studio management for fitness and yoga studios, and its bridge to "
+        "corporate-fitness aggregators. Configured by CLASSBRIDGE_* environment variables "
+        "(`classbridge serve --help` lists them all).",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument(
+        "--version", action="version", version=f"classbridge {version('classbridge')}"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = sub.add_parser("serve", help="apply migrations and run the HTTP server")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    def command(name: str, summary: str, description: str) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name,
+            help=summary,
+            description=description,
+            epilog=settings_help(name),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    serve = command(
+        "serve",
+        "apply migrations and run the HTTP server",
+        "Apply pending database migrations, then serve the staff API (/graphql, with "
+        "GraphiQL for browsers), the partner API (/aggregator/v1/graphql), /healthz, /readyz "
+        "and /metrics. Without CLASSBRIDGE_REDIS_URL it also pushes to aggregators and "
+        "delivers live events in-process.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=port, default=8000, help="0 picks a free port")
     serve.set_defaults(func=cmd_serve)
 
-    worker = sub.add_parser("worker", help="run the arq worker that pushes to aggregators")
-    worker.set_defaults(func=cmd_worker)
+    command(
+        "worker",
+        "run the arq worker that pushes to aggregators",
+        "Run an arq worker that delivers the push to aggregators and the reconciliation "
+        "cron. Needs CLASSBRIDGE_REDIS_URL; run as many as you like.",
+    ).set_defaults(func=cmd_worker)
 
-    sub.add_parser(
-        "reconcile", help="run one push reconciliation now, in this process"
+    command(
+        "reconcile",
+        "run one push reconciliation now, in this process",
+        "Run one reconciliation of the push now (repairs what a failure left behind) and "
+        "print how many session states were acknowledged.",
     ).set_defaults(func=cmd_reconcile)
 
-    sim = sub.add_parser(
-        "simulate-aggregator", help="run a receiver of the push contract (with fault injection)"
+    sim = command(
+        "simulate-aggregator",
+        "run a receiver of the push contract (with fault injection)",
+        "Run a reference receiver of the push (docs/aggregator-push.md) that verifies "
+        "signatures and can inject faults; for demos and tests.",
     )
     sim.add_argument("--host", default="127.0.0.1")
-    sim.add_argument("--port", type=int, default=8900)
+    sim.add_argument("--port", type=port, default=8900)
     sim.add_argument(
         "--secret",
         default="whsec_" + "c2ltdWxhdG9yLXNlY3JldC0zMi1ieXRlcy1sb25nISE=",
@@ -295,18 +437,30 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--retry-after", type=float, default=1.0, help="Retry-After with a 429")
     sim.set_defaults(func=cmd_simulate_aggregator)
 
-    sub.add_parser("migrate", help="upgrade the database to the newest schema").set_defaults(
-        func=cmd_migrate
-    )
+    command(
+        "migrate",
+        "upgrade the database to the newest schema",
+        "Upgrade the database to the newest schema (Alembic); prints what it applied. "
+        "Safe to run while servers run and from several processes at once.",
+    ).set_defaults(func=cmd_migrate)
 
-    export = sub.add_parser("export-schema", help="print the staff API's schema (SDL)")
+    export = command(
+        "export-schema",
+        "print the staff API's schema (SDL)",
+        "Print the GraphQL schema (SDL) of the staff API, or of the partner API.",
+    )
     export.add_argument("--output", help="write to this file instead of stdout")
     export.add_argument("--partner", action="store_true", help="the partner API's schema instead")
     export.set_defaults(func=cmd_export_schema)
 
     from classbridge.models.aggregator import Aggregator
 
-    tokens = sub.add_parser("aggregator-token", help="partner API tokens for aggregators")
+    tokens = command(
+        "aggregator-token",
+        "partner API tokens for aggregators",
+        "Create, list and revoke the tokens aggregators use on the partner API. A token is "
+        "shown once, when created; only its hash is stored.",
+    )
     token_sub = tokens.add_subparsers(dest="action", required=True)
     create = token_sub.add_parser("create", help="create a token and print it (once)")
     create.add_argument("aggregator", choices=[a.value for a in Aggregator])
@@ -316,11 +470,23 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("id")
     tokens.set_defaults(func=cmd_aggregator_token)
 
-    seed = sub.add_parser("seed-demo", help="create (or reuse) the demo studio")
+    seed = command(
+        "seed-demo",
+        "create (or reuse) the demo studio",
+        "Create the demo studio (two venues, three activities with sessions over the next "
+        "14 days, customers, bookings, EGYM Wellpass connected), or reuse it. Prints the "
+        "owner login, a new staff token and a new EGYM Wellpass partner token (the previous "
+        "seed-demo partner token is revoked: only one stays live).",
+    )
     seed.add_argument("--json", action="store_true", help="print one JSON object as last line")
     seed.set_defaults(func=cmd_seed_demo)
 
-    owner = sub.add_parser("create-owner", help="create a company, its first venue and owner")
+    owner = command(
+        "create-owner",
+        "create a company, its first venue and owner",
+        "Create a company, its first venue and its owner, who then signs in with the login "
+        "mutation.",
+    )
     owner.add_argument("--company", required=True, help="company name")
     owner.add_argument("--email", required=True)
     owner.add_argument("--name", required=True, help="the owner's name")
@@ -332,8 +498,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # noise at import
     try:
         settings = get_settings()
     except ValidationError as exc:  # name the variable and the reason, on one line
@@ -342,6 +506,9 @@ def main(argv: list[str] | None = None) -> None:
         )
         print(f"classbridge: configuration error: {problems}", file=sys.stderr)
         sys.exit(2)
+    from classbridge.ops.logs import configure_logging
+
+    configure_logging(settings)
     try:
         args.func(settings, args)
     except CliError as exc:

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from classbridge.models import activity as activity_model
 from classbridge.models import booking as booking_model
@@ -27,6 +28,7 @@ DEMO_COMPANY = "Demo Studio"
 DEMO_OWNER_EMAIL = "owner@demo-studio.example"
 DEMO_OWNER_PASSWORD = "demo-password"
 DEMO_DAYS = 14
+DEMO_TOKEN_LABEL = "seed-demo"
 
 _ACTIVITIES = [
     # name, sport, kind, minutes, max participants, local start times
@@ -77,9 +79,7 @@ async def seed_demo(database: Database, *, token_ttl_days: int) -> DemoResult:
         venues = await company_model.list_venues(db=db, company_id=owner.company_id)
         await _connect_egym(db, owner, venues)
         token = await staff_model.issue_token(db=db, user=owner, ttl_days=token_ttl_days)
-        _, partner_token = await token_model.create_token(
-            db=db, aggregator=Aggregator.EGYM_WELLPASS, label="seed-demo"
-        )
+        partner_token = await _replace_partner_token(db)
     return DemoResult(
         company_id=owner.company_id,
         venue_ids=[v.id for v in venues],
@@ -87,6 +87,22 @@ async def seed_demo(database: Database, *, token_ttl_days: int) -> DemoResult:
         created=created,
         extra={"aggregatorTokens": {Aggregator.EGYM_WELLPASS.value: partner_token}},
     )
+
+
+async def _replace_partner_token(db: AsyncSession) -> str:
+    """The demo's EGYM Wellpass partner token. Tokens are stored hashed, so an earlier one
+    cannot be shown again: it is revoked and a new one issued, and only one stays live."""
+    for row in await token_model.list_tokens(db=db):
+        if (
+            row.label == DEMO_TOKEN_LABEL
+            and row.aggregator is Aggregator.EGYM_WELLPASS
+            and row.revoked_at is None
+        ):
+            await token_model.revoke_token(db=db, token_id=row.id)
+    _, token = await token_model.create_token(
+        db=db, aggregator=Aggregator.EGYM_WELLPASS, label=DEMO_TOKEN_LABEL
+    )
+    return token
 
 
 async def _connect_egym(db, owner: staff_model.StaffUser, venues: list) -> None:  # type: ignore[no-untyped-def,type-arg]

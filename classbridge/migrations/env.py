@@ -1,6 +1,7 @@
 """Alembic environment: async engines for SQLite and PostgreSQL, batch mode for SQLite."""
 
 import asyncio
+from typing import Any
 
 from alembic import context
 from sqlalchemy.engine import Connection
@@ -13,11 +14,17 @@ from classbridge.settings import get_settings
 
 config = context.config
 target_metadata = SQLModel.metadata
+MIGRATION_LOCK = 4_151_762_201  # any constant; PostgreSQL advisory lock id of migrations
 
 
 def _url() -> str:
     url = config.get_main_option("sqlalchemy.url") or get_settings().database_url
     return parse_database_url(url).render_as_string(hide_password=False)
+
+
+def _applied(*, step: Any, **_: Any) -> None:
+    # classbridge.migrate reports what it applied (alembic's own INFO lines are muted).
+    config.attributes.setdefault("applied", []).append(step.up_revision_id)
 
 
 def _configure(connection: Connection) -> None:
@@ -26,8 +33,13 @@ def _configure(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=True,  # SQLite cannot ALTER most things in place
         compare_type=True,
+        on_version_apply=_applied,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Several `classbridge serve` processes start at once and each migrates: the
+            # first takes this lock and upgrades, the others wait and find nothing to do.
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         context.run_migrations()
 
 
