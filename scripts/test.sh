@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Install classbridge with its test extras into .venv and run the whole suite:
-# ruff, then pytest (every database test on SQLite and on PostgreSQL).
+# Install classbridge with its test extras into .venv, at the versions of
+# requirements-test.lock (hashes checked), and run the whole suite: ruff, then pytest
+# (every database test on SQLite and on PostgreSQL).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+.venv/bin/python -m pip install -q --disable-pip-version-check --require-hashes \
+  -r requirements-test.lock
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 .venv/bin/ruff check .
 .venv/bin/python -m pytest "$@"
