@@ -66,8 +66,7 @@ def _check_redis(settings: Settings) -> None:
     try:
         redis = Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=5)
     except ValueError as exc:  # the URL itself is not repeated: it may hold a password
-        reason = str(exc).split(" (", 1)[0]
-        raise CliError(f"CLASSBRIDGE_REDIS_URL: malformed Redis URL ({reason})") from None
+        raise CliError(f"CLASSBRIDGE_REDIS_URL: malformed Redis URL ({exc})") from None
     shown = _shown_redis_url(settings.redis_url)
 
     async def ping() -> None:

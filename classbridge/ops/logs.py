@@ -73,7 +73,11 @@ def configure_logging(settings: Settings) -> None:
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(settings.log_level)
+    # DEBUG is for classbridge's own loggers: libraries' debug output carries SQL
+    # parameters (aiosqlite) and WebSocket frames with tokens (websockets via uvicorn).
+    level = logging.getLevelName(settings.log_level)
+    root.setLevel(max(level, logging.INFO))
+    logging.getLogger("classbridge").setLevel(level)
     # uvicorn's loggers go through ours (uvicorn.run(log_config=None) adds none of its own).
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)

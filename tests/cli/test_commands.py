@@ -10,6 +10,7 @@ import pytest
 from alembic.script import ScriptDirectory
 
 from classbridge.migrate import alembic_config
+from classbridge.models import partner_token as token_model
 from classbridge.models.db import Database
 from tests.graph.rows import row_counts
 from tests.processes import run_cli, running_server
@@ -80,6 +81,15 @@ async def test_seed_demo_gives_a_working_token_and_reruns_duplicate_nothing(
         "staff_token": counts["staff_token"] + 1,
         "partner_token": counts["partner_token"] + 1,
     }
+    # The earlier partner token is revoked (tokens are stored hashed: it cannot be shown
+    # again), so however often seed-demo runs, one demo partner token stays live.
+    old_partner = demo["aggregatorTokens"]["EGYM_WELLPASS"]
+    new_partner = again["aggregatorTokens"]["EGYM_WELLPASS"]
+    async with database.session() as db:
+        live = [t for t in await token_model.list_tokens(db=db) if t.revoked_at is None]
+        assert [(t.aggregator.value, t.label) for t in live] == [("EGYM_WELLPASS", "seed-demo")]
+        assert await token_model.authenticate(db=db, token=old_partner) is None
+        assert await token_model.authenticate(db=db, token=new_partner) is not None
 
     async with (
         running_server(database_url) as server,
