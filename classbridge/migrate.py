@@ -6,6 +6,8 @@ from alembic import command
 from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# PostgreSQL advisory lock held while migrating (migrations/env.py): any fixed number.
+MIGRATION_LOCK = 4_151_762_201
 
 
 def alembic_config(database_url: str) -> Config:

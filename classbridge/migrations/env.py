@@ -9,12 +9,12 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
 import classbridge.models  # noqa: F401  (registers the tables)
+from classbridge.migrate import MIGRATION_LOCK
 from classbridge.models.db import parse_database_url
 from classbridge.settings import get_settings
 
 config = context.config
 target_metadata = SQLModel.metadata
-MIGRATION_LOCK = 4_151_762_201  # any constant; PostgreSQL advisory lock id of migrations
 
 
 def _url() -> str:
