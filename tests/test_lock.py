@@ -73,11 +73,11 @@ def problems(lock: Path, requirements: list[Requirement]) -> list[str]:
             found.append(f"{req} does not allow the pinned {name}=={pin.version}")
         elif req.extras:
             found += _missing_extras(req, pin, pins)
-    for name, pin in pins.items():
+    for pinned, pin in pins.items():
         if not pin.hashes:
-            found.append(f"{name}=={pin.version} has no hash")
-        if DIRECT in pin.via and name not in direct:
-            found.append(f"{name} is pinned as a dependency that pyproject.toml no longer has")
+            found.append(f"{pinned}=={pin.version} has no hash")
+        if DIRECT in pin.via and pinned not in direct:
+            found.append(f"{pinned} is pinned as a dependency that pyproject.toml no longer has")
     return found
 
 

@@ -242,7 +242,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     metrics_endpoint = metrics.Metrics(
         database, settings.metrics_token.get_secret_value() if settings.metrics_token else None
     )
-    routes = [
+    routes: list[Route | WebSocketRoute | Mount] = [
         Route("/healthz", healthz),
         Route("/readyz", Readiness(database, settings.redis_url).endpoint),
         Route("/metrics", metrics_endpoint.endpoint),

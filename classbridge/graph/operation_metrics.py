@@ -33,7 +33,14 @@ class OperationMetrics(SchemaExtension):
 
     @classmethod
     def for_api(cls, api: str) -> Callable[[], "OperationMetrics"]:
-        return type(f"OperationMetrics_{api}", (cls,), {"api": api})
+        """A factory for a schema's extensions (strawberry builds one per operation)."""
+
+        def build() -> OperationMetrics:
+            extension = cls()
+            extension.api = api
+            return extension
+
+        return build
 
     def _operation(self) -> str:
         name = self.execution_context.operation_name

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from classbridge.models.email import EmailMessage
 from classbridge.models.outbox import OutboxItem
@@ -31,44 +32,46 @@ class Backlog:
 
 
 async def read_backlog(*, db: AsyncSession) -> Backlog:
-    pending_now = (
-        PushDelivery.pending.is_(True),  # type: ignore[attr-defined]
-        PushDelivery.failed_at.is_(None),  # type: ignore[union-attr]
-    )
+    pending_now = (col(PushDelivery.pending).is_(True), col(PushDelivery.failed_at).is_(None))
     pending = {
-        str(r[0]): int(r[1])
-        for r in await db.execute(
-            select(PushDelivery.aggregator, func.count())
+        str(aggregator): count
+        for aggregator, count in await db.execute(
+            select(col(PushDelivery.aggregator), func.count())
             .where(*pending_now)
-            .group_by(PushDelivery.aggregator)
+            .group_by(col(PushDelivery.aggregator))
         )
     }
     failed = {
-        str(r[0]): int(r[1])
-        for r in await db.execute(
-            select(PushDelivery.aggregator, func.count())
-            .where(PushDelivery.failed_at.is_not(None))  # type: ignore[union-attr]
-            .group_by(PushDelivery.aggregator)
+        str(aggregator): count
+        for aggregator, count in await db.execute(
+            select(col(PushDelivery.aggregator), func.count())
+            .where(col(PushDelivery.failed_at).is_not(None))
+            .group_by(col(PushDelivery.aggregator))
         )
     }
-    unprocessed = OutboxItem.processed_at.is_(None)  # type: ignore[union-attr]
     outbox_count, outbox_oldest = (
-        await db.execute(select(func.count(), func.min(OutboxItem.created_at)).where(unprocessed))
+        await db.execute(
+            select(func.count(), func.min(col(OutboxItem.created_at))).where(
+                col(OutboxItem.processed_at).is_(None)
+            )
+        )
     ).one()
     # A delivery marked pending was a change to its session: the session's updated_at.
-    delivery_oldest = await db.scalar(
-        select(func.min(ClassSession.updated_at))
-        .join(PushDelivery, PushDelivery.session_id == ClassSession.id)  # type: ignore[arg-type]
-        .where(*pending_now)
-    )
-    emails = await db.scalar(
-        select(func.count()).where(EmailMessage.sent_at.is_(None))  # type: ignore[union-attr]
-    )
+    delivery_oldest = (
+        await db.execute(
+            select(func.min(col(ClassSession.updated_at)))
+            .join(PushDelivery, col(PushDelivery.session_id) == col(ClassSession.id))
+            .where(*pending_now)
+        )
+    ).scalar_one()
+    emails = (
+        await db.execute(select(func.count()).where(col(EmailMessage.sent_at).is_(None)))
+    ).scalar_one()
     oldest = min((t for t in (outbox_oldest, delivery_oldest) if t is not None), default=None)
     return Backlog(
         pending=pending,
         failed=failed,
-        unprocessed_changes=int(outbox_count or 0),
+        unprocessed_changes=outbox_count,
         oldest_pending_at=oldest,
-        emails_queued=int(emails or 0),
+        emails_queued=emails,
     )
