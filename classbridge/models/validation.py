@@ -93,7 +93,7 @@ def refusal(
 
 _PHRASES = {
     "missing": "is required",
-    "string_too_short": "must not be empty",
+    "string_too_short": "must have at least {min_length} characters",
     "string_too_long": "is longer than {max_length} characters",
     "too_short": "needs at least {min_length} entries",
     "too_long": "takes at most {max_length} entries",
@@ -104,13 +104,16 @@ _PHRASES = {
     "uuid_parsing": "is not a valid ID",
     "uuid_type": "is not a valid ID",
     "extra_forbidden": "is not a known field",
+    "timezone_naive": "must be a venue-local time without a UTC offset",
 }
 
 
 def _sentence(error: ErrorDetails, model: type[BaseModel] | None, loc: Location) -> str:
     label = _label(model, loc)
     kind, ctx = error["type"], error.get("ctx") or {}
-    if kind in _PHRASES:
+    if kind in ("string_too_short", "too_short") and ctx.get("min_length") == 1:
+        phrase = "must not be empty"
+    elif kind in _PHRASES:
         phrase = _PHRASES[kind].format(**ctx)
     elif error.get("input") is None and kind.endswith("_type"):
         phrase = "must not be null"
