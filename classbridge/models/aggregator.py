@@ -5,7 +5,9 @@ import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped
 from sqlmodel import col, select
 
 from classbridge.models.tables.aggregator import (
@@ -22,6 +24,20 @@ class AggregatorActor:
 
     aggregator: Aggregator
     token_id: uuid.UUID
+
+
+def extension_active(
+    company_id: Mapped[uuid.UUID] | uuid.UUID, aggregator: Aggregator | None = None
+) -> sa.ColumnElement[bool]:
+    """SQL: the company (a column or an id) has the aggregator's extension ACTIVE (any
+    aggregator's, when None). The one definition of "connected to an aggregator"."""
+    clause = sa.exists().where(
+        col(AggregatorExtension.company_id) == company_id,
+        col(AggregatorExtension.status) == ExtensionStatus.ACTIVE,
+    )
+    if aggregator is not None:
+        clause = clause.where(col(AggregatorExtension.aggregator) == aggregator)
+    return clause
 
 
 async def active_aggregators(*, db: AsyncSession, company_id: uuid.UUID) -> list[Aggregator]:

@@ -14,6 +14,7 @@ from pydantic import AwareDatetime, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from classbridge.models.aggregator import extension_active
 from classbridge.models.base import utcnow
 from classbridge.models.errors import not_found
 from classbridge.models.keyset import after_key
@@ -21,9 +22,7 @@ from classbridge.models.offer import active_extension_clause, offered_clause
 from classbridge.models.tables.activity import Activity
 from classbridge.models.tables.aggregator import (
     Aggregator,
-    AggregatorExtension,
     AggregatorVenueLink,
-    ExtensionStatus,
 )
 from classbridge.models.tables.booking import Booking
 from classbridge.models.tables.company import Company, Venue
@@ -36,11 +35,7 @@ DEFAULT_RANGE_DAYS = 14
 
 
 def _active_company(aggregator: Aggregator) -> sa.ColumnElement[bool]:
-    return sa.exists().where(
-        col(AggregatorExtension.company_id) == Company.id,
-        col(AggregatorExtension.aggregator) == aggregator,
-        col(AggregatorExtension.status) == ExtensionStatus.ACTIVE,
-    )
+    return extension_active(col(Company.id), aggregator)
 
 
 def _ever_linked_session(aggregator: Aggregator) -> sa.ColumnElement[bool]:

@@ -9,12 +9,13 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from classbridge.models.aggregator import extension_active
 from classbridge.models.booking import available_spots, booking_counts
 from classbridge.models.localtime import utc_to_local
 from classbridge.models.session import effective_rules
 from classbridge.models.tables.activity import Activity
-from classbridge.models.tables.aggregator import Aggregator, AggregatorExtension, ExtensionStatus
-from classbridge.models.tables.company import Venue
+from classbridge.models.tables.aggregator import Aggregator
+from classbridge.models.tables.company import Company, Venue
 from classbridge.models.tables.session import AggregatorMode, ClassSession
 
 
@@ -84,11 +85,7 @@ def offered_clause() -> sa.ColumnElement[bool]:
 
 def active_extension_clause(aggregator: Aggregator) -> sa.ColumnElement[bool]:
     """SQL: the session's company has this aggregator's extension ACTIVE."""
-    return sa.exists().where(
-        col(AggregatorExtension.company_id) == ClassSession.company_id,
-        col(AggregatorExtension.aggregator) == aggregator,
-        col(AggregatorExtension.status) == ExtensionStatus.ACTIVE,
-    )
+    return extension_active(col(ClassSession.company_id), aggregator)
 
 
 async def session_offers(
@@ -108,10 +105,8 @@ async def session_offers(
     company_ids = {s.company_id for s, _, _ in rows}
     active = set(
         await db.scalars(
-            select(AggregatorExtension.company_id).where(
-                col(AggregatorExtension.company_id).in_(company_ids),
-                AggregatorExtension.aggregator == aggregator,
-                AggregatorExtension.status == ExtensionStatus.ACTIVE,
+            select(col(Company.id)).where(
+                col(Company.id).in_(company_ids), extension_active(col(Company.id), aggregator)
             )
         )
     )

@@ -11,12 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from classbridge.models import booking as booking_model
+from classbridge.models.aggregator import extension_active
 from classbridge.models.customer import find_by_aggregator_id
 from classbridge.models.db import is_unique_violation
 from classbridge.models.errors import not_found
 from classbridge.models.inputs.customer import Member
 from classbridge.models.session import lock_class_session
-from classbridge.models.tables.aggregator import Aggregator, AggregatorExtension, ExtensionStatus
+from classbridge.models.tables.aggregator import Aggregator
 from classbridge.models.tables.booking import Booking, BookingSource
 from classbridge.models.tables.customer import Customer, CustomerAggregatorId
 from classbridge.models.tables.session import ClassSession
@@ -30,14 +31,7 @@ async def _offered_session(
     session = await db.get(ClassSession, session_id)
     if session is None:
         raise not_found("session")
-    active = await db.scalar(
-        select(AggregatorExtension.id).where(
-            AggregatorExtension.company_id == session.company_id,
-            AggregatorExtension.aggregator == aggregator,
-            AggregatorExtension.status == ExtensionStatus.ACTIVE,
-        )
-    )
-    if active is None:
+    if not await db.scalar(select(extension_active(session.company_id, aggregator))):
         raise not_found("session")
     return session
 

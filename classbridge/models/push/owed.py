@@ -9,9 +9,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select, update
 
+from classbridge.models.aggregator import active_aggregators, extension_active
 from classbridge.models.base import utcnow
 from classbridge.models.outbox import bump_versions, upcoming
-from classbridge.models.tables.aggregator import Aggregator, AggregatorExtension, ExtensionStatus
+from classbridge.models.tables.aggregator import Aggregator
 from classbridge.models.tables.outbox import OutboxItem, OutboxKind
 from classbridge.models.tables.push import KNOWN_STATES, PushDelivery
 from classbridge.models.tables.session import ClassSession
@@ -100,14 +101,7 @@ async def expand_outbox(*, db: AsyncSession, limit: int = 1000) -> int:
 async def _connected_aggregators(db: AsyncSession, company_id: uuid.UUID) -> list[Aggregator]:
     """Aggregators that must hear about this company: ACTIVE now, or told something before
     (a deactivated one still needs the removal notices)."""
-    active = set(
-        await db.scalars(
-            select(col(AggregatorExtension.aggregator)).where(
-                AggregatorExtension.company_id == company_id,
-                AggregatorExtension.status == ExtensionStatus.ACTIVE,
-            )
-        )
-    )
+    active = set(await active_aggregators(db=db, company_id=company_id))
     told = set(
         await db.scalars(
             select(col(PushDelivery.aggregator))
@@ -158,11 +152,7 @@ async def mark_differing(*, db: AsyncSession, aggregator: Aggregator, window: ti
         col(PushDelivery.aggregator) == aggregator,
         col(PushDelivery.failed_at).is_not(None),
     )
-    active = sa.exists().where(
-        col(AggregatorExtension.company_id) == ClassSession.company_id,
-        col(AggregatorExtension.aggregator) == aggregator,
-        col(AggregatorExtension.status) == ExtensionStatus.ACTIVE,
-    )
+    active = extension_active(col(ClassSession.company_id), aggregator)
     in_window = sa.and_(
         active,
         col(ClassSession.ends_at) > now,
