@@ -148,7 +148,7 @@ async def check_in_reservation(
 async def member_ids(
     *, db: AsyncSession, aggregator: Aggregator, customer_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, str]:
-    """The aggregator's member id of each customer (shown as Reservation.userId)."""
+    """The aggregator's member id of each customer (the partner API shows it on reservations)."""
     if not customer_ids:
         return {}
     rows = await db.execute(
