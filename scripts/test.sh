@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install classbridge with its test extras into .venv, at the versions of
-# requirements-test.lock (hashes checked), and run the whole suite: ruff, then pytest
-# (every database test on SQLite and on PostgreSQL).
+# requirements-test.lock (hashes checked), and run the whole suite: ruff, mypy, the import
+# contracts (lint-imports), then pytest (every database test on SQLite and on PostgreSQL).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
@@ -9,4 +9,7 @@ cd "$(dirname "$0")/.."
   -r requirements-test.lock
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/mypy
+.venv/bin/lint-imports --no-cache
 .venv/bin/python -m pytest "$@"

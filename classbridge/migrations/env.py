@@ -1,9 +1,11 @@
 """Alembic environment: async engines for SQLite and PostgreSQL, batch mode for SQLite."""
 
 import asyncio
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from alembic import context
+from alembic.migration import MigrationContext, MigrationInfo
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
@@ -22,7 +24,9 @@ def _url() -> str:
     return parse_database_url(url).render_as_string(hide_password=False)
 
 
-def _applied(*, step: Any, **_: Any) -> None:
+def _applied(
+    ctx: MigrationContext, step: MigrationInfo, heads: Collection[Any], run_args: Mapping[str, Any]
+) -> None:
     # classbridge.migrate reports what it applied (alembic's own INFO lines are muted).
     config.attributes.setdefault("applied", []).append(step.up_revision_id)
 

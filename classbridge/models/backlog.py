@@ -12,10 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from classbridge.models.email import EmailMessage
-from classbridge.models.outbox import OutboxItem
-from classbridge.models.push.delivery import PushDelivery
-from classbridge.models.session import ClassSession
+from classbridge.models.tables import ClassSession, EmailMessage, OutboxItem, PushDelivery
 
 
 @dataclass(frozen=True)

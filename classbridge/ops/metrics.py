@@ -42,7 +42,8 @@ from classbridge.models.db import Database
 
 log = logging.getLogger("classbridge.metrics")
 
-disable_created_metrics()  # the *_created series only double what Prometheus tracks itself
+# The *_created series only double what Prometheus tracks itself.
+disable_created_metrics()  # type: ignore[no-untyped-call]  # prometheus-client is untyped here
 
 BACKLOG_TTL_SECONDS = 5.0
 BACKLOG_TIMEOUT_SECONDS = 5.0
@@ -222,7 +223,7 @@ def multiprocess_dir() -> str | None:
 def forget_process() -> None:
     """At shutdown in multiprocess mode: this process's live gauges stop counting."""
     if multiprocess_dir():
-        multiprocess.mark_process_dead(os.getpid())
+        multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]  # untyped
 
 
 class Metrics:
@@ -247,7 +248,7 @@ class Metrics:
                 return self._backlog[1]
             try:
                 async with asyncio.timeout(BACKLOG_TIMEOUT_SECONDS):
-                    async with self.database.session() as db:
+                    async with self.database.read() as db:
                         backlog: Backlog | None = await read_backlog(db=db)
             except Exception:
                 log.warning("could not read the queue figures for /metrics", exc_info=True)
@@ -280,7 +281,7 @@ class Metrics:
         families = backlog_families(await self.backlog(), utcnow().timestamp())
         registry = CollectorRegistry(auto_describe=False)
         if multiprocess_dir():
-            multiprocess.MultiProcessCollector(registry)
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # untyped
         else:
             registry.register(_Process())
         registry.register(_Families(families))

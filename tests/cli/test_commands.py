@@ -85,7 +85,7 @@ async def test_seed_demo_gives_a_working_token_and_reruns_duplicate_nothing(
     # again), so however often seed-demo runs, one demo partner token stays live.
     old_partner = demo["aggregatorTokens"]["EGYM_WELLPASS"]
     new_partner = again["aggregatorTokens"]["EGYM_WELLPASS"]
-    async with database.session() as db:
+    async with database.read() as db:
         live = [t for t in await token_model.list_tokens(db=db) if t.revoked_at is None]
         assert [(t.aggregator.value, t.label) for t in live] == [("EGYM_WELLPASS", "seed-demo")]
         assert await token_model.authenticate(db=db, token=old_partner) is None

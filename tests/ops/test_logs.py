@@ -19,8 +19,8 @@ from strawberry.asgi import GraphQL
 
 from classbridge.graph.errors import CodedSchema, ErrorCodes
 from classbridge.graph.operation_metrics import OperationMetrics
-from classbridge.models.aggregator import Aggregator
 from classbridge.models.db import Database
+from classbridge.models.tables import Aggregator
 from classbridge.ops.logs import RequestFields
 from classbridge.ops.request_context import RequestContext
 from tests.aggregators.partner import PARTNER_PATH, make_partner
@@ -171,7 +171,7 @@ async def test_errors_log_the_operation_and_every_line_its_request(
 
 async def test_database_errors_do_not_carry_their_values(database: Database) -> None:
     with pytest.raises(Exception) as caught:
-        async with database.session() as db:
+        async with database.read() as db:
             await db.execute(
                 text("SELECT * FROM no_such_table WHERE email = :e"),
                 {"e": "hidden.person@private.example"},

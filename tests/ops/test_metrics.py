@@ -11,11 +11,10 @@ from sqlalchemy import update
 
 from classbridge.graph.app import create_app
 from classbridge.models import email as email_model
-from classbridge.models.aggregator import Aggregator
 from classbridge.models.base import utcnow
 from classbridge.models.db import Database
-from classbridge.models.push.delivery import PushDelivery
 from classbridge.models.push.owed import expand_outbox
+from classbridge.models.tables import Aggregator, PushDelivery
 from classbridge.ops import metrics
 from classbridge.settings import Settings
 from tests.aggregators.partner import PARTNER_PATH, make_partner
