@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Install classbridge with its test extras into .venv and run the whole suite:
-# ruff, then pytest (every database test on SQLite and on PostgreSQL).
+# ruff, then pytest (every database test on SQLite and on PostgreSQL) in parallel: one
+# pytest-xdist worker per CPU. Arguments go to pytest (`-n 0` runs it serially).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
 .venv/bin/ruff check .
-.venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest -n auto --dist worksteal "$@"

@@ -1,25 +1,19 @@
 """Staff accounts, their bearer tokens, and who is acting (the Actor)."""
 
-import asyncio
 import enum
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
 from classbridge.models.base import created_at_field, enum_type, timestamp_field, utcnow, uuid_pk
 from classbridge.models.errors import DomainError, ErrorCode, invalid
+from classbridge.models.passwords import hash_password, verify_password
 from classbridge.models.tokens import new_token, token_digest
 from classbridge.models.validation import clean_email, clean_text
-
-_hasher = PasswordHasher()
-# Verifying against this keeps a login for an unknown email as slow as a wrong password.
-_DUMMY_HASH = _hasher.hash("classbridge-dummy-password")
 
 MIN_PASSWORD_LENGTH = 8
 
@@ -95,7 +89,7 @@ async def create_staff_user(
         email=clean,
         name=clean_text(name, field="name", max_length=200),
         role=role,
-        password_hash=await asyncio.to_thread(_hasher.hash, password),
+        password_hash=await hash_password(password),
     )
     db.add(user)
     await db.flush()
@@ -119,14 +113,9 @@ async def issue_token(*, db: AsyncSession, user: StaffUser, ttl_days: int) -> st
 async def login(*, db: AsyncSession, email: str, password: str, ttl_days: int) -> str:
     """Check email and password; return a new bearer token."""
     user = await db.scalar(select(StaffUser).where(StaffUser.email == email.strip().lower()))
-    try:
-        # argon2 is deliberately slow (tens of ms): off the event loop, other requests go on.
-        await asyncio.to_thread(
-            _hasher.verify, user.password_hash if user else _DUMMY_HASH, password
-        )
-    except (VerificationError, InvalidHashError):
-        user = None
-    if user is None:
+    # An unknown email is checked against a dummy hash: as slow as a wrong password.
+    matches = await verify_password(user.password_hash if user else None, password)
+    if user is None or not matches:
         raise DomainError(ErrorCode.INVALID_CREDENTIALS, "email or password is wrong")
     return await issue_token(db=db, user=user, ttl_days=ttl_days)
 

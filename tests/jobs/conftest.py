@@ -20,8 +20,8 @@ from classbridge.models.base import utcnow
 from classbridge.models.db import Database
 from classbridge.models.session import ClassSession
 from classbridge.settings import Settings
-from tests.jobs.processes import SECRET, Process, Receiver, classbridge_args, new_queue, push_env
-from tests.services import REDIS_URL, require_redis
+from tests.jobs.processes import SECRET, Process, Receiver, classbridge_args, push_env
+from tests.services import REDIS_URL
 from tests.studio import Studio
 
 WELLPASS = Aggregator.EGYM_WELLPASS
@@ -77,9 +77,9 @@ def receiver(tmp_path: Path) -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def queue() -> str:
-    require_redis()
-    return new_queue()
+def queue(redis_namespace: str) -> str:
+    """This test's arq queue (its keys are deleted at the end, see redis_namespace)."""
+    return redis_namespace
 
 
 class Workers:
