@@ -62,9 +62,9 @@ async def test_the_code_under_test_cannot_touch_the_production_redis_names(
 
 
 def test_a_skip_or_a_key_left_in_redis_fails_a_parallel_ci_run(tmp_path: Path) -> None:
-    """A nested `pytest -n 1` (a controller and a worker) under CI=true whose one test is skipped and whose workers leave
-    a key in the run's Redis lane: both fail the run, the skip's reason is shown (-rs), and
-    the nested run's lane is gone afterwards."""
+    """A nested `pytest -n 1` (an xdist controller and a worker) under CI=true whose one test
+    is skipped and whose worker leaves a key in the run's Redis lane: both fail the run, the
+    skip's reason is shown (-rs), and the nested run's lane is gone afterwards."""
     require_redis()
     (tmp_path / "probe_plugin.py").write_text(
         "import pytest, redis\n"

@@ -5,7 +5,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
@@ -52,7 +51,7 @@ class Context:
         """The request's read session, held exclusively for the block."""
         async with self._lock:
             if self._db is None:
-                self._db = self.database.session()
+                self._db = self.database.read()
             yield self._db
 
     def require_staff(self) -> StaffActor:
@@ -69,16 +68,8 @@ class Context:
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A change: committed atomically; later reads in this request see it."""
         await self.end_read()
-        try:
-            async with self._lock, self.database.transaction() as db:
-                yield db
-        except IntegrityError as exc:
-            # Rules are checked under row locks; a constraint that still fires means a
-            # concurrent change raced this one (e.g. a customer merged mid-booking).
-            # Nothing was written: the client may simply try again.
-            raise DomainError(
-                ErrorCode.CONFLICT, "the change collided with a concurrent one; try again"
-            ) from exc
+        async with self._lock, self.database.transaction() as db:
+            yield db
         self.loaders.clear()
 
     async def end_read(self) -> None:

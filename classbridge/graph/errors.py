@@ -15,6 +15,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionContext
 
+from classbridge.graph.inputs import field_path
 from classbridge.models.errors import DomainError
 
 log = logging.getLogger("classbridge.graph")
@@ -44,8 +45,9 @@ def to_client_error(error: GraphQLError) -> GraphQLError:
     original = error.original_error
     if isinstance(original, DomainError):
         extensions: dict[str, object] = {"code": original.code.value}
-        if original.field:
-            extensions["field"] = original.field
+        field = field_path(original)
+        if field:
+            extensions["field"] = field
         return _with_code(error, original.message, extensions)
     if isinstance(original, InvalidOperationTypeError):  # a query sent as legacy graphql-ws "start"
         return _with_code(error, ONLY_SUBSCRIPTIONS, {"code": GRAPHQL_VALIDATION})
@@ -78,7 +80,7 @@ class ErrorCodes(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         yield
         result = self.execution_context.result
-        if result is not None and getattr(result, "errors", None):
+        if result is not None and result.errors:
             result.errors = [to_client_error(e) for e in result.errors]
 
     def on_stream_result(self, result: Any) -> Iterator[None]:

@@ -39,7 +39,7 @@ def check_page_size(first: int | None) -> int:
     if first is None:
         return DEFAULT_PAGE_SIZE
     if not 1 <= first <= MAX_PAGE_SIZE:
-        raise invalid(f"first must be between 1 and {MAX_PAGE_SIZE}", field="first")
+        raise invalid(f"first must be between 1 and {MAX_PAGE_SIZE}", loc=("first",))
     return first
 
 
@@ -47,7 +47,7 @@ def encode_cursor(key: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps([str(k) for k in key]).encode()).decode()
 
 
-def decode_cursor(cursor: str | None, parse: Callable[[list[str]], tuple[Any, ...]]) -> Any:
+def decode_cursor(cursor: str | None, parse: Callable[[list[str]], Any]) -> Any:
     """The sort key inside a cursor; a cursor we did not make is a VALIDATION error."""
     if cursor is None:
         return None
@@ -58,7 +58,7 @@ def decode_cursor(cursor: str | None, parse: Callable[[list[str]], tuple[Any, ..
             raise ValueError
         return parse(raw)
     except (ValueError, TypeError, IndexError, binascii.Error, UnicodeError):
-        raise invalid("after is not a valid cursor", field="after") from None
+        raise invalid("after is not a valid cursor", loc=("after",)) from None
 
 
 def connection(

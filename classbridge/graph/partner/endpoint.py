@@ -44,7 +44,7 @@ class PartnerGraphQL(GraphQL[PartnerContext, None]):
                 await context.close()
 
     async def _authenticate(self, token: str) -> AggregatorActor | None:
-        async with self.database.session() as db:
+        async with self.database.read() as db:
             return await token_model.authenticate(db=db, token=token)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> PartnerContext:

@@ -1,13 +1,15 @@
 """Partner queries: parse, scope to the calling aggregator, call the catalog, format."""
 
 import uuid
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 
 from classbridge.graph.ids import parse_id
-from classbridge.graph.pagination import check_page_size, connection, decode_cursor
+from classbridge.graph.inputs import arguments_to_domain
+from classbridge.graph.pagination import PageInfo, check_page_size, connection, decode_cursor
 from classbridge.graph.partner.context import PartnerInfo
 from classbridge.graph.partner.types import (
     ClassType,
@@ -15,7 +17,6 @@ from classbridge.graph.partner.types import (
     Connection,
     Cursor,
     Edge,
-    PageInfo,
     Reservation,
     Session,
     Sport,
@@ -24,14 +25,21 @@ from classbridge.graph.partner.types import (
 )
 from classbridge.models import catalog
 from classbridge.models import reservation as reservation_model
+from classbridge.models.tables import ClassSession
 
 
 def _time_key(raw: list[str]) -> tuple[datetime, uuid.UUID]:
     return datetime.fromisoformat(raw[0]), uuid.UUID(raw[1])
 
 
-def _page(rows: list, first: int, key, node, after_given: bool) -> Connection:  # type: ignore[no-untyped-def,type-arg]
-    return connection(
+def _page(
+    rows: list[Any],
+    first: int,
+    key: Callable[[Any], Sequence[Any]],
+    node: Callable[[Any], Any],
+    after_given: bool,
+) -> Connection[Any]:
+    page: Connection[Any] = connection(
         rows,
         first=first,
         key=key,
@@ -39,6 +47,7 @@ def _page(rows: list, first: int, key, node, after_given: bool) -> Connection:  
         after_given=after_given,
         types=(Connection, Edge, PageInfo),
     )
+    return page
 
 
 async def venue_page(
@@ -63,7 +72,7 @@ async def venue_page(
     )
 
 
-def _session_key(mode: str):  # type: ignore[no-untyped-def]
+def _session_key(mode: str) -> Callable[[list[str]], tuple[datetime, uuid.UUID]]:
     def parse(raw: list[str]) -> tuple[datetime, uuid.UUID]:
         if len(raw) != 3 or raw[0] != mode:
             raise ValueError("cursor of another listing")
@@ -91,7 +100,7 @@ async def session_page(
             db=db, aggregator=info.context.who, query=query, after=cursor, limit=size + 1
         )
 
-    def key(r):  # type: ignore[no-untyped-def]
+    def key(r: ClassSession) -> tuple[str, str, uuid.UUID]:
         moment = r.updated_at if mode == "changed" else r.starts_at
         return (mode, moment.isoformat(), r.id)
 
@@ -171,7 +180,7 @@ class PartnerQuery:
     @strawberry.field(description="A session of a studio connected to you.")
     async def session(self, info: PartnerInfo, id: strawberry.ID) -> Session:
         async with info.context.read() as db:
-            row = await catalog.get_session(
+            row = await catalog.get_class_session(
                 db=db, aggregator=info.context.who, session_id=parse_id(id)
             )
         return Session(row=row)
@@ -201,16 +210,21 @@ class PartnerQuery:
         ] = None,
         venue_id: strawberry.ID | None = None,
     ) -> Connection[Session]:
-        days = catalog.check_range_days(time_range_in_days)
         venue = venue_id or location_id
         if updated_after is not None and updated_after.tzinfo is None:
             updated_after = updated_after.replace(tzinfo=UTC)
-        query = catalog.SessionQuery(
-            range_days=days,
-            venue_id=parse_id(venue, field="venueId") if venue else None,
-            cancelled=is_cancelled,
-            has_online_stream=has_online_stream,
-            changed_after=updated_after,
+        arguments: dict[str, object] = {
+            "venue_id": parse_id(venue, field="venueId") if venue else None,
+            "cancelled": is_cancelled,
+            "has_online_stream": has_online_stream,
+            "changed_after": updated_after,
+        }
+        if time_range_in_days is not None:
+            arguments["range_days"] = time_range_in_days
+        query = arguments_to_domain(
+            catalog.SessionQuery,
+            arguments,
+            wire={"range_days": "timeRangeInDays", "changed_after": "updatedAfter"},
         )
         return await session_page(info, after=after, first=first, query=query)
 
