@@ -1,11 +1,12 @@
 """PostgreSQL databases for tests: clones of a migrated template, emptied and used again.
 
-`DROP DATABASE` makes PostgreSQL run an immediate checkpoint, so a clone made and dropped
-per test costs about a second on a busy machine (and slows every other client). Instead a
-worker keeps its clones: after a test, `give_back` ends every connection still open to the
-database, checks that its schema is still the template's, deletes every row and restarts the
-sequences (tens of milliseconds), and hands it to the next test. A database whose schema a
-test changed, or that cannot be emptied, is dropped; the next test gets a new clone.
+`CREATE DATABASE … TEMPLATE` and `DROP DATABASE` each make PostgreSQL run a checkpoint
+(`pg_stat_bgwriter.checkpoints_req` counts them), so a clone made and dropped per test cost
+about a second on a busy machine and slowed every other client. Instead a worker keeps its
+clones: after a test, `give_back` ends every connection still open to the database, checks
+that its schema is still the template's, deletes every row and restarts the sequences (tens
+of milliseconds), and hands it to the next test. A database whose schema a test changed is
+dropped; the next test gets a new clone.
 """
 
 import asyncio
