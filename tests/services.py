@@ -47,8 +47,8 @@ REDIS_URL = _as_user(ADMIN_REDIS_URL, REDIS_USER, RUN_ID) if REDIS_ACL else ADMI
 # Anything that reads its names from the environment without a test choosing them lands in
 # the run's lane too (and the end-of-run check reports it), never on the production defaults.
 UNSCOPED = f"{REDIS_PREFIX}unscoped"
-os.environ["CLASSBRIDGE_QUEUE_NAME"] = UNSCOPED
-os.environ["CLASSBRIDGE_LIVE_CHANNEL_PREFIX"] = UNSCOPED
+for _setting in ("QUEUE_NAME", "LIVE_CHANNEL_PREFIX", "RATE_LIMIT_KEY_PREFIX"):
+    os.environ[f"CLASSBRIDGE_{_setting}"] = UNSCOPED
 
 
 def redis_acl_rules() -> list[str]:
