@@ -19,6 +19,7 @@ from classbridge.models.tables import (
     AggregatorVenueLink,
     ClassSession,
     ExtensionStatus,
+    PushDelivery,
 )
 from classbridge.settings import Settings
 from tests.jobs.processes import SECRET, Process, Receiver, classbridge_args, push_env
@@ -61,6 +62,23 @@ async def versions(database: Database, session_ids: list[uuid.UUID]) -> dict[str
             )
         )
         return {str(r[0]): r[1] for r in rows}
+
+
+async def settled(database: Database, session_ids: list[uuid.UUID]) -> bool:
+    """Every delivery of these sessions is acknowledged at its current version: nothing
+    pending, leased or in flight that a worker could still (re)send."""
+    async with database.read() as db:
+        rows = (
+            await db.execute(
+                select(PushDelivery, ClassSession.version)
+                .join(ClassSession, ClassSession.id == PushDelivery.session_id)  # type: ignore[arg-type]
+                .where(PushDelivery.session_id.in_(session_ids))  # type: ignore[attr-defined]
+            )
+        ).all()
+    return len({d.session_id for d, _ in rows}) == len(session_ids) and all(
+        not d.pending and d.lease_token is None and d.acked_version == version
+        for d, version in rows
+    )
 
 
 def all_arrived(state: dict, expected: dict[str, int]) -> bool:
