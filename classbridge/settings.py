@@ -26,10 +26,21 @@ class Settings(BaseSettings):
     )
     mail_from: str = "classbridge <noreply@classbridge.local>"
     token_ttl_days: int = Field(default=30, ge=1, le=365)
+    # What one request may cost (docs/limits.md).
+    max_query_nodes: int = Field(
+        default=50_000,
+        ge=100,
+        description="Estimated objects a document may return (pages x nested lists).",
+    )
     max_query_depth: int = Field(default=12, ge=2, le=50)
-    max_query_tokens: int = Field(default=2000, ge=100)
+    max_query_tokens: int = Field(default=500, ge=100)
+    max_query_length: int = Field(
+        default=20_000,
+        ge=1000,
+        description="Characters of a GraphQL document; long values belong in variables.",
+    )
     max_query_aliases: int = Field(default=30, ge=1)
-    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    max_body_bytes: int = Field(default=100_000, ge=1024)
     live_channel_prefix: str = Field(
         default="classbridge:live",
         description="Prefix of the Redis pub/sub channels of live sign-in (one per deployment).",

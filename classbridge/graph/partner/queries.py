@@ -7,7 +7,13 @@ from typing import Annotated
 import strawberry
 
 from classbridge.graph.ids import parse_id
-from classbridge.graph.pagination import check_page_size, connection, decode_cursor
+from classbridge.graph.pagination import (
+    check_page_size,
+    connection,
+    cursor_id,
+    cursor_time,
+    decode_cursor,
+)
 from classbridge.graph.partner.context import PartnerInfo
 from classbridge.graph.partner.types import (
     ClassType,
@@ -27,7 +33,8 @@ from classbridge.models import reservation as reservation_model
 
 
 def _time_key(raw: list[str]) -> tuple[datetime, uuid.UUID]:
-    return datetime.fromisoformat(raw[0]), uuid.UUID(raw[1])
+    moment, row_id = raw  # a ValueError when the length is wrong
+    return cursor_time(moment), cursor_id(row_id)
 
 
 def _page(rows: list, first: int, key, node, after_given: bool) -> Connection:  # type: ignore[no-untyped-def,type-arg]
@@ -63,11 +70,16 @@ async def venue_page(
     )
 
 
+def _sport_key(raw: list[str]) -> str:
+    (name,) = raw  # a ValueError when the length is wrong
+    return name
+
+
 def _session_key(mode: str):  # type: ignore[no-untyped-def]
     def parse(raw: list[str]) -> tuple[datetime, uuid.UUID]:
         if len(raw) != 3 or raw[0] != mode:
             raise ValueError("cursor of another listing")
-        return datetime.fromisoformat(raw[1]), uuid.UUID(raw[2])
+        return cursor_time(raw[1]), cursor_id(raw[2])
 
     return parse
 
@@ -155,7 +167,7 @@ class PartnerQuery:
         self, info: PartnerInfo, after: Cursor | None = None, first: int = 50
     ) -> Connection[Sport]:
         size = check_page_size(first)
-        cursor = decode_cursor(after, lambda raw: raw[0])
+        cursor = decode_cursor(after, _sport_key)
         async with info.context.read() as db:
             names = await catalog.list_sports(
                 db=db, aggregator=info.context.who, after=cursor, limit=size + 1
