@@ -24,9 +24,17 @@ log = logging.getLogger("classbridge.graph")
 INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 GRAPHQL_VALIDATION = "GRAPHQL_VALIDATION"
 QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
-"""Over a limit of graph/limits.py: tokens, estimated nodes, depth or aliases."""
+"""Over a limit of graph/limits.py: length, tokens, estimated nodes, depth or aliases."""
+# Transport-level refusals, answered with an HTTP status of their own.
+BAD_REQUEST = "BAD_REQUEST"
+METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+RATE_LIMITED = "RATE_LIMITED"
 ONLY_SUBSCRIPTIONS = (
     "only subscriptions go over WebSocket: send queries and mutations over HTTP POST"
+)
+SUBSCRIPTIONS_OVER_WEBSOCKET = (
+    "subscriptions go over WebSocket at /graphql (graphql-transport-ws or graphql-ws)"
 )
 
 

@@ -1,12 +1,12 @@
 """The partner endpoint: every request needs a valid partner token (else HTTP 401)."""
 
-from typing import Any
+from typing import Any, ClassVar
 
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
 
+from classbridge.graph.endpoint import GraphQLEndpoint
 from classbridge.graph.http import bearer_token, error_response
 from classbridge.graph.partner.context import PartnerContext
 from classbridge.graph.partner.schema import build_partner_schema
@@ -16,13 +16,17 @@ from classbridge.models.db import Database
 from classbridge.settings import Settings
 
 
-class PartnerGraphQL(GraphQL[PartnerContext, None]):
+class PartnerGraphQL(GraphQLEndpoint):
+    """POST only: aggregators' clients send every operation that way."""
+
+    methods: ClassVar[frozenset[str]] = frozenset({"POST"})
+
     def __init__(self, database: Database, settings: Settings) -> None:
         super().__init__(build_partner_schema(settings), graphql_ide=None)
         self.database = database
         self.settings = settings
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         token = bearer_token(Request(scope).headers)
@@ -36,12 +40,7 @@ class PartnerGraphQL(GraphQL[PartnerContext, None]):
             await error_response(401, "UNAUTHENTICATED", message)(scope, receive, send)
             return
         scope.setdefault("state", {})["aggregator"] = actor
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            context = scope.get("state", {}).get("context")
-            if context is not None:
-                await context.close()
+        await self.serve(scope, receive, send)
 
     async def _authenticate(self, token: str) -> AggregatorActor | None:
         async with self.database.session() as db:

@@ -21,7 +21,11 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
 from classbridge.graph.context import Info
-from classbridge.graph.errors import GRAPHQL_VALIDATION, ONLY_SUBSCRIPTIONS
+from classbridge.graph.errors import (
+    GRAPHQL_VALIDATION,
+    ONLY_SUBSCRIPTIONS,
+    SUBSCRIPTIONS_OVER_WEBSOCKET,
+)
 from classbridge.graph.ids import parse_id
 from classbridge.graph.staff.types import (
     Aggregator,
@@ -276,15 +280,19 @@ class SignInUpdate:
 
 class OnlySubscriptionsOverWebSocket(SchemaExtension):
     """Queries and mutations go over HTTP: a WebSocket's context lives as long as the
-    socket, and a read session or DataLoader cache held that long would go stale."""
+    socket, and a read session or DataLoader cache held that long would go stale. And
+    subscriptions go over WebSocket: over HTTP there is no stream to send events on."""
 
     def on_execute(self) -> Iterator[None]:
         ctx = self.execution_context
-        if (
-            isinstance(ctx.context.request, WebSocket)
-            and ctx.operation_type is not OperationType.SUBSCRIPTION
-        ):
+        over_websocket = isinstance(ctx.context.request, WebSocket)
+        subscription = ctx.operation_type is OperationType.SUBSCRIPTION
+        if over_websocket and not subscription:
             raise GraphQLError(ONLY_SUBSCRIPTIONS, extensions={"code": GRAPHQL_VALIDATION})
+        if subscription and not over_websocket:
+            raise GraphQLError(
+                SUBSCRIPTIONS_OVER_WEBSOCKET, extensions={"code": GRAPHQL_VALIDATION}
+            )
         yield
 
 
