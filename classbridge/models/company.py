@@ -54,13 +54,15 @@ def _zone_names() -> frozenset[str]:
 
 
 def validate_timezone(name: str) -> str:
-    """An IANA zone name; ZoneInfo alone would also load files such as "localtime"."""
+    """An IANA zone name the tz database lists. Checked before anything loads it:
+    ZoneInfo would also open files such as "localtime", and fail with an OSError on a
+    directory ("Europe") or a name too long for the file system."""
+    if name not in _zone_names():
+        raise invalid(f"unknown IANA time zone {name[:64]!r}", field="timezone")
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise invalid(f"unknown IANA time zone {name!r}", field="timezone") from exc
-    if name not in _zone_names():
-        raise invalid(f"unknown IANA time zone {name!r}", field="timezone")
     return name
 
 

@@ -20,7 +20,7 @@ from classbridge.models.db import Database
 from classbridge.models.tokens import token_digest
 from tests.live.conftest import LiveServer, ServerFactory
 from tests.live.test_sign_in_events import book, subscribe
-from tests.live.wsclient import LEGACY_WS, PROTOCOLS, SESSION_UPDATES, GqlSocket
+from tests.live.wsclient import LEGACY_WS, PROTOCOLS, SESSION_UPDATES, VENUE_UPDATES, GqlSocket
 from tests.studio import Studio, gql
 
 
@@ -156,3 +156,21 @@ async def test_malformed_messages_close_the_socket_without_a_server_error(
         await socket.close()
     problems = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert problems == [], [r.getMessage() for r in problems]
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_a_day_board_at_the_ends_of_the_calendar_is_refused_with_a_code(
+    live_server: ServerFactory, studio: Studio, protocol: str
+) -> None:
+    async with live_server() as server:
+        socket = await GqlSocket.open(server.ws_url, protocol)
+        await socket.init({"Authorization": f"Bearer {studio.token}"})
+        for day in ("9999-12-31", "0001-01-01"):
+            await socket.subscribe(day, VENUE_UPDATES, {"venue": str(studio.venue_id), "date": day})
+            frame = await socket.frame()
+            if frame.kind == "error":  # graphql-ws sends one error, graphql-transport-ws a list
+                errors = frame.payload if isinstance(frame.payload, list) else [frame.payload]
+            else:
+                errors = frame.payload["errors"]
+            assert [e["extensions"]["code"] for e in errors] == ["VALIDATION"], frame
+        await socket.close()

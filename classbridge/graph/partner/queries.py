@@ -30,6 +30,7 @@ from classbridge.graph.partner.types import (
 )
 from classbridge.models import catalog
 from classbridge.models import reservation as reservation_model
+from classbridge.models.localtime import check_supported_date
 
 
 def _time_key(raw: list[str]) -> tuple[datetime, uuid.UUID]:
@@ -215,8 +216,10 @@ class PartnerQuery:
     ) -> Connection[Session]:
         days = catalog.check_range_days(time_range_in_days)
         venue = venue_id or location_id
-        if updated_after is not None and updated_after.tzinfo is None:
-            updated_after = updated_after.replace(tzinfo=UTC)
+        if updated_after is not None:
+            check_supported_date(updated_after, field="updatedAfter")
+            if updated_after.tzinfo is None:
+                updated_after = updated_after.replace(tzinfo=UTC)
         query = catalog.SessionQuery(
             range_days=days,
             venue_id=parse_id(venue, field="venueId") if venue else None,

@@ -44,6 +44,7 @@ from classbridge.models import staff as staff_model
 from classbridge.models.booking import SignInChange as DomainChange
 from classbridge.models.db import Database
 from classbridge.models.errors import DomainError, ErrorCode
+from classbridge.models.localtime import check_supported_date
 
 
 @strawberry.enum(description="What happened to a sign-in list.")
@@ -406,6 +407,7 @@ class Subscription:
     ) -> AsyncGenerator[SignInUpdate, None]:
         actor = await _authorized(info)
         vid = parse_id(venue_id, field="venueId")
+        check_supported_date(date, field="date")
         day = date
         async with info.context.database.session() as db:
             venue = await company_model.get_venue(db=db, company_id=actor.company_id, venue_id=vid)
