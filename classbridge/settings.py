@@ -41,6 +41,14 @@ class Settings(BaseSettings):
     )
     max_query_aliases: int = Field(default=30, ge=1)
     max_body_bytes: int = Field(default=100_000, ge=1024)
+    partner_rate_limit: str | None = Field(
+        default="600/minute",
+        description="Requests per partner token, e.g. 600/minute; empty: unlimited.",
+    )
+    rate_limit_key_prefix: str = Field(
+        default="classbridge:ratelimit",
+        description="Prefix of the Redis keys of the partner rate limit (one per deployment).",
+    )
     live_channel_prefix: str = Field(
         default="classbridge:live",
         description="Prefix of the Redis pub/sub channels of live sign-in (one per deployment).",
@@ -89,6 +97,19 @@ class Settings(BaseSettings):
         default=1800, ge=1, description="Reconciliation period; must divide an hour."
     )
     reconcile_window_days: float = Field(default=14, gt=0, le=60)
+
+    @field_validator("partner_rate_limit")
+    @classmethod
+    def _a_rate_limit(cls, value: str | None) -> str | None:
+        if not value or value.strip().lower() in ("none", "unlimited"):
+            return None
+        from limits import parse  # the library the limiter uses reads it the same way
+
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError("must be a rate like 600/minute or 10/second") from None
+        return value
 
     @field_validator("reconcile_interval_seconds")
     @classmethod

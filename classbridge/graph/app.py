@@ -193,11 +193,13 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             if delivery is not None:
                 await delivery.stop()
             database.listeners.remove(publisher)
+            await partner_view.rate_limit.close()
             await bus.close()
             await database.dispose()
 
+    partner_view = PartnerGraphQL(database, settings)
     staff = BodyLimit(StaffGraphQL(database, settings, bus), settings.max_body_bytes)
-    partner = BodyLimit(PartnerGraphQL(database, settings), settings.max_body_bytes)
+    partner = BodyLimit(partner_view, settings.max_body_bytes)
     app = Starlette(
         routes=[
             Route("/healthz", health),
