@@ -25,8 +25,13 @@ from classbridge.models import extension as extension_model
 from classbridge.models import partner_token as token_model
 from classbridge.models import session as session_model
 from classbridge.models import staff as staff_model
-from classbridge.models.aggregator import Aggregator
+from classbridge.models import tables
 from classbridge.models.db import Database
+from classbridge.models.inputs.activity import ActivityCreate, RegistrationRules
+from classbridge.models.inputs.company import VenueCreate
+from classbridge.models.inputs.session import SessionSchedule
+from classbridge.models.inputs.staff import StaffUserCreate
+from classbridge.models.tables import Aggregator
 from classbridge.settings import Settings
 
 MAKE = "mutation M($s: ID!, $u: UserInput!) { makeReservation(sessionId: $s, user: $u) { id } }"
@@ -36,15 +41,17 @@ async def seed(database: Database, capacity: int) -> tuple[str, str]:
     async with database.transaction() as db:
         company = await company_model.create_company(db=db, name="Bench Studio")
         venue = await company_model.create_venue(
-            db=db, company_id=company.id, name="Bench", timezone="Europe/Berlin"
+            db=db, company_id=company.id, venue=VenueCreate(name="Bench", timezone="Europe/Berlin")
         )
         owner = await staff_model.create_staff_user(
             db=db,
             company_id=company.id,
-            email=f"bench-{company.id}@example.com",
-            name="Owner",
-            password="correct horse battery",
-            role=staff_model.StaffRole.OWNER,
+            user=StaffUserCreate(
+                email=f"bench-{company.id}@example.com",
+                name="Owner",
+                password="correct horse battery",
+                role=tables.StaffRole.OWNER,
+            ),
         )
         actor = staff_model.StaffActor(user_id=owner.id, company_id=company.id, role=owner.role)
         await extension_model.activate_extension(
@@ -56,16 +63,20 @@ async def seed(database: Database, capacity: int) -> tuple[str, str]:
         activity = await activity_model.create_activity(
             db=db,
             company_id=company.id,
-            name="Bench Flow",
-            rules={"max_participants": capacity, "allow_aggregator_bookings": True},
+            activity=ActivityCreate(
+                name="Bench Flow",
+                rules=RegistrationRules(max_participants=capacity, allow_aggregator_bookings=True),
+            ),
         )
         (session,) = await session_model.schedule_sessions(
             db=db,
             company_id=company.id,
-            activity_id=activity.id,
-            venue_id=venue.id,
-            local_start=(datetime.now() + timedelta(days=2)).replace(
-                hour=18, minute=0, second=0, microsecond=0
+            schedule=SessionSchedule(
+                activity_id=activity.id,
+                venue_id=venue.id,
+                start=(datetime.now() + timedelta(days=2)).replace(
+                    hour=18, minute=0, second=0, microsecond=0
+                ),
             ),
         )
         _, token = await token_model.create_token(db=db, aggregator=Aggregator.EGYM_WELLPASS)

@@ -30,6 +30,7 @@ from typing import IO
 import asyncpg
 import httpx
 import sqlalchemy as sa
+from sqlmodel import col
 
 from classbridge.jobs.client import AggregatorClient
 from classbridge.jobs.embedded import push_lifespan
@@ -38,15 +39,19 @@ from classbridge.migrate import upgrade
 from classbridge.models import activity as activity_model
 from classbridge.models import company as company_model
 from classbridge.models import session as session_model
-from classbridge.models.aggregator import (
+from classbridge.models.base import utcnow
+from classbridge.models.db import Database
+from classbridge.models.inputs.activity import ActivityCreate, RegistrationRules
+from classbridge.models.inputs.company import VenueCreate
+from classbridge.models.inputs.session import SessionEdit, SessionSchedule
+from classbridge.models.outbox import touch_sessions
+from classbridge.models.tables import (
     Aggregator,
     AggregatorExtension,
     AggregatorVenueLink,
+    ClassSession,
     ExtensionStatus,
 )
-from classbridge.models.base import utcnow
-from classbridge.models.db import Database
-from classbridge.models.session import ClassSession
 from classbridge.settings import Settings
 
 SECRET = "whsec_" + "YmVuY2htYXJrLXNlY3JldC1mb3ItdGhlLXB1c2gtYmVuY2g="
@@ -96,13 +101,17 @@ async def setup_studio(database: Database) -> tuple[uuid.UUID, uuid.UUID, uuid.U
     async with database.transaction() as db:
         company = await company_model.create_company(db=db, name="Bench Studio")
         venue = await company_model.create_venue(
-            db=db, company_id=company.id, name="Bench Mitte", timezone="Europe/Berlin"
+            db=db,
+            company_id=company.id,
+            venue=VenueCreate(name="Bench Mitte", timezone="Europe/Berlin"),
         )
         activity = await activity_model.create_activity(
             db=db,
             company_id=company.id,
-            name="Bench Flow",
-            rules={"max_participants": 20, "allow_aggregator_bookings": True},
+            activity=ActivityCreate(
+                name="Bench Flow",
+                rules=RegistrationRules(max_participants=20, allow_aggregator_bookings=True),
+            ),
         )
         db.add(
             AggregatorExtension(
@@ -131,9 +140,11 @@ async def measure_lag(
         [session] = await session_model.schedule_sessions(
             db=db,
             company_id=company_id,
-            activity_id=activity_id,
-            venue_id=venue_id,
-            local_start=(utcnow() + timedelta(days=2)).replace(tzinfo=None, microsecond=0),
+            schedule=SessionSchedule(
+                activity_id=activity_id,
+                venue_id=venue_id,
+                start=(utcnow() + timedelta(days=2)).replace(tzinfo=None, microsecond=0),
+            ),
         )
     sid = str(session.id)
     lags = []
@@ -141,7 +152,10 @@ async def measure_lag(
         for i in range(samples + 1):
             async with database.transaction() as db:
                 row = await session_model.edit_session(
-                    db=db, company_id=company_id, session_id=session.id, changes={"room": f"R{i}"}
+                    db=db,
+                    company_id=company_id,
+                    session_id=session.id,
+                    changes=SessionEdit(room=f"R{i}"),
                 )
                 committed = time.time()  # the commit follows at once when the block ends
             want = row.version
@@ -192,12 +206,9 @@ async def measure_throughput(
     database: Database, settings: Settings, receiver: str, ids: tuple, session_ids: list, batch: int
 ) -> tuple[float, int]:
     """Change every session once, then push until all are acknowledged: (seconds, requests)."""
-    company_id = ids[0]
     async with database.transaction() as db:
         for chunk in range(0, len(session_ids), 1000):
-            await session_model.touch_sessions(
-                db=db, company_id=company_id, session_ids=session_ids[chunk : chunk + 1000]
-            )
+            await touch_sessions(db, col(ClassSession.id).in_(session_ids[chunk : chunk + 1000]))
     run_settings = settings.model_copy(update={"push_batch_size": batch})
 
     async def schedule(_at: object) -> None:

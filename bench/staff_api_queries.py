@@ -18,12 +18,16 @@ from sqlalchemy import event
 
 from classbridge.graph.app import create_app
 from classbridge.migrate import upgrade
-from classbridge.models import activity, booking, company, customer, product, session, staff
+from classbridge.models import activity, booking, company, customer, product, session, staff, tables
 from classbridge.models.base import utcnow
-from classbridge.models.booking import BookingSource
 from classbridge.models.db import Database
+from classbridge.models.inputs.activity import ActivityCreate
+from classbridge.models.inputs.company import VenueCreate
+from classbridge.models.inputs.customer import CustomerCreate
+from classbridge.models.inputs.session import SessionSchedule, WeeklyRepeat
+from classbridge.models.inputs.staff import StaffUserCreate
 from classbridge.models.localtime import utc_to_local
-from classbridge.models.product import ProductKind
+from classbridge.models.tables import BookingSource, ProductKind
 from classbridge.settings import Settings
 
 SIGN_IN_LIST = """query($id: ID!) { signInList(sessionId: $id) {
@@ -41,23 +45,29 @@ async def fill(database: Database) -> tuple[str, dict[int, str]]:
     async with database.transaction() as db:
         co = await company.create_company(db=db, name="Bench Studio")
         venue = await company.create_venue(
-            db=db, company_id=co.id, name="Mitte", timezone="Europe/Berlin"
+            db=db, company_id=co.id, venue=VenueCreate(name="Mitte", timezone="Europe/Berlin")
         )
         owner = await staff.create_staff_user(
             db=db,
             company_id=co.id,
-            email="bench@example.com",
-            name="B",
-            password="bench-password",
-            role=staff.StaffRole.OWNER,
+            user=StaffUserCreate(
+                email="bench@example.com",
+                name="B",
+                password="bench-password",
+                role=tables.StaffRole.OWNER,
+            ),
         )
-        act = await activity.create_activity(db=db, company_id=co.id, name="Flow")
+        act = await activity.create_activity(
+            db=db, company_id=co.id, activity=ActivityCreate(name="Flow")
+        )
         drop_in = await product.create_product(
             db=db, company_id=co.id, name="Drop-in", kind=ProductKind.DROP_IN
         )
         people = [
             await customer.create_customer(
-                db=db, company_id=co.id, values={"first_name": "P", "last_name": f"G{i:04d}"}
+                db=db,
+                company_id=co.id,
+                customer=CustomerCreate(first_name="P", last_name=f"G{i:04d}"),
             )
             for i in range(200)
         ]
@@ -65,11 +75,12 @@ async def fill(database: Database) -> tuple[str, dict[int, str]]:
         daily = await session.schedule_sessions(
             db=db,
             company_id=co.id,
-            activity_id=act.id,
-            venue_id=venue.id,
-            local_start=datetime(day.year, day.month, day.day, 18),
-            repeat_weekdays=[1, 2, 3, 4, 5, 6, 7],
-            repeat_until=day + timedelta(days=99),
+            schedule=SessionSchedule(
+                activity_id=act.id,
+                venue_id=venue.id,
+                start=datetime(day.year, day.month, day.day, 18),
+                repeat=WeeklyRepeat(weekdays=[1, 2, 3, 4, 5, 6, 7], until=day + timedelta(days=99)),
+            ),
         )
         lists = {}
         for n, s in ((10, daily[0]), (200, daily[1])):

@@ -71,14 +71,14 @@ def cmd_worker(settings: Settings, _args: argparse.Namespace) -> None:
     from classbridge.jobs.worker import WorkerSettings
 
     _check_database(settings)
-    run_worker(WorkerSettings)  # type: ignore[arg-type]
+    run_worker(WorkerSettings)  # type: ignore[arg-type]  # arq's settings type is a TypedDict
 
 
 def cmd_reconcile(settings: Settings, _args: argparse.Namespace) -> None:
     from classbridge.jobs.client import AggregatorClient
     from classbridge.jobs.push import PushRuntime
     from classbridge.jobs.reconcile import reconcile
-    from classbridge.models.aggregator import Aggregator
+    from classbridge.models.tables import Aggregator
 
     _check_database(settings)
     database = _database(settings)
@@ -156,10 +156,14 @@ def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> None:
         state = "created" if data["created"] else "exists already (reused, nothing duplicated)"
         print(f"Demo Studio {state}")
         print(f"  company id:  {data['companyId']}")
-        print(f"  venue ids:   {', '.join(data['venueIds'])}")  # type: ignore[arg-type]
+        venue_ids = data["venueIds"]
+        assert isinstance(venue_ids, list)
+        print(f"  venue ids:   {', '.join(venue_ids)}")
         print(f"  owner login: {data['ownerEmail']} / {data['ownerPassword']}")
         print(f"  staff token: {data['staffToken']}")
-        for name, token in data["aggregatorTokens"].items():  # type: ignore[attr-defined]
+        tokens = data["aggregatorTokens"]
+        assert isinstance(tokens, dict)
+        for name, token in tokens.items():
             print(f"  partner token ({name}): {token}")
 
 
@@ -176,8 +180,20 @@ def cmd_create_owner(settings: Settings, args: argparse.Namespace) -> None:
     from classbridge.models import company as company_model
     from classbridge.models import staff as staff_model
     from classbridge.models.errors import DomainError
+    from classbridge.models.inputs.company import VenueCreate
+    from classbridge.models.inputs.staff import StaffUserCreate
+    from classbridge.models.tables import StaffRole
+    from classbridge.models.validation import parse
 
     password = os.environ.get("CLASSBRIDGE_OWNER_PASSWORD") or _ask_password()
+    try:
+        venue_input = parse(VenueCreate, {"name": args.venue, "timezone": args.timezone})
+        owner = parse(
+            StaffUserCreate,
+            {"email": args.email, "name": args.name, "password": password, "role": StaffRole.OWNER},
+        )
+    except DomainError as exc:
+        raise CliError(f"{exc.code}: {exc.message}") from None
     cmd_migrate(settings, args)
     database = _database(settings)
 
@@ -186,16 +202,9 @@ def cmd_create_owner(settings: Settings, args: argparse.Namespace) -> None:
             async with database.transaction() as db:
                 company = await company_model.create_company(db=db, name=args.company)
                 venue = await company_model.create_venue(
-                    db=db, company_id=company.id, name=args.venue, timezone=args.timezone
+                    db=db, company_id=company.id, venue=venue_input
                 )
-                await staff_model.create_staff_user(
-                    db=db,
-                    company_id=company.id,
-                    email=args.email,
-                    name=args.name,
-                    password=password,
-                    role=staff_model.StaffRole.OWNER,
-                )
+                await staff_model.create_staff_user(db=db, company_id=company.id, user=owner)
             return str(company.id), str(venue.id)
         finally:
             await database.dispose()
@@ -213,8 +222,8 @@ def cmd_aggregator_token(settings: Settings, args: argparse.Namespace) -> None:
     import uuid
 
     from classbridge.models import partner_token as token_model
-    from classbridge.models.aggregator import Aggregator
     from classbridge.models.errors import DomainError
+    from classbridge.models.tables import Aggregator
 
     cmd_migrate(settings, args)
     database = _database(settings)
@@ -304,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--partner", action="store_true", help="the partner API's schema instead")
     export.set_defaults(func=cmd_export_schema)
 
-    from classbridge.models.aggregator import Aggregator
+    from classbridge.models.tables import Aggregator
 
     tokens = sub.add_parser("aggregator-token", help="partner API tokens for aggregators")
     token_sub = tokens.add_subparsers(dest="action", required=True)

@@ -4,7 +4,8 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
-from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
 from classbridge.models import activity as activity_model
 from classbridge.models import booking as booking_model
@@ -15,13 +16,16 @@ from classbridge.models import partner_token as token_model
 from classbridge.models import product as product_model
 from classbridge.models import session as session_model
 from classbridge.models import staff as staff_model
-from classbridge.models.activity import ActivityKind
-from classbridge.models.aggregator import Aggregator
+from classbridge.models import tables
 from classbridge.models.base import utcnow
-from classbridge.models.booking import BookingSource
 from classbridge.models.db import Database
+from classbridge.models.inputs.activity import ActivityCreate, RegistrationRules
+from classbridge.models.inputs.company import VenueCreate
+from classbridge.models.inputs.customer import CustomerCreate
+from classbridge.models.inputs.session import SessionSchedule, WeeklyRepeat
+from classbridge.models.inputs.staff import StaffUserCreate
 from classbridge.models.localtime import utc_to_local
-from classbridge.models.product import ProductKind
+from classbridge.models.tables import ActivityKind, Aggregator, BookingSource, ProductKind
 
 DEMO_COMPANY = "Demo Studio"
 DEMO_OWNER_EMAIL = "owner@demo-studio.example"
@@ -69,7 +73,7 @@ async def seed_demo(database: Database, *, token_ttl_days: int) -> DemoResult:
     """Create the demo studio, or reuse it when it exists (nothing is duplicated)."""
     async with database.transaction() as db:
         owner = await db.scalar(
-            select(staff_model.StaffUser).where(staff_model.StaffUser.email == DEMO_OWNER_EMAIL)
+            select(tables.StaffUser).where(col(tables.StaffUser.email) == DEMO_OWNER_EMAIL)
         )
         created = owner is None
         if owner is None:
@@ -89,7 +93,9 @@ async def seed_demo(database: Database, *, token_ttl_days: int) -> DemoResult:
     )
 
 
-async def _connect_egym(db, owner: staff_model.StaffUser, venues: list) -> None:  # type: ignore[no-untyped-def,type-arg]
+async def _connect_egym(
+    db: AsyncSession, owner: tables.StaffUser, venues: list[tables.Venue]
+) -> None:
     """EGYM Wellpass is activated, linked to every venue and offered two activities.
     Every step is idempotent, so a re-run changes nothing."""
     actor = staff_model.StaffActor(user_id=owner.id, company_id=owner.company_id, role=owner.role)
@@ -110,44 +116,42 @@ async def _connect_egym(db, owner: staff_model.StaffUser, venues: list) -> None:
                 db=db,
                 company_id=owner.company_id,
                 activity_id=activity.id,
-                rules={
-                    "allow_aggregator_bookings": True,
-                    "aggregator_limit": _AGGREGATOR_LIMITS[activity.name],
-                },
+                rules=RegistrationRules(
+                    allow_aggregator_bookings=True,
+                    aggregator_limit=_AGGREGATOR_LIMITS[activity.name],
+                ),
             )
 
 
-async def _create(db) -> staff_model.StaffUser:  # type: ignore[no-untyped-def]
+async def _create(db: AsyncSession) -> tables.StaffUser:
     company = await company_model.create_company(db=db, name=DEMO_COMPANY)
     owner = await staff_model.create_staff_user(
         db=db,
         company_id=company.id,
-        email=DEMO_OWNER_EMAIL,
-        name="Demo Owner",
-        password=DEMO_OWNER_PASSWORD,
-        role=staff_model.StaffRole.OWNER,
+        user=StaffUserCreate(
+            email=DEMO_OWNER_EMAIL,
+            name="Demo Owner",
+            password=DEMO_OWNER_PASSWORD,
+            role=tables.StaffRole.OWNER,
+        ),
     )
     venues = [
         await company_model.create_venue(
             db=db,
             company_id=company.id,
-            name="Demo Studio Mitte",
-            timezone="Europe/Berlin",
-            street="Torstraße 1",
-            zip="10119",
-            city="Berlin",
-            country="DE",
-        ),
-        await company_model.create_venue(
-            db=db,
-            company_id=company.id,
-            name="Demo Studio Kreuzberg",
-            timezone="Europe/Berlin",
-            street="Oranienstraße 2",
-            zip="10999",
-            city="Berlin",
-            country="DE",
-        ),
+            venue=VenueCreate(
+                name=name,
+                timezone="Europe/Berlin",
+                street=street,
+                zip=zip,
+                city="Berlin",
+                country="DE",
+            ),
+        )
+        for name, street, zip in (
+            ("Demo Studio Mitte", "Torstraße 1", "10119"),
+            ("Demo Studio Kreuzberg", "Oranienstraße 2", "10999"),
+        )
     ]
     drop_in = await product_model.create_product(
         db=db, company_id=company.id, name="Drop-in", kind=ProductKind.DROP_IN
@@ -162,7 +166,7 @@ async def _create(db) -> staff_model.StaffUser:  # type: ignore[no-untyped-def]
         await customer_model.create_customer(
             db=db,
             company_id=company.id,
-            values={"first_name": f, "last_name": last, "email": e},
+            customer=CustomerCreate(first_name=f, last_name=last, email=e),
         )
         for f, last, e in _CUSTOMERS
     ]
@@ -172,23 +176,31 @@ async def _create(db) -> staff_model.StaffUser:  # type: ignore[no-untyped-def]
         activity = await activity_model.create_activity(
             db=db,
             company_id=company.id,
-            name=name,
-            sport=sport,
-            kind=kind,
-            default_duration_minutes=minutes,
-            rules={"max_participants": max_participants, "free_cancellation_minutes": 12 * 60},
+            activity=ActivityCreate(
+                name=name,
+                sport=sport,
+                kind=kind,
+                default_duration_minutes=minutes,
+                rules=RegistrationRules(
+                    max_participants=max_participants, free_cancellation_minutes=12 * 60
+                ),
+            ),
         )
         for start in starts:
             sessions = await session_model.schedule_sessions(
                 db=db,
                 company_id=company.id,
-                activity_id=activity.id,
-                venue_id=venues[i % 2].id,
-                local_start=datetime.combine(tomorrow, start),
-                teacher=["Mara", "Tom", "Ines"][i],
-                room="Studio 1",
-                repeat_weekdays=[1, 2, 3, 4, 5, 6, 7],
-                repeat_until=tomorrow + timedelta(days=DEMO_DAYS - 1),
+                schedule=SessionSchedule(
+                    activity_id=activity.id,
+                    venue_id=venues[i % 2].id,
+                    start=datetime.combine(tomorrow, start),
+                    teacher=["Mara", "Tom", "Ines"][i],
+                    room="Studio 1",
+                    repeat=WeeklyRepeat(
+                        weekdays=[1, 2, 3, 4, 5, 6, 7],
+                        until=tomorrow + timedelta(days=DEMO_DAYS - 1),
+                    ),
+                ),
             )
             first_sessions.append(sessions[0])
     for session in first_sessions:

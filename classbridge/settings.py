@@ -2,6 +2,7 @@
 
 from functools import lru_cache
 
+from limits import parse as parse_rate_limit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -103,10 +104,8 @@ class Settings(BaseSettings):
     def _a_rate_limit(cls, value: str | None) -> str | None:
         if not value or value.strip().lower() in ("none", "unlimited"):
             return None
-        from limits import parse  # the library the limiter uses reads it the same way
-
         try:
-            parse(value)
+            parse_rate_limit(value)  # the library the limiter uses reads it the same way
         except ValueError:
             raise ValueError("must be a rate like 600/minute or 10/second") from None
         return value

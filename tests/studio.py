@@ -13,10 +13,16 @@ from classbridge.models import customer as customer_model
 from classbridge.models import product as product_model
 from classbridge.models import session as session_model
 from classbridge.models import staff as staff_model
+from classbridge.models import tables
 from classbridge.models.base import utcnow
 from classbridge.models.db import Database
+from classbridge.models.inputs.activity import ActivityCreate, RegistrationRules
+from classbridge.models.inputs.company import VenueCreate
+from classbridge.models.inputs.customer import CustomerCreate
+from classbridge.models.inputs.session import SessionSchedule
+from classbridge.models.inputs.staff import StaffUserCreate
 from classbridge.models.localtime import utc_to_local
-from classbridge.models.product import ProductKind
+from classbridge.models.tables import ProductKind
 
 
 @dataclass
@@ -44,23 +50,27 @@ class Studio:
     ) -> uuid.UUID:
         """Schedule one session `days_ahead` days from now at `hour` venue time."""
         async with self.database.transaction() as db:
-            venue = await db.get(company_model.Venue, self.venue_id)
+            venue = await db.get(tables.Venue, self.venue_id)
             assert venue is not None
             day = utc_to_local(utcnow(), venue.zone).date() + timedelta(days=days_ahead)
             sessions = await session_model.schedule_sessions(
                 db=db,
                 company_id=self.company_id,
-                activity_id=activity_id or self.activity_id,
-                venue_id=self.venue_id,
-                local_start=datetime(day.year, day.month, day.day, hour),
-                capacity_override=capacity,
+                schedule=SessionSchedule(
+                    activity_id=activity_id or self.activity_id,
+                    venue_id=self.venue_id,
+                    start=datetime(day.year, day.month, day.day, hour),
+                    capacity_override=capacity,
+                ),
             )
         return sessions[0].id
 
     async def customer(self, first: str = "Kim", last: str = "Meyer") -> uuid.UUID:
         async with self.database.transaction() as db:
             customer = await customer_model.create_customer(
-                db=db, company_id=self.company_id, values={"first_name": first, "last_name": last}
+                db=db,
+                company_id=self.company_id,
+                customer=CustomerCreate(first_name=first, last_name=last),
             )
         return customer.id
 
@@ -70,24 +80,32 @@ async def make_studio(database: Database, *, name: str) -> Studio:
     async with database.transaction() as db:
         company = await company_model.create_company(db=db, name=name)
         venue = await company_model.create_venue(
-            db=db, company_id=company.id, name=f"{name} Mitte", timezone="Europe/Berlin"
+            db=db,
+            company_id=company.id,
+            venue=VenueCreate(name=f"{name} Mitte", timezone="Europe/Berlin"),
         )
         owner = await staff_model.create_staff_user(
             db=db,
             company_id=company.id,
-            email=f"owner-{slug}@example.com",
-            name="Owner",
-            password="correct horse battery",
-            role=staff_model.StaffRole.OWNER,
+            user=StaffUserCreate(
+                email=f"owner-{slug}@example.com",
+                name="Owner",
+                password="correct horse battery",
+                role=tables.StaffRole.OWNER,
+            ),
         )
         activity = await activity_model.create_activity(
-            db=db, company_id=company.id, name="Vinyasa", rules={"max_participants": 10}
+            db=db,
+            company_id=company.id,
+            activity=ActivityCreate(name="Vinyasa", rules=RegistrationRules(max_participants=10)),
         )
         product = await product_model.create_product(
             db=db, company_id=company.id, name="Drop-in", kind=ProductKind.DROP_IN
         )
         customer = await customer_model.create_customer(
-            db=db, company_id=company.id, values={"first_name": "Ada", "last_name": "Lovelace"}
+            db=db,
+            company_id=company.id,
+            customer=CustomerCreate(first_name="Ada", last_name="Lovelace"),
         )
         token = await staff_model.issue_token(db=db, user=owner, ttl_days=1)
     return Studio(

@@ -1,8 +1,9 @@
 """The Starlette app: the staff API at /graphql, the partner API at /aggregator/v1/graphql."""
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 from starlette.applications import Starlette
@@ -141,7 +142,7 @@ class StaffGraphQL(GraphQLEndpoint):
     async def _authenticate(self, token: str) -> staff_model.StaffActor | None:
         if not token:
             return None
-        async with self.database.session() as db:
+        async with self.database.read() as db:
             return await staff_model.authenticate(db=db, token=token)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
@@ -192,7 +193,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         finally:
             if delivery is not None:
                 await delivery.stop()
-            database.listeners.remove(publisher)
+            # Committed sign-in events still go out before the bus closes (within reason).
+            with suppress(TimeoutError):
+                async with asyncio.timeout(5):
+                    await database.after_commit.drain()
+            database.after_commit.remove(publisher)
             await partner_view.rate_limit.close()
             await bus.close()
             await database.dispose()

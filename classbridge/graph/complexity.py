@@ -25,8 +25,12 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLEnumType,
     GraphQLField,
+    GraphQLInputObjectType,
+    GraphQLInterfaceType,
     GraphQLNamedType,
+    GraphQLObjectType,
     GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
@@ -39,12 +43,8 @@ from graphql import (
     VariableNode,
     get_named_type,
     get_nullable_type,
-    is_enum_type,
-    is_input_object_type,
-    is_interface_type,
     is_leaf_type,
     is_list_type,
-    is_object_type,
 )
 
 from classbridge.graph.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
@@ -164,7 +164,7 @@ def _spreads(selection_set: SelectionSetNode) -> list[str]:
         for selection in pending.pop().selections:
             if isinstance(selection, FragmentSpreadNode):
                 names.append(selection.name.value)
-            elif selection.selection_set is not None:
+            elif isinstance(selection, FieldNode | InlineFragmentNode) and selection.selection_set:
                 pending.append(selection.selection_set)
     return names
 
@@ -244,8 +244,11 @@ class _Analysis:
                 condition = selection.type_condition
                 scope = parent if condition is None else self.schema.get_type(condition.name.value)
                 cost = self.selection_set(selection.selection_set, scope, nesting + 1)
-            else:  # a spread: analysed once, in dependency order, before anything spreads it
+            elif isinstance(selection, FragmentSpreadNode):
+                # Analysed once, in dependency order, before anything spreads it.
                 cost = self.fragment_costs.get(selection.name.value, _NOTHING)
+            else:
+                continue
             nodes = _add(nodes, cost.nodes)
             depth = max(depth, cost.depth)
             aliases = _add(aliases, cost.aliases)
@@ -270,8 +273,9 @@ class _Analysis:
             return SchemaMetaFieldDef
         if name == "__type" and parent is self.schema.query_type:
             return TypeMetaFieldDef
-        if is_object_type(parent) or is_interface_type(parent):
-            return parent.fields.get(name)  # type: ignore[union-attr]
+        if isinstance(parent, GraphQLObjectType | GraphQLInterfaceType):
+            found: GraphQLField | None = parent.fields.get(name)
+            return found
         return None
 
     def factor(
@@ -337,15 +341,17 @@ def _introspection_bounds(schema: GraphQLSchema) -> dict[tuple[str, str], int]:
 
 def _schema_sizes(schema: GraphQLSchema) -> dict[tuple[str, str], int]:
     types = list(schema.type_map.values())
-    outputs = [t for t in types if is_object_type(t) or is_interface_type(t)]
-    largest_fields = max((len(t.fields) for t in outputs), default=0)  # type: ignore[attr-defined]
+    outputs = [t for t in types if isinstance(t, GraphQLObjectType | GraphQLInterfaceType)]
+    inputs = [t for t in types if isinstance(t, GraphQLInputObjectType)]
+    enums = [t for t in types if isinstance(t, GraphQLEnumType)]
+    largest_fields = max((len(t.fields) for t in outputs), default=0)
     largest_args = max(
-        [len(f.args) for t in outputs for f in t.fields.values()]  # type: ignore[attr-defined]
+        [len(f.args) for t in outputs for f in t.fields.values()]
         + [len(d.args) for d in schema.directives],
         default=0,
     )
-    largest_inputs = max((len(t.fields) for t in types if is_input_object_type(t)), default=0)  # type: ignore[attr-defined]
-    largest_enum = max((len(t.values) for t in types if is_enum_type(t)), default=0)  # type: ignore[attr-defined]
+    largest_inputs = max((len(t.fields) for t in inputs), default=0)
+    largest_enum = max((len(t.values) for t in enums), default=0)
     bounds = {
         ("__Schema", "types"): len(types),
         ("__Schema", "directives"): len(schema.directives),
@@ -411,7 +417,9 @@ def root_fields(document: DocumentNode, operation_name: str | None) -> set[str]:
                 names.add(selection.name.value)
             elif isinstance(selection, InlineFragmentNode):
                 pending.append(selection.selection_set)
-            elif selection.name.value not in seen and selection.name.value in fragments:
-                seen.add(selection.name.value)
-                pending.append(fragments[selection.name.value].selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                if name not in seen and name in fragments:
+                    seen.add(name)
+                    pending.append(fragments[name].selection_set)
     return names

@@ -5,7 +5,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
@@ -64,7 +63,7 @@ class Context:
             if self._closed:
                 raise RequestFinished("the request is finished")
             if self._db is None:
-                self._db = self.database.session()
+                self._db = self.database.read()
             db = self._db
             try:
                 yield db
@@ -91,16 +90,8 @@ class Context:
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A change: committed atomically; later reads in this request see it."""
         await self.end_read()
-        try:
-            async with self._lock, self.database.transaction() as db:
-                yield db
-        except IntegrityError as exc:
-            # Rules are checked under row locks; a constraint that still fires means a
-            # concurrent change raced this one (e.g. a customer merged mid-booking).
-            # Nothing was written: the client may simply try again.
-            raise DomainError(
-                ErrorCode.CONFLICT, "the change collided with a concurrent one; try again"
-            ) from exc
+        async with self._lock, self.database.transaction() as db:
+            yield db
         self.loaders.clear()
 
     async def end_read(self) -> None:

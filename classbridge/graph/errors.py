@@ -17,6 +17,7 @@ from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionContext
 
 from classbridge.graph.execution import CommittedMutationExecutor
+from classbridge.graph.inputs import field_path
 from classbridge.models.errors import DomainError
 
 log = logging.getLogger("classbridge.graph")
@@ -74,8 +75,9 @@ def to_client_error(error: GraphQLError) -> GraphQLError:
         return _with_code(error, "Internal server error", {"code": INTERNAL_SERVER_ERROR})
     if isinstance(original, DomainError):
         extensions: dict[str, object] = {"code": original.code.value}
-        if original.field:
-            extensions["field"] = original.field
+        field = field_path(original)
+        if field:
+            extensions["field"] = field
         return _with_code(error, original.message, extensions)
     if isinstance(original, InvalidOperationTypeError):  # a query sent as legacy graphql-ws "start"
         return _with_code(error, ONLY_SUBSCRIPTIONS, {"code": GRAPHQL_VALIDATION})
@@ -102,7 +104,7 @@ class ErrorCodes(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         yield
         result = self.execution_context.result
-        if result is not None and getattr(result, "errors", None):
+        if result is not None and result.errors:
             result.errors = [to_client_error(e) for e in result.errors]
 
     def on_stream_result(self, result: Any) -> Iterator[None]:
@@ -124,7 +126,8 @@ class CodedSchema(strawberry.Schema):
     whose mutations always report a committed change (graph/execution.py)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, execution_context_class=CommittedMutationExecutor, **kwargs)
+        kwargs.setdefault("execution_context_class", CommittedMutationExecutor)
+        super().__init__(*args, **kwargs)
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None

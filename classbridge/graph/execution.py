@@ -9,7 +9,7 @@ Errors of the root mutation field itself (a refusal: nothing was written) and of
 follow the spec.
 """
 
-from typing import Any
+from typing import Any, cast
 
 from graphql import GraphQLOutputType, OperationType, get_nullable_type
 from graphql.pyutils import Path
@@ -27,5 +27,6 @@ class CommittedMutationExecutor(StrawberryGraphQLCoreExecutionContext):
         path: Path,
     ) -> None:
         if self.operation.operation is OperationType.MUTATION and path.prev is not None:
-            return_type = get_nullable_type(return_type)  # null here, do not propagate
+            # Null here, do not propagate.
+            return_type = cast(GraphQLOutputType, get_nullable_type(return_type))
         super().handle_field_error(raw_error, return_type, field_details_list, path)

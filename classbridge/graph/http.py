@@ -22,7 +22,7 @@ def bearer_token(headers: Any) -> str | None:
     value = headers.get("authorization")
     if value is None:
         return None
-    scheme, _, token = value.partition(" ")
+    scheme, _, token = str(value).partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return ""
     return token.strip()

@@ -9,8 +9,4 @@ def parse_id(value: str, *, field: str = "id") -> uuid.UUID:
     try:
         return uuid.UUID(str(value))
     except ValueError:
-        raise invalid(f"{field} is not a valid ID", field=field) from None
-
-
-def parse_ids(values: list[str], *, field: str) -> list[uuid.UUID]:
-    return [parse_id(v, field=field) for v in values]
+        raise invalid(f"{field} is not a valid ID", loc=(field,)) from None

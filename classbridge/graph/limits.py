@@ -13,7 +13,7 @@ In order:
 """
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 from graphql import GraphQLError, StringValueNode, Visitor, validate, visit
 from graphql.validation.rules import overlapping_fields_can_be_merged
@@ -31,6 +31,7 @@ from classbridge.graph.complexity import (
 from classbridge.graph.complexity import root_fields as document_root_fields
 from classbridge.graph.context import Context
 from classbridge.graph.errors import GRAPHQL_VALIDATION, QUERY_TOO_COMPLEX, ErrorCodes
+from classbridge.graph.inputs import field_path
 from classbridge.graph.pagination import check_cursor, check_page_size
 from classbridge.models.errors import DomainError, ErrorCode
 from classbridge.settings import Settings
@@ -78,8 +79,9 @@ def _refusal(code: str, message: str, **details: object) -> GraphQLError:
 
 def _domain_refusal(error: DomainError) -> GraphQLError:
     extensions: dict[str, object] = {"code": error.code.value}
-    if error.field:
-        extensions["field"] = error.field
+    field = field_path(error)
+    if field:
+        extensions["field"] = field
     return GraphQLError(error.message, extensions=extensions)
 
 
@@ -92,7 +94,8 @@ class QueryLimits(SchemaExtension):
         self.cost: DocumentCost | None = None
 
     def on_operation(self) -> Iterator[None]:
-        options = self.execution_context.parse_options
+        # graphql-core's parse() options (strawberry passes them on as they are).
+        options = cast(dict[str, Any], self.execution_context.parse_options)
         options["max_source_length"] = self.settings.max_query_length
         options["max_tokens"] = self.settings.max_query_tokens
         yield

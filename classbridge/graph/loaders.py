@@ -6,18 +6,25 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import SQLModel, col, select
 from strawberry.dataloader import DataLoader
 
-from classbridge.models.activity import Activity
-from classbridge.models.booking import Booking, BookingCounts, booking_counts
-from classbridge.models.company import Company, Venue
-from classbridge.models.customer import Customer, CustomerAggregatorId, aggregator_ids_of
-from classbridge.models.product import Product
-from classbridge.models.session import ClassSession
+from classbridge.models.booking import SIGN_IN_ORDER, BookingCounts, booking_counts
+from classbridge.models.customer import aggregator_ids_of
+from classbridge.models.db import rows_by_id
+from classbridge.models.tables import (
+    Activity,
+    Booking,
+    ClassSession,
+    Company,
+    Customer,
+    CustomerAggregatorId,
+    Product,
+    Venue,
+)
 
-M = TypeVar("M")
+M = TypeVar("M", bound=SQLModel)
 
 
 Reader = Callable[[], AbstractAsyncContextManager[AsyncSession]]
@@ -28,8 +35,7 @@ def _by_id(
 ) -> Callable[[list[uuid.UUID]], Awaitable[Sequence[M | None]]]:
     async def load(ids: list[uuid.UUID]) -> Sequence[M | None]:
         async with read() as db:
-            rows = await db.scalars(select(model).where(model.id.in_(ids)))  # type: ignore[attr-defined]
-            found = {row.id: row for row in rows}  # type: ignore[attr-defined]
+            found = await rows_by_id(db, model, ids)
         return [found.get(i) for i in ids]
 
     return load
@@ -79,9 +85,9 @@ class Loaders:
         async with self.read() as db:
             rows = await db.scalars(
                 select(Booking)
-                .join(Customer, Customer.id == Booking.customer_id)
-                .where(Booking.session_id.in_(ids))  # type: ignore[attr-defined]
-                .order_by(Customer.last_name, Customer.first_name, Booking.booked_at, Booking.id)
+                .join(Customer, col(Customer.id) == Booking.customer_id)
+                .where(col(Booking.session_id).in_(ids))
+                .order_by(*SIGN_IN_ORDER)
             )
             for row in rows:
                 grouped[row.session_id].append(row)

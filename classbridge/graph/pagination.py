@@ -41,7 +41,7 @@ def check_page_size(first: int | None) -> int:
     if first is None:
         return DEFAULT_PAGE_SIZE
     if not 1 <= first <= MAX_PAGE_SIZE:
-        raise invalid(f"first must be between 1 and {MAX_PAGE_SIZE}", field="first")
+        raise invalid(f"first must be between 1 and {MAX_PAGE_SIZE}", loc=("first",))
     return first
 
 
@@ -54,7 +54,7 @@ MAX_CURSOR_LENGTH = 1000
 
 
 def _not_a_cursor() -> DomainError:
-    return invalid("after is not a valid cursor", field="after")
+    return invalid("after is not a valid cursor", loc=("after",))
 
 
 def check_cursor(cursor: str) -> list[str]:

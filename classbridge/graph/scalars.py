@@ -5,6 +5,7 @@ from typing import NewType
 
 import strawberry
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types.scalar import ScalarDefinition
 
 LocalDateTime = NewType("LocalDateTime", datetime)
 
@@ -18,7 +19,7 @@ def _parse_local(value: object) -> datetime:
     return parsed
 
 
-SCALARS = {
+SCALARS: dict[object, ScalarDefinition] = {
     LocalDateTime: strawberry.scalar(
         name="LocalDateTime",
         description="A venue-local wall-clock time without offset, e.g. 2026-03-29T18:00.",

@@ -16,11 +16,12 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
-from sqlalchemy import select, update
+from sqlmodel import col, select, update
 
 from classbridge.models.base import utcnow
 from classbridge.models.db import Database
-from classbridge.models.email import EmailMessage, EmailQueued
+from classbridge.models.email import EmailQueued
+from classbridge.models.tables import EmailMessage
 from classbridge.settings import Settings
 
 log = logging.getLogger("classbridge.email")
@@ -35,7 +36,8 @@ SMTP_TIMEOUT_SECONDS = 30
 
 def retry_delay(attempts: int) -> timedelta:
     """30 s, 1 min, 2 min, ... capped at an hour: never give up, never hammer."""
-    return min(FIRST_RETRY * (2 ** max(attempts - 1, 0)), MAX_RETRY)
+    delay: timedelta = FIRST_RETRY * 2 ** max(attempts - 1, 0)
+    return min(delay, MAX_RETRY)
 
 
 @dataclass(frozen=True)
@@ -89,8 +91,10 @@ async def _claim(database: Database, now: datetime) -> list[EmailMessage]:
         rows = list(
             await db.scalars(
                 select(EmailMessage)
-                .where(EmailMessage.sent_at.is_(None), EmailMessage.next_attempt_at <= now)  # type: ignore[union-attr]
-                .order_by(EmailMessage.next_attempt_at, EmailMessage.id)
+                .where(
+                    col(EmailMessage.sent_at).is_(None), col(EmailMessage.next_attempt_at) <= now
+                )
+                .order_by(col(EmailMessage.next_attempt_at), col(EmailMessage.id))
                 .limit(BATCH_SIZE)
                 .with_for_update(skip_locked=True)
             )
@@ -132,7 +136,7 @@ async def deliver_pending_emails(
             values = {"attempts": message.attempts + 1, "sent_at": utcnow(), "last_error": None}
         async with database.transaction() as db:
             await db.execute(
-                update(EmailMessage).where(EmailMessage.id == message.id).values(**values)
+                update(EmailMessage).where(col(EmailMessage.id) == message.id).values(**values)
             )
     return sent
 
@@ -159,14 +163,14 @@ class EmailDelivery:
             self._wake.set()
 
     def start(self) -> None:
-        self.database.listeners.append(self.on_notices)
+        self.database.after_commit.add(self.on_notices)
         self._task = asyncio.create_task(self._run(), name="email-delivery")
 
     async def stop(self) -> None:
         """Let a delivery in progress finish (cancelling it mid-transaction could leave a
         connection behind), then end the loop."""
-        if self.on_notices in self.database.listeners:
-            self.database.listeners.remove(self.on_notices)
+        if self.on_notices in self.database.after_commit:
+            self.database.after_commit.remove(self.on_notices)
         self._stopping = True
         self._wake.set()
         if self._task is not None:

@@ -92,20 +92,20 @@ async def push_lifespan(database: Database, settings: Settings) -> AsyncIterator
                 except Exception:  # the outbox row is safe; the worker's next run sends it
                     log.exception("could not enqueue the push job")
 
-        database.listeners.append(enqueue)
+        database.after_commit.add(enqueue)
         try:
             yield
         finally:
-            database.listeners.remove(enqueue)
+            database.after_commit.remove(enqueue)
             await redis.aclose()
         return
     runner = EmbeddedPush(database, settings)
-    database.listeners.append(runner.on_notices)
+    database.after_commit.add(runner.on_notices)
     task = asyncio.create_task(runner.run(), name="classbridge-push")
     try:
         yield
     finally:
-        database.listeners.remove(runner.on_notices)
+        database.after_commit.remove(runner.on_notices)
         task.cancel()
         with suppress(asyncio.CancelledError):
             await task

@@ -18,23 +18,21 @@ from classbridge.jobs.client import (
     RetryLater,
     backoff_seconds,
 )
-from classbridge.models.aggregator import Aggregator
+from classbridge.models.aggregator import venue_links
 from classbridge.models.base import utcnow
 from classbridge.models.db import Database
-from classbridge.models.offer import SessionOffer, session_offers
+from classbridge.models.offer import SessionOffer, format_local, session_offers
 from classbridge.models.push import (
-    KNOWN_STATES,
     Ack,
     Claimed,
-    PushState,
     claim_deliveries,
     defer_deliveries,
     expand_outbox,
     next_due,
     record_acks,
     record_failure,
-    venue_links,
 )
+from classbridge.models.tables import KNOWN_STATES, Aggregator, PushState
 from classbridge.settings import Settings
 
 log = logging.getLogger("classbridge.push")
@@ -67,10 +65,6 @@ class PushRuntime:
         return [a for a in Aggregator if self.settings.push_target(a) is not None]
 
 
-def _local(moment: datetime, fmt: str | None = None) -> str:
-    return moment.strftime(fmt) if fmt else moment.isoformat(timespec="seconds")
-
-
 def session_payload(
     offer: SessionOffer, state: PushState, aggregator_venue_id: str | None
 ) -> dict[str, Any]:
@@ -92,10 +86,10 @@ def session_payload(
         description=offer.description,
         sport=offer.sport,
         timezone=offer.timezone,
-        start=_local(offer.start_local, "%Y-%m-%dT%H:%M"),
-        end=_local(offer.end_local, "%Y-%m-%dT%H:%M"),
-        startv2=_local(offer.start_local),
-        endv2=_local(offer.end_local),
+        start=format_local(offer.start_local, with_offset=False),
+        end=format_local(offer.end_local, with_offset=False),
+        startv2=format_local(offer.start_local, with_offset=True),
+        endv2=format_local(offer.end_local, with_offset=True),
         startsAt=offer.starts_at.isoformat(),
         endsAt=offer.ends_at.isoformat(),
         room=offer.room,
@@ -131,7 +125,7 @@ async def push_changes(rt: PushRuntime) -> int:
                 break
     aggregators = rt.aggregators()
     sent = sum(await asyncio.gather(*(deliver(rt, a) for a in aggregators)))
-    async with rt.database.session() as db:
+    async with rt.database.read() as db:
         due = await next_due(db=db, aggregators=aggregators)
     if due is not None:
         await rt.schedule(due)
@@ -170,7 +164,7 @@ async def send_batch(
 ) -> int:
     """Send the newest state of the claimed sessions in one request and record the outcome."""
     settings = rt.settings
-    async with rt.database.session() as db:
+    async with rt.database.read() as db:
         offers = await session_offers(
             db=db, aggregator=aggregator, session_ids=[c.session_id for c in claimed]
         )

@@ -11,8 +11,8 @@ from datetime import timedelta
 
 from classbridge.jobs.client import Delivered
 from classbridge.jobs.push import MANIFEST_PATH, PushRuntime, encode, push_changes
-from classbridge.models.aggregator import Aggregator
 from classbridge.models.push import forget_acks, known_sessions, mark_differing
+from classbridge.models.tables import Aggregator
 
 log = logging.getLogger("classbridge.push")
 
@@ -37,7 +37,7 @@ async def reconcile(rt: PushRuntime) -> int:
 
 async def check_manifest(rt: PushRuntime, aggregator: Aggregator, window: timedelta) -> int:
     """Tell the receiver what it should hold; re-send what it says it lacks."""
-    async with rt.database.session() as db:
+    async with rt.database.read() as db:
         known = await known_sessions(db=db, aggregator=aggregator, window=window)
     lost = 0
     for start in range(0, len(known), MANIFEST_CHUNK):

@@ -68,6 +68,7 @@ class WorkerSettings:
             reconcile_job,
             # The queue name in the cron's name keeps its job ids apart from other queues'.
             name=f"{settings.queue_name}:{RECONCILE_JOB}",
+            # arq types each cron field separately; cron_times gives second (and minute).
             **cron_times(settings.reconcile_interval_seconds),  # type: ignore[arg-type]
         )
     ]

@@ -77,9 +77,6 @@ class Subscriber(Generic[M]):
             self._queue.get_nowait()
         self._queue.put_nowait(_CLOSED)
 
-    def pending(self) -> int:
-        return self._queue.qsize()
-
     async def get(self, within: float | None = None) -> M | None:
         """The next message; None when `within` seconds passed without one."""
         try:
@@ -90,7 +87,7 @@ class Subscriber(Generic[M]):
         if item is _CLOSED:
             code = self.closed_with or ErrorCode.LIVE_UNAVAILABLE
             raise BusClosed(code, _REASONS.get(code, "the live subscription ended"))
-        return item  # type: ignore[no-any-return]
+        return item  # type: ignore[no-any-return]  # anything but _CLOSED is an M
 
 
 class EventBus(Generic[M]):
@@ -267,7 +264,7 @@ class RedisBus(EventBus[M]):
                 await reader
         if pubsub is not None:
             with suppress(Exception):
-                await pubsub.aclose()
+                await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
 
     async def _read(self, pubsub: PubSub) -> None:
         prefix = self.prefix.encode()
@@ -305,7 +302,7 @@ class RedisBus(EventBus[M]):
                 self._refs.clear()
                 await self._stop_reader()
                 with suppress(Exception):
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]  # untyped in redis-py
 
     async def publish(self, topics: Iterable[str], message: M) -> None:
         data = self._encode(message)

@@ -6,28 +6,24 @@ server process fans it out without touching the database again.
 """
 
 import uuid
-from collections.abc import Iterable
-from datetime import UTC, date, datetime, time, timedelta
+from dataclasses import asdict
+from datetime import UTC, date, datetime
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
-from classbridge.models.activity import Activity
 from classbridge.models.booking import (
-    Booking,
+    SIGN_IN_ORDER,
     BookingCounts,
-    SignInEvent,
-    available_spots,
     booking_counts,
+    spot_counts,
 )
-from classbridge.models.company import Venue
-from classbridge.models.customer import Customer
-from classbridge.models.localtime import local_to_utc, utc_to_local
-from classbridge.models.product import Product
-from classbridge.models.session import ClassSession, effective_rules
-
-SNAPSHOT = "SNAPSHOT"
+from classbridge.models.db import rows_by_id
+from classbridge.models.localtime import utc_to_local
+from classbridge.models.session import effective_rules, on_local_days
+from classbridge.models.sign_in_events import SignInEvent
+from classbridge.models.tables import Activity, Booking, ClassSession, Customer, Product, Venue
 
 
 class _State(BaseModel):
@@ -151,20 +147,12 @@ async def consistent_snapshot(db: AsyncSession) -> None:
     SQLite needs nothing: a read transaction in WAL mode sees one snapshot from its first
     read. Call before the first statement.
     """
-    if db.bind.dialect.name == "postgresql":
+    if db.get_bind().dialect.name == "postgresql":
         await db.connection(execution_options={"isolation_level": "REPEATABLE READ"})
 
 
 def _counts(session: ClassSession, activity: Activity, counts: BookingCounts) -> CountsState:
-    rules = effective_rules(session, activity)
-    return CountsState(
-        booked=counts.booked,
-        capacity=rules.capacity,
-        available=available_spots(rules, counts, for_aggregator=False),
-        checked_in=counts.checked_in,
-        aggregator_booked=counts.aggregator_booked,
-        aggregator_limit=rules.aggregator_limit,
-    )
+    return CountsState(**asdict(spot_counts(effective_rules(session, activity), counts)))
 
 
 def _session_state(
@@ -209,16 +197,6 @@ def _booking_state(booking: Booking, customer: Customer, product: Product) -> Bo
     )
 
 
-async def _by_id(
-    db: AsyncSession, model: type, ids: Iterable[uuid.UUID]
-) -> dict[uuid.UUID, object]:
-    ids = set(ids)
-    if not ids:
-        return {}
-    rows = await db.scalars(select(model).where(model.id.in_(ids)))  # type: ignore[attr-defined]
-    return {row.id: row for row in rows}
-
-
 async def _bookings(
     db: AsyncSession,
     *,
@@ -228,14 +206,14 @@ async def _bookings(
     """Bookings with customer and product, in sign-in list order (customer name)."""
     stmt = (
         select(Booking, Customer, Product)
-        .join(Customer, Customer.id == Booking.customer_id)
-        .join(Product, Product.id == Booking.product_id)
-        .order_by(Customer.last_name, Customer.first_name, Booking.booked_at, Booking.id)
+        .join(Customer, col(Customer.id) == Booking.customer_id)
+        .join(Product, col(Product.id) == Booking.product_id)
+        .order_by(*SIGN_IN_ORDER)
     )
     if session_ids is not None:
-        stmt = stmt.where(Booking.session_id.in_(session_ids))  # type: ignore[attr-defined]
+        stmt = stmt.where(col(Booking.session_id).in_(session_ids))
     if ids is not None:
-        stmt = stmt.where(Booking.id.in_(ids))  # type: ignore[attr-defined]
+        stmt = stmt.where(col(Booking.id).in_(ids))
     rows = await db.execute(stmt)
     return [_booking_state(b, c, p) for b, c, p in rows]
 
@@ -243,14 +221,14 @@ async def _bookings(
 async def _session_states(
     db: AsyncSession, sessions: list[ClassSession], sequences: dict[uuid.UUID, int] | None = None
 ) -> dict[uuid.UUID, SessionState]:
-    activities = await _by_id(db, Activity, (s.activity_id for s in sessions))
-    venues = await _by_id(db, Venue, (s.venue_id for s in sessions))
+    activities = await rows_by_id(db, Activity, (s.activity_id for s in sessions))
+    venues = await rows_by_id(db, Venue, (s.venue_id for s in sessions))
     counts = await booking_counts(db=db, session_ids=[s.id for s in sessions])
     return {
         s.id: _session_state(
             s,
-            activities[s.activity_id],  # type: ignore[arg-type]
-            venues[s.venue_id],  # type: ignore[arg-type]
+            activities[s.activity_id],
+            venues[s.venue_id],
             counts[s.id],
             (sequences or {}).get(s.id, s.sign_in_seq),
         )
@@ -266,12 +244,12 @@ async def build_messages(*, db: AsyncSession, events: list[SignInEvent]) -> list
     belongs, and the last event of a burst always carries the latest state.
     """
     await consistent_snapshot(db)
-    sessions = await _by_id(db, ClassSession, (e.session_id for e in events))
-    states = await _session_states(db, list(sessions.values()))  # type: ignore[arg-type]
+    sessions = await rows_by_id(db, ClassSession, (e.session_id for e in events))
+    states = await _session_states(db, list(sessions.values()))
     bookings = {
         b.id: b for b in await _bookings(db, ids=[e.booking_id for e in events if e.booking_id])
     }
-    venues = await _by_id(db, Venue, (e.venue_id for e in events if e.moved_from))
+    venues = await rows_by_id(db, Venue, (e.venue_id for e in events if e.moved_from))
     now = datetime.now(UTC)
     messages = []
     for event in events:
@@ -286,7 +264,7 @@ async def build_messages(*, db: AsyncSession, events: list[SignInEvent]) -> list
                 booking=bookings.get(event.booking_id) if event.booking_id else None,
                 occurred_at=now,
                 moved_from_date=(
-                    utc_to_local(event.moved_from, venue.zone).date()  # type: ignore[attr-defined]
+                    utc_to_local(event.moved_from, venue.zone).date()
                     if event.moved_from and venue is not None
                     else None
                 ),
@@ -312,14 +290,9 @@ async def sessions_on_day(
     *, db: AsyncSession, company_id: uuid.UUID, venue: Venue, day: date
 ) -> list[ClassSession]:
     """A venue's sessions (cancelled ones too) that start on a venue-local date."""
-    start = local_to_utc(datetime.combine(day, time()), venue.zone, field="date")
-    end = local_to_utc(datetime.combine(day + timedelta(days=1), time()), venue.zone, field="date")
     rows = await db.scalars(
         select(ClassSession).where(
-            ClassSession.company_id == company_id,
-            ClassSession.venue_id == venue.id,
-            ClassSession.starts_at >= start,
-            ClassSession.starts_at < end,
+            col(ClassSession.company_id) == company_id, on_local_days(venue, day, day)
         )
     )
     return list(rows)

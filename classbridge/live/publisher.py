@@ -18,8 +18,8 @@ from classbridge.live.payload import (
     topics_of,
     venue_prefix,
 )
-from classbridge.models.booking import SignInEvent
 from classbridge.models.db import Database
+from classbridge.models.sign_in_events import SignInEvent
 
 log = logging.getLogger("classbridge.live")
 
@@ -48,7 +48,7 @@ class SignInPublisher:
         ]
         if not wanted:
             return
-        async with self.database.session() as db:
+        async with self.database.read() as db:
             messages = await build_messages(db=db, events=wanted)
         for message in messages:
             await self.bus.publish(topics_of(message), message)
@@ -57,5 +57,5 @@ class SignInPublisher:
 def attach_publisher(database: Database, bus: EventBus[SignInMessage]) -> SignInPublisher:
     """Publish this database's committed sign-in events on `bus` (API servers, workers)."""
     publisher = SignInPublisher(database, bus)
-    database.listeners.append(publisher)
+    database.after_commit.add(publisher)
     return publisher

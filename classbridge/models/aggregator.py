@@ -1,89 +1,21 @@
-"""Aggregators (EGYM Wellpass, Urban Sports Club, ClassPass): extensions, venue links, tokens."""
+"""Who is calling the partner API, which aggregators a company is connected to, and the
+aggregators' ids of our venues."""
 
-import enum
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import Field, SQLModel
+from sqlalchemy.orm import Mapped
+from sqlmodel import col, select
 
-from classbridge.models.base import created_at_field, enum_type, timestamp_field, uuid_pk
-
-
-class Aggregator(enum.StrEnum):
-    EGYM_WELLPASS = "EGYM_WELLPASS"
-    """EGYM Wellpass (formerly Hansefit/qualitrain)."""
-    URBAN_SPORTS_CLUB = "URBAN_SPORTS_CLUB"
-    """Urban Sports Club."""
-    CLASSPASS = "CLASSPASS"
-    """ClassPass."""
-
-    @property
-    def display_name(self) -> str:
-        return _DISPLAY_NAMES[self]
-
-
-_DISPLAY_NAMES = {
-    Aggregator.EGYM_WELLPASS: "EGYM Wellpass",
-    Aggregator.URBAN_SPORTS_CLUB: "Urban Sports Club",
-    Aggregator.CLASSPASS: "ClassPass",
-}
-
-
-class ExtensionStatus(enum.StrEnum):
-    NOT_ACTIVATED = "NOT_ACTIVATED"
-    """The studio never activated this aggregator."""
-    WAITING_FOR_AGGREGATOR = "WAITING_FOR_AGGREGATOR"
-    """The studio activated it; the aggregator has not linked a venue yet."""
-    ACTIVE = "ACTIVE"
-    """The aggregator linked at least one venue: schedules sync, members book."""
-    DEACTIVATED = "DEACTIVATED"
-    """The studio switched it off: nothing is offered, nothing can be booked."""
-
-
-class AggregatorExtension(SQLModel, table=True):
-    """A company's extension for one aggregator (the studio's "Market" activation)."""
-
-    __tablename__ = "aggregator_extension"
-    __table_args__ = (sa.UniqueConstraint("company_id", "aggregator"),)
-
-    id: uuid.UUID = uuid_pk()
-    company_id: uuid.UUID = Field(foreign_key="company.id", index=True, ondelete="CASCADE")
-    aggregator: Aggregator = Field(sa_type=enum_type(Aggregator))
-    status: ExtensionStatus = Field(sa_type=enum_type(ExtensionStatus))
-    activated_at: datetime | None = timestamp_field()
-    deactivated_at: datetime | None = timestamp_field()
-    created_at: datetime = created_at_field()
-    updated_at: datetime = timestamp_field(nullable=False)
-
-
-class AggregatorVenueLink(SQLModel, table=True):
-    """The aggregator's own id for one of our venues, set by the aggregator."""
-
-    __tablename__ = "aggregator_venue_link"
-    __table_args__ = (sa.UniqueConstraint("venue_id", "aggregator"),)
-
-    id: uuid.UUID = uuid_pk()
-    venue_id: uuid.UUID = Field(foreign_key="venue.id", index=True, ondelete="CASCADE")
-    aggregator: Aggregator = Field(sa_type=enum_type(Aggregator))
-    aggregator_venue_id: str = Field(max_length=200)
-    linked_at: datetime = created_at_field()
-
-
-class PartnerToken(SQLModel, table=True):
-    """A bearer token an aggregator uses on the partner API; only its digest is kept."""
-
-    __tablename__ = "partner_token"
-
-    id: uuid.UUID = uuid_pk()
-    aggregator: Aggregator = Field(sa_type=enum_type(Aggregator), index=True)
-    token_digest: str = Field(max_length=64, unique=True)
-    label: str | None = Field(default=None, max_length=200)
-    created_at: datetime = created_at_field()
-    revoked_at: datetime | None = timestamp_field()
+from classbridge.models.tables.aggregator import (
+    Aggregator,
+    AggregatorExtension,
+    AggregatorVenueLink,
+    ExtensionStatus,
+)
 
 
 @dataclass(frozen=True)
@@ -94,21 +26,40 @@ class AggregatorActor:
     token_id: uuid.UUID
 
 
-async def active_company_ids(*, db: AsyncSession, aggregator: Aggregator) -> list[uuid.UUID]:
-    rows = await db.scalars(
-        select(AggregatorExtension.company_id).where(
-            AggregatorExtension.aggregator == aggregator,
-            AggregatorExtension.status == ExtensionStatus.ACTIVE,
-        )
+def extension_active(
+    company_id: Mapped[uuid.UUID] | uuid.UUID, aggregator: Aggregator | None = None
+) -> sa.ColumnElement[bool]:
+    """SQL: the company (a column or an id) has the aggregator's extension ACTIVE (any
+    aggregator's, when None). The one definition of "connected to an aggregator"."""
+    clause = sa.exists().where(
+        col(AggregatorExtension.company_id) == company_id,
+        col(AggregatorExtension.status) == ExtensionStatus.ACTIVE,
     )
-    return list(rows)
+    if aggregator is not None:
+        clause = clause.where(col(AggregatorExtension.aggregator) == aggregator)
+    return clause
 
 
 async def active_aggregators(*, db: AsyncSession, company_id: uuid.UUID) -> list[Aggregator]:
     rows = await db.scalars(
-        select(AggregatorExtension.aggregator).where(
+        select(col(AggregatorExtension.aggregator)).where(
             AggregatorExtension.company_id == company_id,
             AggregatorExtension.status == ExtensionStatus.ACTIVE,
         )
     )
     return list(rows)
+
+
+async def venue_links(
+    *, db: AsyncSession, aggregator: Aggregator, venue_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """The aggregator's own ids of these venues (where it linked them)."""
+    if not venue_ids:
+        return {}
+    rows = await db.execute(
+        select(AggregatorVenueLink.venue_id, AggregatorVenueLink.aggregator_venue_id).where(
+            AggregatorVenueLink.aggregator == aggregator,
+            col(AggregatorVenueLink.venue_id).in_(venue_ids),
+        )
+    )
+    return {venue_id: linked_id for venue_id, linked_id in rows}

@@ -1,148 +1,42 @@
 """Bookings: the one place where anyone (staff, customer, aggregator) books, cancels and
-signs in. The staff API and the partner API both call these functions."""
+signs in. The staff API and the partner API both call these functions; every change
+locks the session first (models/session.py `lock_class_session`)."""
 
-import enum
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import Field, SQLModel
+from sqlmodel import col, func, select, update
 
-from classbridge.models.activity import Activity
-from classbridge.models.aggregator import Aggregator
-from classbridge.models.base import created_at_field, enum_type, timestamp_field, utcnow, uuid_pk
-from classbridge.models.customer import Customer, get_customer
-from classbridge.models.db import notify
+from classbridge.models.base import utcnow
+from classbridge.models.customer import get_customer
 from classbridge.models.errors import DomainError, ErrorCode, not_found
-from classbridge.models.product import Product, aggregator_product, get_product
-from classbridge.models.session import (
-    ClassSession,
-    SessionRules,
-    effective_rules,
-    get_session,
-    lock_session,
-    touch_session,
+from classbridge.models.outbox import touch_session
+from classbridge.models.product import aggregator_product, get_product
+from classbridge.models.session import SessionRules, effective_rules, lock_own_class_session
+from classbridge.models.sign_in_events import SignInChange, record_sign_in_event
+from classbridge.models.tables.activity import Activity
+from classbridge.models.tables.aggregator import Aggregator
+from classbridge.models.tables.booking import (
+    LIVE_STATUSES,
+    Booking,
+    BookingSource,
+    BookingStatus,
+    CancellationType,
 )
+from classbridge.models.tables.customer import Customer
+from classbridge.models.tables.product import Product
+from classbridge.models.tables.session import ClassSession
 
-
-class BookingSource(enum.StrEnum):
-    STAFF = "STAFF"
-    """Booked by staff at the desk or on the phone."""
-    CUSTOMER = "CUSTOMER"
-    """Booked by the customer in the studio's own app."""
-    AGGREGATOR = "AGGREGATOR"
-    """Booked by an aggregator's member through the partner API."""
-
-
-class BookingStatus(enum.StrEnum):
-    BOOKED = "BOOKED"
-    """Holds a spot."""
-    CANCELLED = "CANCELLED"
-    """Gave its spot back."""
-    CHECKED_IN = "CHECKED_IN"
-    """Signed in at the door."""
-    NO_SHOW = "NO_SHOW"
-    """Held a spot but did not come."""
-
-
-class CancellationType(enum.StrEnum):
-    NONE = "NONE"
-    """Not cancelled."""
-    SESSION = "SESSION"
-    """The studio cancelled the session."""
-    EARLY = "EARLY"
-    """Cancelled within the free cancellation period."""
-    LATE = "LATE"
-    """Cancelled after the free cancellation period."""
-
-
-LIVE_STATUSES = (BookingStatus.BOOKED, BookingStatus.CHECKED_IN, BookingStatus.NO_SHOW)
-
-
-class Booking(SQLModel, table=True):
-    """A customer's place in a session."""
-
-    __table_args__ = (
-        # One live booking per customer and session; cancelled ones may repeat. This
-        # constraint is the last line of defence behind the check in `book`.
-        sa.Index(
-            "uq_booking_live_customer",
-            "session_id",
-            "customer_id",
-            unique=True,
-            sqlite_where=sa.text("status != 'CANCELLED'"),
-            postgresql_where=sa.text("status != 'CANCELLED'"),
-        ),
-    )
-
-    id: uuid.UUID = uuid_pk()
-    company_id: uuid.UUID = Field(foreign_key="company.id", index=True, ondelete="CASCADE")
-    session_id: uuid.UUID = Field(foreign_key="class_session.id", index=True, ondelete="CASCADE")
-    customer_id: uuid.UUID = Field(foreign_key="customer.id", index=True)
-    product_id: uuid.UUID = Field(foreign_key="product.id")
-    source: BookingSource = Field(sa_type=enum_type(BookingSource))
-    aggregator: Aggregator | None = Field(default=None, sa_type=enum_type(Aggregator))
-    status: BookingStatus = Field(default=BookingStatus.BOOKED, sa_type=enum_type(BookingStatus))
-    cancellation_type: CancellationType = Field(
-        default=CancellationType.NONE, sa_type=enum_type(CancellationType)
-    )
-    booked_at: datetime = created_at_field()
-    cancelled_at: datetime | None = timestamp_field()
-    checked_in_at: datetime | None = timestamp_field()
-    updated_at: datetime = timestamp_field(nullable=False)
-
-
-class SignInChange(enum.StrEnum):
-    BOOKED = "BOOKED"
-    CANCELLED = "CANCELLED"
-    CHECKED_IN = "CHECKED_IN"
-    CHECK_IN_UNDONE = "CHECK_IN_UNDONE"
-    NO_SHOW = "NO_SHOW"
-    SESSION_UPDATED = "SESSION_UPDATED"
-    SESSION_CANCELLED = "SESSION_CANCELLED"
-
-
-@dataclass(frozen=True)
-class SignInEvent:
-    """Notice after commit: a sign-in list changed (for live dashboards)."""
-
-    change: SignInChange
-    company_id: uuid.UUID
-    venue_id: uuid.UUID
-    session_id: uuid.UUID
-    booking_id: uuid.UUID | None
-    sequence: int = 0
-    """The session's `sign_in_seq` after this change: 1, 2, 3, ... in commit order."""
-    moved_from: datetime | None = None
-    """SESSION_UPDATED that moved the session: its previous start (UTC)."""
-
-
-def record_sign_in_event(
-    db: AsyncSession,
-    change: SignInChange,
-    session: ClassSession,
-    booking_id: uuid.UUID | None,
-    *,
-    moved_from: datetime | None = None,
-) -> None:
-    """Number the event under the session's row lock (every caller holds it), so the
-    numbers follow commit order, then record it for after the commit."""
-    session.sign_in_seq += 1
-    notify(
-        db,
-        SignInEvent(
-            change=change,
-            company_id=session.company_id,
-            venue_id=session.venue_id,
-            session_id=session.id,
-            booking_id=booking_id,
-            sequence=session.sign_in_seq,
-            moved_from=moved_from,
-        ),
-    )
+SIGN_IN_ORDER = (
+    col(Customer.last_name),
+    col(Customer.first_name),
+    col(Booking.booked_at),
+    col(Booking.id),
+)
+"""How a sign-in list is ordered: by customer name (join Customer)."""
 
 
 @dataclass(frozen=True)
@@ -162,14 +56,14 @@ async def booking_counts(
         select(
             Booking.session_id,
             func.count(),
-            func.count().filter(Booking.status == BookingStatus.CHECKED_IN),
-            func.count().filter(Booking.source == BookingSource.AGGREGATOR),
+            func.count().filter(col(Booking.status) == BookingStatus.CHECKED_IN),
+            func.count().filter(col(Booking.source) == BookingSource.AGGREGATOR),
         )
         .where(
-            Booking.session_id.in_(session_ids),  # type: ignore[attr-defined]
-            Booking.status.in_(LIVE_STATUSES),  # type: ignore[attr-defined]
+            col(Booking.session_id).in_(session_ids),
+            col(Booking.status).in_(LIVE_STATUSES),
         )
-        .group_by(Booking.session_id)
+        .group_by(col(Booking.session_id))
     )
     counts = {sid: BookingCounts() for sid in session_ids}
     for sid, booked, checked_in, aggregator_booked in rows:
@@ -190,6 +84,29 @@ def available_spots(
         return free
     left = max(rules.aggregator_limit - counts.aggregator_booked, 0)
     return left if free is None else min(free, left)
+
+
+@dataclass(frozen=True)
+class SpotCounts:
+    """A session's spots as staff see them (sign-in lists, live dashboards)."""
+
+    booked: int
+    capacity: int | None
+    available: int | None
+    checked_in: int
+    aggregator_booked: int
+    aggregator_limit: int | None
+
+
+def spot_counts(rules: SessionRules, counts: BookingCounts) -> SpotCounts:
+    return SpotCounts(
+        booked=counts.booked,
+        capacity=rules.capacity,
+        available=available_spots(rules, counts, for_aggregator=False),
+        checked_in=counts.checked_in,
+        aggregator_booked=counts.aggregator_booked,
+        aggregator_limit=rules.aggregator_limit,
+    )
 
 
 def _check_bookable(
@@ -227,9 +144,7 @@ async def live_booking(
 async def _locked_session_with_activity(
     db: AsyncSession, company_id: uuid.UUID, session_id: uuid.UUID
 ) -> tuple[ClassSession, Activity]:
-    session = await lock_session(db=db, session_id=session_id)
-    if session is None or session.company_id != company_id:
-        raise not_found("session")
+    session = await lock_own_class_session(db=db, company_id=company_id, session_id=session_id)
     activity = await db.get(Activity, session.activity_id)
     assert activity is not None
     return session, activity
@@ -302,17 +217,38 @@ async def _booking_product(
     if aggregator is not None:
         return await aggregator_product(db=db, company_id=company_id, aggregator=aggregator)
     if product_id is None:
-        raise DomainError(ErrorCode.VALIDATION, "choose a product", field="productId")
+        raise DomainError(ErrorCode.VALIDATION, "choose a product", loc=("product_id",))
     product = await get_product(db=db, company_id=company_id, product_id=product_id)
     if product.built_in:
         raise DomainError(
             ErrorCode.BUILT_IN_PRODUCT,
             f"{product.name} is assigned only to bookings made through {product.name}",
-            field="productId",
+            loc=("product_id",),
         )
     if product.archived:
-        raise DomainError(ErrorCode.INVALID_STATE, f"{product.name} is archived", field="productId")
+        raise DomainError(
+            ErrorCode.INVALID_STATE, f"{product.name} is archived", loc=("product_id",)
+        )
     return product
+
+
+async def cancel_live_bookings(
+    db: AsyncSession, where: sa.ColumnElement[bool], cancellation_type: CancellationType
+) -> None:
+    """Cancel every live booking that matches, in one UPDATE (callers hold the sessions'
+    locks and record the sign-in events)."""
+    now = utcnow()
+    await db.execute(
+        update(Booking)
+        .where(where, col(Booking.status) != BookingStatus.CANCELLED)
+        .values(
+            status=BookingStatus.CANCELLED,
+            cancellation_type=cancellation_type,
+            cancelled_at=now,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session="fetch")
+    )
 
 
 async def get_booking(*, db: AsyncSession, company_id: uuid.UUID, booking_id: uuid.UUID) -> Booking:
@@ -379,11 +315,8 @@ async def _set_status(
     allowed_from: tuple[BookingStatus, ...],
     to: BookingStatus,
     change: SignInChange,
-    only_aggregator: Aggregator | None = None,
 ) -> Booking:
     booking, session, _ = await _locked_booking(db, company_id, booking_id)
-    if only_aggregator is not None and booking.aggregator is not only_aggregator:
-        raise not_found("reservation")
     if booking.status is to:
         return booking
     if booking.status not in allowed_from:
@@ -403,13 +336,7 @@ async def _set_status(
     return booking
 
 
-async def check_in(
-    *,
-    db: AsyncSession,
-    company_id: uuid.UUID,
-    booking_id: uuid.UUID,
-    only_aggregator: Aggregator | None = None,
-) -> Booking:
+async def check_in(*, db: AsyncSession, company_id: uuid.UUID, booking_id: uuid.UUID) -> Booking:
     """Sign a booked (or no-show) customer in; signing in twice changes nothing."""
     return await _set_status(
         db,
@@ -418,7 +345,6 @@ async def check_in(
         allowed_from=(BookingStatus.BOOKED, BookingStatus.NO_SHOW),
         to=BookingStatus.CHECKED_IN,
         change=SignInChange.CHECKED_IN,
-        only_aggregator=only_aggregator,
     )
 
 
@@ -448,81 +374,3 @@ async def mark_no_show(
         to=BookingStatus.NO_SHOW,
         change=SignInChange.NO_SHOW,
     )
-
-
-async def cancel_all_for_session(*, db: AsyncSession, session: ClassSession) -> None:
-    """The studio cancelled the session: every live booking is cancelled with type SESSION."""
-    now = utcnow()
-    await db.execute(
-        update(Booking)
-        .where(Booking.session_id == session.id, Booking.status != BookingStatus.CANCELLED)
-        .values(
-            status=BookingStatus.CANCELLED,
-            cancellation_type=CancellationType.SESSION,
-            cancelled_at=now,
-            updated_at=now,
-        )
-        .execution_options(synchronize_session="fetch")
-    )
-    record_sign_in_event(db, SignInChange.SESSION_CANCELLED, session, None)
-
-
-async def move_bookings(
-    *, db: AsyncSession, from_customer: Customer, to_customer: Customer
-) -> None:
-    """Move bookings for a customer merge; a duplicate live booking in one session is
-    cancelled, and that session (one booking fewer) is touched for the aggregators."""
-    survivor_sessions = select(Booking.session_id).where(
-        Booking.customer_id == to_customer.id, Booking.status != BookingStatus.CANCELLED
-    )
-    doubled = await db.scalars(
-        select(Booking.session_id).where(
-            Booking.customer_id == from_customer.id,
-            Booking.status != BookingStatus.CANCELLED,
-            Booking.session_id.in_(survivor_sessions),  # type: ignore[attr-defined]
-        )
-    )
-    # Lock the sessions before their bookings change (as `book` does), in id order, so
-    # neither a concurrent booking nor another merge can deadlock with us.
-    sessions = [await lock_session(db=db, session_id=sid) for sid in sorted(set(doubled))]
-    now = utcnow()
-    await db.execute(
-        update(Booking)
-        .where(
-            Booking.customer_id == from_customer.id,
-            Booking.status != BookingStatus.CANCELLED,
-            Booking.session_id.in_(survivor_sessions),  # type: ignore[attr-defined]
-        )
-        .values(
-            status=BookingStatus.CANCELLED,
-            cancellation_type=CancellationType.EARLY,
-            cancelled_at=now,
-            updated_at=now,
-        )
-        .execution_options(synchronize_session="fetch")
-    )
-    await db.execute(
-        update(Booking)
-        .where(Booking.customer_id == from_customer.id)
-        .values(customer_id=to_customer.id, updated_at=now)
-        .execution_options(synchronize_session="fetch")
-    )
-    for session in sessions:
-        assert session is not None
-        # A cancelled duplicate frees a spot: aggregators must see the new availableSpots.
-        touch_session(db, session)
-        record_sign_in_event(db, SignInChange.CANCELLED, session, None)
-
-
-async def sign_in_list(
-    *, db: AsyncSession, company_id: uuid.UUID, session_id: uuid.UUID
-) -> list[Booking]:
-    """A session's bookings (all statuses) ordered by customer name."""
-    session = await get_session(db=db, company_id=company_id, session_id=session_id)
-    rows = await db.scalars(
-        select(Booking)
-        .join(Customer, Customer.id == Booking.customer_id)
-        .where(Booking.session_id == session.id)
-        .order_by(Customer.last_name, Customer.first_name, Booking.booked_at, Booking.id)
-    )
-    return list(rows)

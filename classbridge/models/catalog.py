@@ -7,27 +7,28 @@ the aggregator as a change instead of silently vanishing.
 """
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy import select
+from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
-from classbridge.models.activity import Activity
-from classbridge.models.aggregator import (
-    Aggregator,
-    AggregatorExtension,
-    AggregatorVenueLink,
-    ExtensionStatus,
-)
+from classbridge.models.aggregator import extension_active
 from classbridge.models.base import utcnow
-from classbridge.models.booking import Booking
-from classbridge.models.company import Company, Venue
-from classbridge.models.errors import DomainError, ErrorCode, not_found
+from classbridge.models.errors import not_found
+from classbridge.models.fields import Moment
 from classbridge.models.keyset import after_key
 from classbridge.models.offer import active_extension_clause, offered_clause
-from classbridge.models.session import ClassSession
+from classbridge.models.tables.activity import Activity
+from classbridge.models.tables.aggregator import (
+    Aggregator,
+    AggregatorVenueLink,
+)
+from classbridge.models.tables.booking import Booking
+from classbridge.models.tables.company import Company, Venue
+from classbridge.models.tables.session import ClassSession
+from classbridge.models.validation import Input
 
 MIN_RANGE_DAYS = 1
 MAX_RANGE_DAYS = 28
@@ -35,19 +36,15 @@ DEFAULT_RANGE_DAYS = 14
 
 
 def _active_company(aggregator: Aggregator) -> sa.ColumnElement[bool]:
-    return sa.exists().where(
-        AggregatorExtension.company_id == Company.id,
-        AggregatorExtension.aggregator == aggregator,
-        AggregatorExtension.status == ExtensionStatus.ACTIVE,
-    )
+    return extension_active(col(Company.id), aggregator)
 
 
 def _ever_linked_session(aggregator: Aggregator) -> sa.ColumnElement[bool]:
     """The session's company has (or had) a venue linked by this aggregator."""
     return sa.exists().where(
-        AggregatorVenueLink.venue_id == Venue.id,
-        AggregatorVenueLink.aggregator == aggregator,
-        Venue.company_id == ClassSession.company_id,
+        col(AggregatorVenueLink.venue_id) == Venue.id,
+        col(AggregatorVenueLink.aggregator) == aggregator,
+        col(Venue.company_id) == ClassSession.company_id,
     )
 
 
@@ -65,7 +62,7 @@ async def get_company(
 async def get_venue(*, db: AsyncSession, aggregator: Aggregator, venue_id: uuid.UUID) -> Venue:
     venue = await db.scalar(
         select(Venue)
-        .join(Company, Company.id == Venue.company_id)
+        .join(Company, col(Company.id) == Venue.company_id)
         .where(Venue.id == venue_id, _active_company(aggregator))
     )
     if venue is None:
@@ -84,12 +81,12 @@ async def list_venues(
     """Venues of connected companies, oldest first."""
     stmt = (
         select(Venue)
-        .join(Company, Company.id == Venue.company_id)
+        .join(Company, col(Company.id) == Venue.company_id)
         .where(_active_company(aggregator))
     )
     if company_id is not None:
         stmt = stmt.where(Venue.company_id == company_id)
-    order = (Venue.created_at, Venue.id)
+    order = (col(Venue.created_at), col(Venue.id))
     if after is not None:
         stmt = stmt.where(after_key(order, after))
     return list(await db.scalars(stmt.order_by(*order).limit(limit)))
@@ -100,7 +97,7 @@ async def get_activity(
 ) -> Activity:
     activity = await db.scalar(
         select(Activity)
-        .join(Company, Company.id == Activity.company_id)
+        .join(Company, col(Company.id) == Activity.company_id)
         .where(Activity.id == activity_id, _active_company(aggregator))
     )
     if activity is None:
@@ -114,8 +111,8 @@ async def list_sports(
     """Distinct sports of the activities connected studios offer, by name."""
     stmt = (
         select(Activity.sport)
-        .join(Company, Company.id == Activity.company_id)
-        .where(_active_company(aggregator), Activity.archived.is_(False))  # type: ignore[attr-defined]
+        .join(Company, col(Company.id) == Activity.company_id)
+        .where(_active_company(aggregator), col(Activity.archived).is_(False))
         .distinct()
     )
     if after is not None:
@@ -123,34 +120,23 @@ async def list_sports(
     return list(await db.scalars(stmt.order_by(Activity.sport).limit(limit)))
 
 
-@dataclass(frozen=True)
-class SessionQuery:
-    """The partner API's `sessions` arguments, checked."""
+class SessionQuery(Input):
+    """Which sessions an aggregator lists (the partner API's `sessions` arguments)."""
 
-    range_days: float = DEFAULT_RANGE_DAYS
+    range_days: float = Field(
+        default=DEFAULT_RANGE_DAYS, ge=MIN_RANGE_DAYS, le=MAX_RANGE_DAYS, title="time range in days"
+    )
     venue_id: uuid.UUID | None = None
     cancelled: bool | None = None
     has_online_stream: bool | None = None
-    changed_after: datetime | None = None
-
-
-def check_range_days(value: float | None) -> float:
-    if value is None:
-        return DEFAULT_RANGE_DAYS
-    if not MIN_RANGE_DAYS <= value <= MAX_RANGE_DAYS:
-        raise DomainError(
-            ErrorCode.VALIDATION,
-            f"timeRangeInDays must be between {MIN_RANGE_DAYS} and {MAX_RANGE_DAYS}",
-            field="timeRangeInDays",
-        )
-    return value
+    changed_after: Moment | None = None
 
 
 def shown_cancelled(aggregator: Aggregator) -> sa.ColumnElement[bool]:
     """SQL: the session appears cancelled to this aggregator (cancelled by the studio,
     or no longer offered to it)."""
     return sa.or_(
-        ClassSession.cancelled_at.is_not(None),  # type: ignore[union-attr]
+        col(ClassSession.cancelled_at).is_not(None),
         sa.not_(offered_clause()),
         sa.not_(active_extension_clause(aggregator)),
     )
@@ -173,7 +159,7 @@ async def list_sessions(
     now = utcnow()
     stmt = (
         select(ClassSession)
-        .join(Activity, Activity.id == ClassSession.activity_id)
+        .join(Activity, col(Activity.id) == ClassSession.activity_id)
         .where(
             ClassSession.ends_at > now,
             ClassSession.starts_at < now + timedelta(days=query.range_days),
@@ -182,9 +168,11 @@ async def list_sessions(
     if query.changed_after is None:
         stmt = stmt.where(active_extension_clause(aggregator), offered_clause())
         if query.cancelled is not None:
-            col = ClassSession.cancelled_at
-            stmt = stmt.where(col.is_not(None) if query.cancelled else col.is_(None))  # type: ignore[union-attr]
-        order = (ClassSession.starts_at, ClassSession.id)
+            cancelled_at = col(ClassSession.cancelled_at)
+            stmt = stmt.where(
+                cancelled_at.is_not(None) if query.cancelled else cancelled_at.is_(None)
+            )
+        order = (col(ClassSession.starts_at), col(ClassSession.id))
     else:
         stmt = stmt.where(
             _ever_linked_session(aggregator), ClassSession.updated_at > query.changed_after
@@ -192,7 +180,7 @@ async def list_sessions(
         if query.cancelled is not None:
             cancelled = shown_cancelled(aggregator)
             stmt = stmt.where(cancelled if query.cancelled else sa.not_(cancelled))
-        order = (ClassSession.updated_at, ClassSession.id)  # type: ignore[assignment]
+        order = (col(ClassSession.updated_at), col(ClassSession.id))
     if query.venue_id is not None:
         stmt = stmt.where(ClassSession.venue_id == query.venue_id)
     if query.has_online_stream:
@@ -202,7 +190,7 @@ async def list_sessions(
     return list(await db.scalars(stmt.order_by(*order).limit(limit)))
 
 
-async def get_session(
+async def get_class_session(
     *, db: AsyncSession, aggregator: Aggregator, session_id: uuid.UUID
 ) -> ClassSession:
     """A session the aggregator may know: of a studio linked to it (a withdrawn one
@@ -225,7 +213,7 @@ async def list_reservations(
 ) -> list[Booking]:
     """This aggregator's own bookings of a session, oldest first."""
     stmt = select(Booking).where(Booking.session_id == session_id, Booking.aggregator == aggregator)
-    order = (Booking.booked_at, Booking.id)
+    order = (col(Booking.booked_at), col(Booking.id))
     if after is not None:
         stmt = stmt.where(after_key(order, after))
     return list(await db.scalars(stmt.order_by(*order).limit(limit)))

@@ -1,29 +1,35 @@
-"""Engines, sessions and the write transaction that every change goes through.
+"""Engines, read sessions and the write transaction that every change goes through.
 
 The caller owns the transaction: domain functions only `flush()`. `Database.transaction()`
 commits, and only after the commit hands the notices that domain functions recorded
-(sign-in events, "outbox has rows") to the listeners, so a rolled-back change tells no one.
+(sign-in events, "outbox has rows") to the after-commit listeners (models/after_commit.py),
+so a rolled-back change tells no one. A constraint that fires despite the locks (a
+concurrent change won a race) is refused as CONFLICT here, for every caller: API, jobs, CLI.
 """
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import uuid
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
+import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlmodel import SQLModel, select
 
+from classbridge.models.after_commit import AfterCommit
 from classbridge.models.errors import DomainError, ErrorCode
 
-NoticeListener = Callable[[list[Any]], Awaitable[None]]
-
 _BEGIN_OPTION = "classbridge_begin"
+
+M = TypeVar("M", bound=SQLModel)
 
 
 class DatabaseConfigError(Exception):
@@ -76,7 +82,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
 
 class Database:
-    """One engine per process; read sessions for queries, `transaction()` for changes."""
+    """One engine per process; `read()` sessions for queries, `transaction()` for changes."""
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         parsed = parse_database_url(url)
@@ -91,26 +97,32 @@ class Database:
         write_engine = self.engine.execution_options(**{_BEGIN_OPTION: "BEGIN IMMEDIATE"})
         self._read = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         self._write = async_sessionmaker(write_engine, expire_on_commit=False, autoflush=False)
-        self.listeners: list[NoticeListener] = []
+        self.after_commit = AfterCommit()
 
-    def session(self) -> AsyncSession:
-        """A session for reading; it must not be used to change anything."""
+    def read(self) -> AsyncSession:
+        """A database session for reading; it must not be used to change anything."""
         return self._read()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """Run a change atomically; on commit, pass recorded notices to the listeners."""
+        """Run a change atomically; on commit, hand recorded notices to the listeners."""
         async with self._write() as db:
             try:
                 yield db
                 await db.commit()
+            except IntegrityError as exc:
+                await db.rollback()
+                # Rules are checked under row locks; a constraint that still fires means a
+                # concurrent change raced this one (e.g. a customer merged mid-booking).
+                # Nothing was written: the caller may simply try again.
+                raise DomainError(
+                    ErrorCode.CONFLICT, "the change collided with a concurrent one; try again"
+                ) from exc
             except BaseException:
                 await db.rollback()
                 raise
             notices = db.info.pop("notices", [])
-        if notices:
-            for listener in self.listeners:
-                await listener(notices)
+        self.after_commit.dispatch(notices)
 
     async def check(self) -> None:
         """Connect once, so start-up fails with one clear line instead of later."""
@@ -118,6 +130,7 @@ class Database:
             await conn.exec_driver_sql("SELECT 1")
 
     async def dispose(self) -> None:
+        await self.after_commit.aclose()
         await self.engine.dispose()
 
 
@@ -131,5 +144,13 @@ def is_unique_violation(exc: BaseException) -> bool:
     return "unique" in text or "duplicate key" in text
 
 
-def conflict(message: str) -> DomainError:
-    return DomainError(ErrorCode.CONFLICT, message)
+async def rows_by_id(
+    db: AsyncSession, model: type[M], ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, M]:
+    """Rows of a table with a UUID `id`, by id, in one query (missing ids are absent)."""
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    id_column = sa.inspect(model).local_table.c.id
+    rows = await db.scalars(select(model).where(id_column.in_(wanted)))
+    return {getattr(row, "id"): row for row in rows}  # noqa: B009  (M has no `id` to type-check)

@@ -1,6 +1,15 @@
 """Domain errors: every refusal carries a machine-readable code and a human message."""
 
 import enum
+from collections.abc import Callable
+
+Location = tuple[str | int, ...]
+"""Where in a caller's input a refusal points, in the domain's own names
+(`("repeat", "until")`, `("product_id",)`); list positions are ints."""
+
+FieldNames = Callable[[Location], str]
+"""How a caller names a location (e.g. the GraphQL input path); set by whoever built the
+input from its wire format, so models never spell an API's field names."""
 
 
 class ErrorCode(enum.StrEnum):
@@ -32,21 +41,33 @@ class ErrorCode(enum.StrEnum):
 
 
 class DomainError(Exception):
-    """A refusal by a domain rule; the caller rolls back and reports `code` and `message`."""
+    """A refusal by a domain rule; the caller rolls back and reports `code` and `message`.
 
-    def __init__(self, code: ErrorCode, message: str, *, field: str | None = None) -> None:
+    `loc` says which input the refusal is about, in the domain's names; `names`, when the
+    input came from a wire format, turns it into the name the caller sent.
+    """
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        loc: Location | None = None,
+        names: FieldNames | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
-        self.field = field
+        self.loc = loc
+        self.names = names
 
     def __repr__(self) -> str:
-        return f"DomainError({self.code}, {self.message!r}, field={self.field!r})"
+        return f"DomainError({self.code}, {self.message!r}, loc={self.loc!r})"
 
 
 def not_found(what: str) -> DomainError:
     return DomainError(ErrorCode.NOT_FOUND, f"{what} not found")
 
 
-def invalid(message: str, *, field: str | None = None) -> DomainError:
-    return DomainError(ErrorCode.VALIDATION, message, field=field)
+def invalid(message: str, *, loc: Location | None = None) -> DomainError:
+    return DomainError(ErrorCode.VALIDATION, message, loc=loc)

@@ -5,24 +5,26 @@ import uuid
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
 from classbridge.models import company as company_model
 from classbridge.models import email as email_model
-from classbridge.models.aggregator import (
+from classbridge.models.base import utcnow
+from classbridge.models.errors import DomainError, ErrorCode, not_found
+from classbridge.models.fields import ExternalId
+from classbridge.models.outbox import add_outbox_items, touch_sessions, upcoming
+from classbridge.models.staff import StaffActor
+from classbridge.models.tables.aggregator import (
     Aggregator,
     AggregatorExtension,
     AggregatorVenueLink,
     ExtensionStatus,
 )
-from classbridge.models.base import utcnow
-from classbridge.models.company import Company, Venue
-from classbridge.models.errors import DomainError, ErrorCode, not_found
-from classbridge.models.outbox import OutboxKind, add_outbox_items
-from classbridge.models.session import touch_company_upcoming_sessions
-from classbridge.models.staff import StaffActor
-from classbridge.models.validation import clean_text
+from classbridge.models.tables.company import Company, Venue
+from classbridge.models.tables.outbox import OutboxKind
+from classbridge.models.tables.session import ClassSession
+from classbridge.models.validation import check
 
 
 @dataclass(frozen=True)
@@ -44,9 +46,10 @@ class ExtensionView:
     venues: list[VenueLinkView]
 
 
-async def get_extension(
+async def find_extension(
     *, db: AsyncSession, company_id: uuid.UUID, aggregator: Aggregator
 ) -> AggregatorExtension | None:
+    """The company's extension row for an aggregator; None when it never activated one."""
     return await db.scalar(
         select(AggregatorExtension).where(
             AggregatorExtension.company_id == company_id,
@@ -68,7 +71,7 @@ async def _has_links(db: AsyncSession, company_id: uuid.UUID, aggregator: Aggreg
     found = await db.scalar(
         select(sa.func.count())
         .select_from(AggregatorVenueLink)
-        .join(Venue, Venue.id == AggregatorVenueLink.venue_id)
+        .join(Venue, col(Venue.id) == AggregatorVenueLink.venue_id)
         .where(Venue.company_id == company_id, AggregatorVenueLink.aggregator == aggregator)
     )
     return bool(found)
@@ -76,11 +79,13 @@ async def _has_links(db: AsyncSession, company_id: uuid.UUID, aggregator: Aggreg
 
 def _announce_change(db: AsyncSession, company_id: uuid.UUID, aggregator: Aggregator) -> None:
     add_outbox_items(
-        db=db,
-        company_id=company_id,
-        kind=OutboxKind.EXTENSION_CHANGED,
-        aggregator=aggregator.value,
+        db=db, company_id=company_id, kind=OutboxKind.EXTENSION_CHANGED, aggregator=aggregator
     )
+
+
+async def _touch_upcoming_sessions(db: AsyncSession, company_id: uuid.UUID) -> None:
+    """Everything the aggregator sees of the company changed (it is offered or withdrawn)."""
+    await touch_sessions(db, (col(ClassSession.company_id) == company_id) & upcoming())
 
 
 async def activate_extension(
@@ -91,7 +96,7 @@ async def activate_extension(
     the next steps and the IDs the aggregator needs. Activating twice changes nothing."""
     actor.require_owner()
     company = await _lock_company(db, actor.company_id)
-    extension = await get_extension(db=db, company_id=company.id, aggregator=aggregator)
+    extension = await find_extension(db=db, company_id=company.id, aggregator=aggregator)
     if extension is not None and extension.status in (
         ExtensionStatus.WAITING_FOR_AGGREGATOR,
         ExtensionStatus.ACTIVE,
@@ -110,7 +115,7 @@ async def activate_extension(
     extension.updated_at = now
     await db.flush()
     if linked:
-        await touch_company_upcoming_sessions(db=db, company_id=company.id)
+        await _touch_upcoming_sessions(db, company.id)
     _announce_change(db, company.id, aggregator)
     venues = await company_model.list_venues(db=db, company_id=company.id)
     email_model.queue_email(
@@ -147,7 +152,7 @@ async def deactivate_extension(
     bookings stay). Deactivating what is not active is refused."""
     actor.require_owner()
     company = await _lock_company(db, actor.company_id)
-    extension = await get_extension(db=db, company_id=company.id, aggregator=aggregator)
+    extension = await find_extension(db=db, company_id=company.id, aggregator=aggregator)
     if extension is None or extension.status is ExtensionStatus.DEACTIVATED:
         raise DomainError(
             ErrorCode.EXTENSION_NOT_ACTIVATED,
@@ -161,7 +166,7 @@ async def deactivate_extension(
     await db.flush()
     if was_active:
         # Every upcoming session changes for this aggregator: it is no longer offered.
-        await touch_company_upcoming_sessions(db=db, company_id=company.id)
+        await _touch_upcoming_sessions(db, company.id)
     _announce_change(db, company.id, aggregator)
     return extension
 
@@ -179,12 +184,12 @@ async def set_aggregator_venue_id(
 
     A venue of a studio that has not activated this aggregator is NOT_FOUND, exactly as
     an unknown id: the aggregator must not learn which venue ids exist elsewhere."""
-    aggregator_venue_id = clean_text(aggregator_venue_id, field="aggregatorVenueId", max_length=200)
+    aggregator_venue_id = check(ExternalId, aggregator_venue_id, name="aggregator_venue_id")
     venue = await db.get(Venue, venue_id)
     if venue is None:
         raise not_found("venue")
     company = await _lock_company(db, venue.company_id)
-    extension = await get_extension(db=db, company_id=company.id, aggregator=aggregator)
+    extension = await find_extension(db=db, company_id=company.id, aggregator=aggregator)
     if extension is None or extension.status not in (
         ExtensionStatus.WAITING_FOR_AGGREGATOR,
         ExtensionStatus.ACTIVE,
@@ -213,7 +218,7 @@ async def set_aggregator_venue_id(
     venue.updated_at = now
     await db.flush()
     if became_active:
-        await touch_company_upcoming_sessions(db=db, company_id=company.id)
+        await _touch_upcoming_sessions(db, company.id)
         _announce_change(db, company.id, aggregator)
     if newly_linked:
         name = aggregator.display_name
@@ -247,7 +252,7 @@ async def list_extensions(*, db: AsyncSession, company_id: uuid.UUID) -> list[Ex
         (link.venue_id, link.aggregator): link.aggregator_venue_id
         for link in await db.scalars(
             select(AggregatorVenueLink).where(
-                AggregatorVenueLink.venue_id.in_([v.id for v in venues])  # type: ignore[attr-defined]
+                col(AggregatorVenueLink.venue_id).in_([v.id for v in venues])
             )
         )
     }
@@ -261,18 +266,3 @@ async def list_extensions(*, db: AsyncSession, company_id: uuid.UUID) -> list[Ex
         )
         for aggregator in Aggregator
     ]
-
-
-async def venue_links(
-    *, db: AsyncSession, aggregator: Aggregator, venue_ids: list[uuid.UUID]
-) -> dict[uuid.UUID, str]:
-    """The aggregator's own ids for some of our venues."""
-    if not venue_ids:
-        return {}
-    rows = await db.scalars(
-        select(AggregatorVenueLink).where(
-            AggregatorVenueLink.aggregator == aggregator,
-            AggregatorVenueLink.venue_id.in_(venue_ids),  # type: ignore[attr-defined]
-        )
-    )
-    return {r.venue_id: r.aggregator_venue_id for r in rows}

@@ -1,38 +1,27 @@
 """Venue-local wall-clock time <-> UTC, correct across daylight-saving changes."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
-from classbridge.models.errors import invalid
 
-# Dates and times we accept from outside lie within these days: far from the calendar's
-# ends (years 1 and 9999), where moving a time between zones overflows.
-EARLIEST = date(1970, 1, 1)
-LATEST = date(2999, 12, 31)
+class SkippedLocalTime(ValueError):
+    """A wall-clock time that does not exist: the clocks jumped over it (spring forward)."""
 
 
-def check_supported_date(value: date | datetime, *, field: str) -> None:
-    """Refuse (VALIDATION) a date or time whose calendar day lies outside EARLIEST..LATEST."""
-    day = value.date() if isinstance(value, datetime) else value
-    if not EARLIEST <= day <= LATEST:
-        raise invalid(f"{field} must lie between {EARLIEST} and {LATEST}", field=field)
-
-
-def local_to_utc(local: datetime, zone: ZoneInfo, *, field: str = "start") -> datetime:
+def local_to_utc(local: datetime, zone: ZoneInfo) -> datetime:
     """Interpret a naive wall-clock time in `zone`.
 
-    A time that does not exist (skipped by a spring-forward change) is refused; a time
-    that exists twice (autumn fall-back) means its first occurrence.
+    A time that does not exist (skipped by a spring-forward change) is refused with
+    `SkippedLocalTime`; a time that exists twice (autumn fall-back) means its first
+    occurrence.
     """
-    check_supported_date(local, field=field)
     if local.tzinfo is not None:
         local = local.astimezone(zone).replace(tzinfo=None)
     aware = local.replace(tzinfo=zone, fold=0)
     utc = aware.astimezone(UTC)
     if utc.astimezone(zone).replace(tzinfo=None) != local:
-        raise invalid(
-            f"{local:%Y-%m-%d %H:%M} does not exist in {zone.key} (clocks change then)",
-            field=field,
+        raise SkippedLocalTime(
+            f"{local:%Y-%m-%d %H:%M} does not exist in {zone.key} (clocks change then)"
         )
     return utc
 
@@ -40,3 +29,13 @@ def local_to_utc(local: datetime, zone: ZoneInfo, *, field: str = "start") -> da
 def utc_to_local(moment: datetime, zone: ZoneInfo) -> datetime:
     """The aware local time in `zone` (with its UTC offset)."""
     return moment.astimezone(zone)
+
+
+def day_start(day: date, zone: ZoneInfo) -> datetime | None:
+    """The UTC instant a local day starts; None beyond the calendar's ends (no bound).
+
+    Never refused: where a DST change skips midnight, the day starts when clocks resume."""
+    try:
+        return datetime.combine(day, time(), tzinfo=zone).astimezone(UTC)
+    except OverflowError:
+        return None

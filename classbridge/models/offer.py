@@ -6,15 +6,25 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
-from classbridge.models.activity import Activity
-from classbridge.models.aggregator import Aggregator, AggregatorExtension, ExtensionStatus
+from classbridge.models.aggregator import extension_active
 from classbridge.models.booking import available_spots, booking_counts
-from classbridge.models.company import Venue
 from classbridge.models.localtime import utc_to_local
-from classbridge.models.session import AggregatorMode, ClassSession, effective_rules
+from classbridge.models.session import effective_rules
+from classbridge.models.tables.activity import Activity
+from classbridge.models.tables.aggregator import Aggregator
+from classbridge.models.tables.company import Company, Venue
+from classbridge.models.tables.session import AggregatorMode, ClassSession
+
+
+def format_local(moment: datetime, *, with_offset: bool) -> str:
+    """A venue-local time as aggregators get it: `2026-03-29T18:00:00+02:00` with its
+    offset, or the wall clock alone, `2026-03-29T18:00`."""
+    if with_offset:
+        return moment.isoformat(timespec="seconds")
+    return moment.strftime("%Y-%m-%dT%H:%M")
 
 
 def format_offset(minutes: int | None) -> str | None:
@@ -64,8 +74,8 @@ def offered_clause() -> sa.ColumnElement[bool]:
     return (
         sa.case(
             (
-                ClassSession.aggregator_mode == AggregatorMode.INDIVIDUAL,
-                ClassSession.aggregator_allowed,
+                col(ClassSession.aggregator_mode) == AggregatorMode.INDIVIDUAL,
+                col(ClassSession.aggregator_allowed),
             ),
             else_=Activity.allow_aggregator_bookings,
         )
@@ -75,11 +85,7 @@ def offered_clause() -> sa.ColumnElement[bool]:
 
 def active_extension_clause(aggregator: Aggregator) -> sa.ColumnElement[bool]:
     """SQL: the session's company has this aggregator's extension ACTIVE."""
-    return sa.exists().where(
-        AggregatorExtension.company_id == ClassSession.company_id,
-        AggregatorExtension.aggregator == aggregator,
-        AggregatorExtension.status == ExtensionStatus.ACTIVE,
-    )
+    return extension_active(col(ClassSession.company_id), aggregator)
 
 
 async def session_offers(
@@ -91,18 +97,16 @@ async def session_offers(
     rows = (
         await db.execute(
             select(ClassSession, Activity, Venue)
-            .join(Activity, Activity.id == ClassSession.activity_id)
-            .join(Venue, Venue.id == ClassSession.venue_id)
-            .where(ClassSession.id.in_(session_ids))  # type: ignore[attr-defined]
+            .join(Activity, col(Activity.id) == ClassSession.activity_id)
+            .join(Venue, col(Venue.id) == ClassSession.venue_id)
+            .where(col(ClassSession.id).in_(session_ids))
         )
     ).all()
     company_ids = {s.company_id for s, _, _ in rows}
     active = set(
         await db.scalars(
-            select(AggregatorExtension.company_id).where(
-                AggregatorExtension.company_id.in_(company_ids),  # type: ignore[attr-defined]
-                AggregatorExtension.aggregator == aggregator,
-                AggregatorExtension.status == ExtensionStatus.ACTIVE,
+            select(col(Company.id)).where(
+                col(Company.id).in_(company_ids), extension_active(col(Company.id), aggregator)
             )
         )
     )

@@ -2,14 +2,16 @@
 
 import uuid
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
-from classbridge.models.aggregator import Aggregator, AggregatorActor, PartnerToken
+from classbridge.models.aggregator import AggregatorActor
 from classbridge.models.base import utcnow
 from classbridge.models.errors import not_found
+from classbridge.models.fields import Label
+from classbridge.models.tables.aggregator import Aggregator, PartnerToken
 from classbridge.models.tokens import new_token, token_digest
-from classbridge.models.validation import clean_optional
+from classbridge.models.validation import check
 
 TOKEN_PREFIX = "cbp"
 
@@ -22,7 +24,7 @@ async def create_token(
     row = PartnerToken(
         aggregator=aggregator,
         token_digest=token_digest(token),
-        label=clean_optional(label, field="label", max_length=200),
+        label=check(Label, label, name="label"),
     )
     db.add(row)
     await db.flush()
@@ -30,7 +32,9 @@ async def create_token(
 
 
 async def list_tokens(*, db: AsyncSession) -> list[PartnerToken]:
-    rows = await db.scalars(select(PartnerToken).order_by(PartnerToken.created_at, PartnerToken.id))
+    rows = await db.scalars(
+        select(PartnerToken).order_by(col(PartnerToken.created_at), col(PartnerToken.id))
+    )
     return list(rows)
 
 

@@ -1,49 +1,17 @@
-"""Products: how a booking is paid. Each aggregator has a built-in product of its own."""
+"""Products: creating, archiving, and each aggregator's built-in product."""
 
-import enum
 import uuid
-from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import Field, SQLModel
+from sqlmodel import col, select
 
-from classbridge.models.aggregator import Aggregator
-from classbridge.models.base import created_at_field, enum_type, uuid_pk
 from classbridge.models.db import is_unique_violation
 from classbridge.models.errors import DomainError, ErrorCode, not_found
-from classbridge.models.validation import clean_text
-
-
-class ProductKind(enum.StrEnum):
-    DROP_IN = "DROP_IN"
-    """A single visit."""
-    CLASS_CARD = "CLASS_CARD"
-    """A card of several visits."""
-    MEMBERSHIP = "MEMBERSHIP"
-    """A recurring membership."""
-    AGGREGATOR = "AGGREGATOR"
-    """Paid by an aggregator (built in, one per aggregator)."""
-
-
-class Product(SQLModel, table=True):
-    """A way to pay for a booking."""
-
-    __table_args__ = (sa.UniqueConstraint("company_id", "aggregator"),)
-
-    id: uuid.UUID = uuid_pk()
-    company_id: uuid.UUID = Field(foreign_key="company.id", index=True, ondelete="CASCADE")
-    name: str = Field(max_length=200)
-    kind: ProductKind = Field(sa_type=enum_type(ProductKind))
-    # Set only on built-in aggregator products, which staff cannot edit, delete or assign.
-    aggregator: Aggregator | None = Field(default=None, sa_type=enum_type(Aggregator))
-    archived: bool = False
-    created_at: datetime = created_at_field()
-
-    @property
-    def built_in(self) -> bool:
-        return self.aggregator is not None
+from classbridge.models.fields import Name
+from classbridge.models.tables.aggregator import Aggregator
+from classbridge.models.tables.product import Product, ProductKind
+from classbridge.models.validation import check
 
 
 async def create_product(
@@ -54,9 +22,7 @@ async def create_product(
         raise DomainError(
             ErrorCode.BUILT_IN_PRODUCT, "aggregator products are built in and cannot be created"
         )
-    product = Product(
-        company_id=company_id, name=clean_text(name, field="name", max_length=200), kind=kind
-    )
+    product = Product(company_id=company_id, name=check(Name, name, name="name"), kind=kind)
     db.add(product)
     await db.flush()
     return product
@@ -113,5 +79,5 @@ async def list_products(
 ) -> list[Product]:
     stmt = select(Product).where(Product.company_id == company_id)
     if not include_archived:
-        stmt = stmt.where(Product.archived.is_(False))  # type: ignore[attr-defined]
-    return list(await db.scalars(stmt.order_by(Product.name, Product.id)))
+        stmt = stmt.where(col(Product.archived).is_(False))
+    return list(await db.scalars(stmt.order_by(Product.name, col(Product.id))))

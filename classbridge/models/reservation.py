@@ -5,42 +5,22 @@ customer profile, makes retries idempotent and scopes everything to the aggregat
 """
 
 import uuid
-from dataclasses import dataclass
-from datetime import date
 
 import sqlalchemy as sa
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
 from classbridge.models import booking as booking_model
-from classbridge.models.aggregator import Aggregator, AggregatorExtension, ExtensionStatus
-from classbridge.models.booking import Booking, BookingSource
-from classbridge.models.customer import (
-    Customer,
-    CustomerAggregatorId,
-    _apply,
-    find_by_aggregator_id,
-)
+from classbridge.models.aggregator import extension_active
+from classbridge.models.customer import find_by_aggregator_id
 from classbridge.models.db import is_unique_violation
-from classbridge.models.errors import invalid, not_found
-from classbridge.models.session import ClassSession, lock_session
-from classbridge.models.validation import clean_text
-
-
-@dataclass(frozen=True)
-class Member:
-    """What an aggregator tells us about its member (the partner API's UserInput)."""
-
-    id: str
-    first_name: str
-    last_name: str
-    email: str | None = None
-    phone: str | None = None
-    birthday: date | None = None
-    street: str | None = None
-    zip: str | None = None
-    city: str | None = None
-    country: str | None = None
+from classbridge.models.errors import not_found
+from classbridge.models.inputs.customer import Member
+from classbridge.models.session import lock_class_session
+from classbridge.models.tables.aggregator import Aggregator
+from classbridge.models.tables.booking import Booking, BookingSource
+from classbridge.models.tables.customer import Customer, CustomerAggregatorId
+from classbridge.models.tables.session import ClassSession
 
 
 async def _offered_session(
@@ -51,14 +31,7 @@ async def _offered_session(
     session = await db.get(ClassSession, session_id)
     if session is None:
         raise not_found("session")
-    active = await db.scalar(
-        select(AggregatorExtension.id).where(
-            AggregatorExtension.company_id == session.company_id,
-            AggregatorExtension.aggregator == aggregator,
-            AggregatorExtension.status == ExtensionStatus.ACTIVE,
-        )
-    )
-    if active is None:
+    if not await db.scalar(select(extension_active(session.company_id, aggregator))):
         raise not_found("session")
     return session
 
@@ -68,19 +41,13 @@ async def member_customer(
 ) -> Customer:
     """The studio's customer for this member: matched by the aggregator's member id
     (also one staff added by hand, or one that survived a merge), else created."""
-    external_id = clean_text(member.id, field="user.id", max_length=200)
+    external_id = member.id
     found = await find_by_aggregator_id(
         db=db, company_id=company_id, aggregator=aggregator, external_id=external_id
     )
     if found is not None:
         return found
-    customer = Customer(company_id=company_id, first_name="", last_name="")
-    values: dict[str, object] = {
-        k: v for k, v in vars(member).items() if k != "id" and v is not None
-    }
-    if "first_name" not in values or "last_name" not in values:
-        raise invalid("user.firstName and user.lastName are required", field="user")
-    _apply(customer, values)
+    customer = Customer(company_id=company_id, **member.as_customer().model_dump())
     try:
         # A savepoint: if the same member's first two bookings race, the unique
         # (company, aggregator, member id) constraint lets one profile win and the
@@ -124,7 +91,7 @@ async def make_reservation(
     )
     # Under the session lock the retry check and the booking cannot interleave with a
     # concurrent retry of the same member.
-    await lock_session(db=db, session_id=session.id)
+    await lock_class_session(db=db, session_id=session.id)
     existing = await booking_model.live_booking(
         db=db, session_id=session.id, customer_id=customer.id
     )
@@ -170,29 +137,27 @@ async def cancel_reservation(
     )
 
 
-async def check_in(
+async def check_in_reservation(
     *, db: AsyncSession, aggregator: Aggregator, reservation_id: uuid.UUID
 ) -> Booking:
     """The member checked in (e.g. scanned at the door with the aggregator's app)."""
     booking = await get_reservation(db=db, aggregator=aggregator, reservation_id=reservation_id)
-    return await booking_model.check_in(
-        db=db, company_id=booking.company_id, booking_id=booking.id, only_aggregator=aggregator
-    )
+    return await booking_model.check_in(db=db, company_id=booking.company_id, booking_id=booking.id)
 
 
 async def member_ids(
     *, db: AsyncSession, aggregator: Aggregator, customer_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, str]:
-    """The aggregator's member id of each customer (shown as Reservation.userId)."""
+    """The aggregator's member id of each customer (the partner API shows it on reservations)."""
     if not customer_ids:
         return {}
     rows = await db.execute(
         select(CustomerAggregatorId.customer_id, CustomerAggregatorId.external_id)
         .where(
             CustomerAggregatorId.aggregator == aggregator,
-            CustomerAggregatorId.customer_id.in_(customer_ids),  # type: ignore[attr-defined]
+            col(CustomerAggregatorId.customer_id).in_(customer_ids),
         )
-        .order_by(CustomerAggregatorId.created_at.desc())  # type: ignore[attr-defined]
+        .order_by(col(CustomerAggregatorId.created_at).desc())
     )
     found: dict[uuid.UUID, str] = {}
     for customer_id, external_id in rows:

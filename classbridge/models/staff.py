@@ -1,62 +1,25 @@
-"""Staff accounts, their bearer tokens, and who is acting (the Actor)."""
+"""Staff accounts, their bearer tokens, and who is acting (the StaffActor)."""
 
 import asyncio
-import enum
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import Field, SQLModel
+from sqlmodel import col, select
 
-from classbridge.models.base import created_at_field, enum_type, timestamp_field, utcnow, uuid_pk
-from classbridge.models.errors import DomainError, ErrorCode, invalid
+from classbridge.models.base import utcnow
+from classbridge.models.errors import DomainError, ErrorCode
+from classbridge.models.inputs.staff import StaffUserCreate
+from classbridge.models.tables.staff import StaffRole, StaffToken, StaffUser
 from classbridge.models.tokens import new_token, token_digest
-from classbridge.models.validation import clean_email, clean_text
 
 _hasher = PasswordHasher()
 # Verifying against this keeps a login for an unknown email as slow as a wrong password.
 _DUMMY_HASH = _hasher.hash("classbridge-dummy-password")
-
-MIN_PASSWORD_LENGTH = 8
-
-
-class StaffRole(enum.StrEnum):
-    OWNER = "OWNER"
-    """Runs the company: everything STAFF may do, plus extensions and staff accounts."""
-    STAFF = "STAFF"
-    """Front desk: schedule, customers, bookings, sign-in."""
-
-
-class StaffUser(SQLModel, table=True):
-    """A person who works for one company."""
-
-    __tablename__ = "staff_user"
-
-    id: uuid.UUID = uuid_pk()
-    company_id: uuid.UUID = Field(foreign_key="company.id", index=True, ondelete="CASCADE")
-    email: str = Field(max_length=254, unique=True)
-    name: str = Field(max_length=200)
-    role: StaffRole = Field(sa_type=enum_type(StaffRole))
-    password_hash: str = Field(max_length=200)
-    created_at: datetime = created_at_field()
-
-
-class StaffToken(SQLModel, table=True):
-    """A login session; only the digest of the bearer token is kept."""
-
-    __tablename__ = "staff_token"
-
-    id: uuid.UUID = uuid_pk()
-    user_id: uuid.UUID = Field(foreign_key="staff_user.id", index=True, ondelete="CASCADE")
-    token_digest: str = Field(max_length=64, unique=True)
-    created_at: datetime = created_at_field()
-    expires_at: datetime = timestamp_field(nullable=False)
-    revoked_at: datetime | None = timestamp_field()
 
 
 @dataclass(frozen=True)
@@ -73,34 +36,24 @@ class StaffActor:
 
 
 async def create_staff_user(
-    *,
-    db: AsyncSession,
-    company_id: uuid.UUID,
-    email: str,
-    name: str,
-    password: str,
-    role: StaffRole,
+    *, db: AsyncSession, company_id: uuid.UUID, user: StaffUserCreate
 ) -> StaffUser:
     """Create a staff account with an argon2-hashed password."""
-    clean = clean_email(email)
-    if clean is None:
-        raise invalid("email is required", field="email")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise invalid(
-            f"password must have at least {MIN_PASSWORD_LENGTH} characters", field="password"
+    taken = await db.scalar(select(StaffUser.id).where(StaffUser.email == user.email))
+    if taken is not None:
+        raise DomainError(
+            ErrorCode.CONFLICT, f"a staff account for {user.email} exists", loc=("email",)
         )
-    if await db.scalar(select(StaffUser.id).where(StaffUser.email == clean)) is not None:
-        raise DomainError(ErrorCode.CONFLICT, f"a staff account for {clean} exists", field="email")
-    user = StaffUser(
+    row = StaffUser(
         company_id=company_id,
-        email=clean,
-        name=clean_text(name, field="name", max_length=200),
-        role=role,
-        password_hash=await asyncio.to_thread(_hasher.hash, password),
+        email=user.email,
+        name=user.name,
+        role=user.role,
+        password_hash=await asyncio.to_thread(_hasher.hash, user.password),
     )
-    db.add(user)
+    db.add(row)
     await db.flush()
-    return user
+    return row
 
 
 async def issue_token(*, db: AsyncSession, user: StaffUser, ttl_days: int) -> str:
@@ -137,7 +90,7 @@ async def authenticate(*, db: AsyncSession, token: str) -> StaffActor | None:
     row = (
         await db.execute(
             select(StaffToken, StaffUser)
-            .join(StaffUser, StaffUser.id == StaffToken.user_id)
+            .join(StaffUser, col(StaffUser.id) == StaffToken.user_id)
             .where(StaffToken.token_digest == token_digest(token))
         )
     ).first()

@@ -10,8 +10,9 @@ from classbridge.models import activity as activity_model
 from classbridge.models import extension as extension_model
 from classbridge.models import partner_token as token_model
 from classbridge.models import staff as staff_model
-from classbridge.models.aggregator import Aggregator
 from classbridge.models.db import Database
+from classbridge.models.inputs.activity import RegistrationRules
+from classbridge.models.tables import Aggregator
 from tests.studio import Studio
 
 PARTNER_PATH = "/aggregator/v1/graphql"
@@ -33,7 +34,7 @@ async def make_partner(database: Database, aggregator: Aggregator) -> Partner:
 
 
 async def owner_actor(studio: Studio) -> staff_model.StaffActor:
-    async with studio.database.session() as db:
+    async with studio.database.read() as db:
         actor = await staff_model.authenticate(db=db, token=studio.token)
     assert actor is not None
     return actor
@@ -69,7 +70,7 @@ async def offer_activity(
             db=db,
             company_id=studio.company_id,
             activity_id=activity_id or studio.activity_id,
-            rules={"allow_aggregator_bookings": True, "aggregator_limit": limit},
+            rules=RegistrationRules(allow_aggregator_bookings=True, aggregator_limit=limit),
         )
 
 

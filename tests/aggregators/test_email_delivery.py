@@ -7,9 +7,8 @@ from sqlalchemy import select
 
 from classbridge.graph.app import create_app
 from classbridge.jobs.email import deliver_pending_emails, retry_delay
-from classbridge.models.aggregator import Aggregator
 from classbridge.models.db import Database
-from classbridge.models.email import EmailMessage
+from classbridge.models.tables import Aggregator, EmailMessage
 from classbridge.settings import Settings
 from tests.aggregators.partner import PARTNER_PATH, activate, make_partner
 from tests.aggregators.smtp import free_port, smtp_server
@@ -17,7 +16,7 @@ from tests.studio import Studio, gql
 
 
 async def _outbox(database: Database) -> list[EmailMessage]:
-    async with database.session() as db:
+    async with database.read() as db:
         return list(await db.scalars(select(EmailMessage).order_by(EmailMessage.id)))
 
 

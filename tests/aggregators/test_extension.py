@@ -7,12 +7,19 @@ from sqlalchemy import func, select
 from classbridge.models import company as company_model
 from classbridge.models import extension as extension_model
 from classbridge.models import staff as staff_model
-from classbridge.models.aggregator import Aggregator, ExtensionStatus
+from classbridge.models import tables
 from classbridge.models.db import Database
-from classbridge.models.email import EmailMessage
 from classbridge.models.errors import DomainError, ErrorCode
-from classbridge.models.outbox import OutboxItem, OutboxKind
-from classbridge.models.session import ClassSession
+from classbridge.models.inputs.company import VenueCreate
+from classbridge.models.inputs.staff import StaffUserCreate
+from classbridge.models.tables import (
+    Aggregator,
+    ClassSession,
+    EmailMessage,
+    ExtensionStatus,
+    OutboxItem,
+    OutboxKind,
+)
 from tests.aggregators.partner import activate, link, owner_actor
 from tests.studio import Studio
 
@@ -20,13 +27,13 @@ EGYM = Aggregator.EGYM_WELLPASS
 
 
 async def _status(studio: Studio, aggregator: Aggregator = EGYM) -> ExtensionStatus:
-    async with studio.database.session() as db:
+    async with studio.database.read() as db:
         views = await extension_model.list_extensions(db=db, company_id=studio.company_id)
     return next(v.status for v in views if v.aggregator is aggregator)
 
 
 async def _emails(database: Database) -> list[EmailMessage]:
-    async with database.session() as db:
+    async with database.read() as db:
         return list(await db.scalars(select(EmailMessage).order_by(EmailMessage.id)))
 
 
@@ -51,13 +58,15 @@ async def test_only_the_owner_activates(studio: Studio) -> None:
         clerk = await staff_model.create_staff_user(
             db=db,
             company_id=studio.company_id,
-            email="clerk@example.com",
-            name="Clerk",
-            password="correct horse battery",
-            role=staff_model.StaffRole.STAFF,
+            user=StaffUserCreate(
+                email="clerk@example.com",
+                name="Clerk",
+                password="correct horse battery",
+                role=tables.StaffRole.STAFF,
+            ),
         )
     actor = staff_model.StaffActor(
-        user_id=clerk.id, company_id=studio.company_id, role=staff_model.StaffRole.STAFF
+        user_id=clerk.id, company_id=studio.company_id, role=tables.StaffRole.STAFF
     )
     with pytest.raises(DomainError) as refused:
         async with studio.database.transaction() as db:
@@ -95,13 +104,15 @@ async def test_linking_needs_an_activated_extension(studio: Studio) -> None:
 async def test_several_venues_link_and_relinking_replaces_the_id(studio: Studio) -> None:
     async with studio.database.transaction() as db:
         second = await company_model.create_venue(
-            db=db, company_id=studio.company_id, name="Second", timezone="Europe/Vienna"
+            db=db,
+            company_id=studio.company_id,
+            venue=VenueCreate(name="Second", timezone="Europe/Vienna"),
         )
     await activate(studio)
     await link(studio, external="wp-1")
     await link(studio, venue_id=second.id, external="wp-2")
     await link(studio, external="wp-1b")
-    async with studio.database.session() as db:
+    async with studio.database.read() as db:
         views = await extension_model.list_extensions(db=db, company_id=studio.company_id)
     egym = next(v for v in views if v.aggregator is EGYM)
     assert {v.venue.id: v.aggregator_venue_id for v in egym.venues} == {
@@ -130,7 +141,7 @@ async def test_going_live_and_deactivating_touch_upcoming_sessions(studio: Studi
     session_id = await studio.session()
 
     async def state() -> tuple[int, int]:
-        async with studio.database.session() as db:
+        async with studio.database.read() as db:
             session = await db.get(ClassSession, session_id)
             assert session is not None
             outbox = await db.scalar(
@@ -152,7 +163,7 @@ async def test_going_live_and_deactivating_touch_upcoming_sessions(studio: Studi
     async with studio.database.transaction() as db:
         await extension_model.deactivate_extension(db=db, actor=actor, aggregator=EGYM)
     assert await state() == (version + 2, rows + 2)
-    async with studio.database.session() as db:
+    async with studio.database.read() as db:
         kinds = list(
             await db.scalars(
                 select(OutboxItem.aggregator).where(OutboxItem.kind == OutboxKind.EXTENSION_CHANGED)

@@ -10,8 +10,10 @@ from sqlalchemy import update
 from classbridge.models import activity as activity_model
 from classbridge.models import partner_token as token_model
 from classbridge.models import session as session_model
-from classbridge.models.aggregator import Aggregator
-from classbridge.models.session import ClassSession
+from classbridge.models import session_cancellation
+from classbridge.models.inputs.activity import RegistrationRules
+from classbridge.models.inputs.session import SessionEdit, SessionSchedule, WeeklyRepeat
+from classbridge.models.tables import Aggregator, ClassSession
 from tests.aggregators.partner import (
     PARTNER_PATH,
     Partner,
@@ -145,11 +147,11 @@ async def test_sessions_show_spots_times_and_windows_as_the_contract_says(
             db=db,
             company_id=studio.company_id,
             activity_id=studio.activity_id,
-            rules={
-                "booking_opens_minutes": 7 * 24 * 60,
-                "booking_closes_minutes": 90,
-                "free_cancellation_minutes": 12 * 60,
-            },
+            rules=RegistrationRules(
+                booking_opens_minutes=7 * 24 * 60,
+                booking_closes_minutes=90,
+                free_cancellation_minutes=12 * 60,
+            ),
         )
     session_id = await studio.session(days_ahead=2, capacity=10)
     await studio.session(days_ahead=20)  # beyond the default 14 days
@@ -274,12 +276,15 @@ async def test_pages_default_to_50_cap_at_100_and_cursors_walk_on(
             await session_model.schedule_sessions(
                 db=db,
                 company_id=studio.company_id,
-                activity_id=studio.activity_id,
-                venue_id=studio.venue_id,
-                local_start=datetime.combine(day, datetime.min.time()).replace(hour=hour),
-                duration_minutes=30,
-                repeat_weekdays=[1, 2, 3, 4, 5, 6, 7],
-                repeat_until=day + timedelta(days=3),
+                schedule=SessionSchedule(
+                    activity_id=studio.activity_id,
+                    venue_id=studio.venue_id,
+                    start=datetime.combine(day, datetime.min.time()).replace(hour=hour),
+                    duration_minutes=30,
+                    repeat=WeeklyRepeat(
+                        weekdays=[1, 2, 3, 4, 5, 6, 7], until=day + timedelta(days=3)
+                    ),
+                ),
             )
     partner = await make_partner(studio.database, Aggregator.EGYM_WELLPASS)
     first = await pgql(client, partner, SESSIONS)
@@ -312,14 +317,14 @@ async def test_updated_after_reports_cancelled_and_withdrawn_sessions(
     quiet = await pgql(client, partner, SESSIONS, {"since": since})
     assert ids(quiet) == []
     async with studio.database.transaction() as db:
-        await session_model.cancel_session(
+        await session_cancellation.cancel_session(
             db=db, company_id=studio.company_id, session_id=cancelled, reason="teacher ill"
         )
         await session_model.edit_session(
             db=db,
             company_id=studio.company_id,
             session_id=withdrawn,
-            changes={"aggregator_mode": "INDIVIDUAL", "aggregator_allowed": False},
+            changes=SessionEdit(aggregator_mode="INDIVIDUAL", aggregator_allowed=False),
         )
     feed = await pgql(client, partner, SESSIONS, {"since": since})
     nodes = {e["node"]["id"]: e["node"] for e in feed["data"]["sessions"]["edges"]}
@@ -366,7 +371,7 @@ async def test_classes_sports_teachers_and_rooms_as_the_schema_shapes_them(
             db=db,
             company_id=studio.company_id,
             session_id=session_id,
-            changes={"teacher": "Mara", "room": "Studio 2"},
+            changes=SessionEdit(teacher="Mara", room="Studio 2"),
         )
     partner = await make_partner(studio.database, Aggregator.EGYM_WELLPASS)
     body = await pgql(

@@ -12,9 +12,8 @@ import uvicorn
 from sqlalchemy import func, select
 
 from classbridge.graph.app import create_app
-from classbridge.models.aggregator import Aggregator
-from classbridge.models.booking import Booking, BookingSource, BookingStatus
 from classbridge.models.db import Database
+from classbridge.models.tables import Aggregator, Booking, BookingSource, BookingStatus
 from classbridge.settings import Settings
 from tests.aggregators.partner import PARTNER_PATH, connect, make_partner, member
 from tests.studio import Studio
@@ -97,7 +96,7 @@ async def test_capacity_and_aggregator_limit_hold_under_a_rush(
         mixed.extend(desk)
         outcomes = Counter(await asyncio.gather(*mixed))
 
-    async with studio.database.session() as db:
+    async with studio.database.read() as db:
         rows = (
             await db.execute(
                 select(Booking.source, func.count())

@@ -6,14 +6,21 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
-from classbridge.models import booking as booking_model
 from classbridge.models import customer as customer_model
+from classbridge.models import merge, tables
 from classbridge.models import reservation as reservation_model
-from classbridge.models.aggregator import Aggregator
-from classbridge.models.booking import Booking, BookingSource, BookingStatus, CancellationType
-from classbridge.models.customer import Customer, CustomerAggregatorId
 from classbridge.models.errors import DomainError, ErrorCode
-from classbridge.models.reservation import Member
+from classbridge.models.inputs.activity import ActivityCreate
+from classbridge.models.inputs.customer import Member
+from classbridge.models.tables import (
+    Aggregator,
+    Booking,
+    BookingSource,
+    BookingStatus,
+    CancellationType,
+    Customer,
+    CustomerAggregatorId,
+)
 from tests.aggregators.partner import connect
 from tests.studio import Studio
 
@@ -36,7 +43,7 @@ async def reserve(studio: Studio, session_id: uuid.UUID, who: Member, **kw: obje
 
 
 async def count(studio: Studio, model: type) -> int:
-    async with studio.database.session() as db:
+    async with studio.database.read() as db:
         return await db.scalar(select(func.count()).select_from(model)) or 0
 
 
@@ -47,9 +54,9 @@ async def test_first_reservation_creates_the_profile_and_books_with_the_built_in
     session_id = await studio.session()
     booking = await reserve(studio, session_id, mia())
     assert booking.source is BookingSource.AGGREGATOR and booking.aggregator is EGYM
-    async with studio.database.session() as db:
+    async with studio.database.read() as db:
         customer = await db.get(Customer, booking.customer_id)
-        product = await db.get(booking_model.Product, booking.product_id)
+        product = await db.get(tables.Product, booking.product_id)
         found = await customer_model.find_by_aggregator_id(
             db=db, company_id=studio.company_id, aggregator=EGYM, external_id="m-1"
         )
@@ -80,7 +87,7 @@ async def test_the_same_new_member_racing_into_two_sessions_gets_one_profile(
     sessions = [await studio.session(days_ahead=d) for d in (2, 3, 4, 5)]
     bookings = await asyncio.gather(*(reserve(studio, s, mia(7)) for s in sessions))
     assert len({b.customer_id for b in bookings}) == 1
-    async with studio.database.session() as db:
+    async with studio.database.read() as db:
         profiles = await db.scalar(
             select(func.count()).select_from(Customer).where(Customer.last_name == "Member7")
         )
@@ -99,7 +106,7 @@ async def test_rules_apply_limit_capacity_and_offer(studio: Studio) -> None:
         from classbridge.models import activity as activity_model
 
         closed = await activity_model.create_activity(
-            db=db, company_id=studio.company_id, name="Private"
+            db=db, company_id=studio.company_id, activity=ActivityCreate(name="Private")
         )
     closed_session = await studio.session(activity_id=closed.id)
     with pytest.raises(DomainError) as refused:
@@ -124,7 +131,7 @@ async def test_cancel_early_late_by_rule_and_twice_is_a_no_op(studio: Studio) ->
                     db=db, aggregator=EGYM, reservation_id=b.id, late=flag
                 )
             assert done.status is BookingStatus.CANCELLED
-    async with studio.database.session() as db:
+    async with studio.database.read() as db:
         kinds = {
             b.id: (await db.get(Booking, b.id)).cancellation_type  # type: ignore[union-attr]
             for b in (booking, late, by_rule)
@@ -148,7 +155,9 @@ async def test_check_in_and_checked_in_on_reservation(studio: Studio) -> None:
     session_id = await studio.session()
     booking = await reserve(studio, session_id, mia(1))
     async with studio.database.transaction() as db:
-        done = await reservation_model.check_in(db=db, aggregator=EGYM, reservation_id=booking.id)
+        done = await reservation_model.check_in_reservation(
+            db=db, aggregator=EGYM, reservation_id=booking.id
+        )
     assert done.status is BookingStatus.CHECKED_IN
     direct = await reserve(studio, session_id, mia(2), checked_in=True)
     assert direct.status is BookingStatus.CHECKED_IN
@@ -176,7 +185,7 @@ async def test_after_a_merge_the_id_follows_to_the_survivor(studio: Studio) -> N
     await connect(studio)
     first = await reserve(studio, await studio.session(), mia(1))
     async with studio.database.transaction() as db:
-        await customer_model.merge_customers(
+        await merge.merge_customers(
             db=db,
             company_id=studio.company_id,
             survivor_id=studio.customer_id,

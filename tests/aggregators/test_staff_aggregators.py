@@ -7,12 +7,19 @@ from sqlalchemy import select, update
 
 from classbridge.models import reservation as reservation_model
 from classbridge.models import staff as staff_model
-from classbridge.models.aggregator import Aggregator
+from classbridge.models import tables
 from classbridge.models.base import utcnow
-from classbridge.models.booking import Booking, BookingStatus, CancellationType
-from classbridge.models.outbox import OutboxItem, OutboxKind
-from classbridge.models.reservation import Member
-from classbridge.models.session import ClassSession
+from classbridge.models.inputs.customer import Member
+from classbridge.models.inputs.staff import StaffUserCreate
+from classbridge.models.tables import (
+    Aggregator,
+    Booking,
+    BookingStatus,
+    CancellationType,
+    ClassSession,
+    OutboxItem,
+    OutboxKind,
+)
 from tests.aggregators.partner import connect, link
 from tests.studio import Studio, error_codes, gql
 
@@ -72,10 +79,12 @@ async def test_staff_who_are_not_owner_cannot_activate(
         clerk = await staff_model.create_staff_user(
             db=db,
             company_id=studio.company_id,
-            email="desk@example.com",
-            name="Desk",
-            password="correct horse battery",
-            role=staff_model.StaffRole.STAFF,
+            user=StaffUserCreate(
+                email="desk@example.com",
+                name="Desk",
+                password="correct horse battery",
+                role=tables.StaffRole.STAFF,
+            ),
         )
         token = await staff_model.issue_token(db=db, user=clerk, ttl_days=1)
     refused = await gql(client, ACTIVATE, {"a": "EGYM_WELLPASS"}, token=token)
@@ -135,7 +144,7 @@ async def test_cancelling_a_session_cancels_aggregator_bookings_with_an_outbox_r
     await connect(studio)
     session_id = await studio.session()
     booking = await _reserve(studio, session_id)
-    async with studio.database.session() as db:
+    async with studio.database.read() as db:
         before = len(
             list(await db.scalars(select(OutboxItem.id).where(OutboxItem.session_id == session_id)))
         )
@@ -146,7 +155,7 @@ async def test_cancelling_a_session_cancels_aggregator_bookings_with_an_outbox_r
         token=studio.token,
     )
     assert body["data"]["cancelSession"]["isCancelled"] is True
-    async with studio.database.session() as db:
+    async with studio.database.read() as db:
         row = await db.get(Booking, booking.id)
         outbox = list(
             await db.scalars(

@@ -5,8 +5,8 @@ import subprocess
 import sys
 
 from classbridge.models import partner_token as token_model
-from classbridge.models.aggregator import Aggregator
 from classbridge.models.db import Database
+from classbridge.models.tables import Aggregator
 
 
 def cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -27,7 +27,7 @@ async def test_create_prints_a_working_token_once_list_and_revoke(
     created = cli(database_url, "create", "EGYM_WELLPASS", "--label", "EGYM staging")
     assert created.returncode == 0, created.stderr
     token = created.stdout.strip()
-    async with database.session() as db:
+    async with database.read() as db:
         actor = await token_model.authenticate(db=db, token=token)
     assert actor is not None and actor.aggregator is Aggregator.EGYM_WELLPASS
 
@@ -39,7 +39,7 @@ async def test_create_prints_a_working_token_once_list_and_revoke(
 
     revoked = cli(database_url, "revoke", str(actor.token_id))
     assert revoked.returncode == 0, revoked.stderr
-    async with database.session() as db:
+    async with database.read() as db:
         assert await token_model.authenticate(db=db, token=token) is None
     assert "revoked" in cli(database_url, "list").stdout
 

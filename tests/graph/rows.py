@@ -14,7 +14,7 @@ Snapshot = dict[str, list[tuple[Any, ...]]]
 async def snapshot(database: Database) -> Snapshot:
     """Every row of every table, sorted, as plain tuples."""
     out: Snapshot = {}
-    async with database.session() as db:
+    async with database.read() as db:
         for table in SQLModel.metadata.sorted_tables:
             rows = (await db.execute(sa.select(table))).all()
             out[table.name] = sorted((tuple(r) for r in rows), key=repr)

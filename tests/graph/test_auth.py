@@ -7,9 +7,11 @@ import sqlalchemy as sa
 from sqlalchemy import update
 
 from classbridge.models import staff as staff_model
+from classbridge.models import tables
 from classbridge.models.base import utcnow
 from classbridge.models.db import Database
-from classbridge.models.staff import StaffRole, StaffToken
+from classbridge.models.inputs.staff import StaffUserCreate
+from classbridge.models.tables import StaffRole, StaffToken
 from tests.graph.rows import snapshot
 from tests.studio import Studio, error_codes, gql
 
@@ -108,8 +110,8 @@ async def test_tokens_and_passwords_are_stored_hashed(
     dump = repr(await snapshot(database))
     for secret in (token, studio.token, PASSWORD):
         assert secret not in dump
-    async with database.session() as db:
-        hashes = list(await db.scalars(sa.select(staff_model.StaffUser.password_hash)))
+    async with database.read() as db:
+        hashes = list(await db.scalars(sa.select(tables.StaffUser.password_hash)))
     assert hashes and all(h.startswith("$argon2id$") for h in hashes)
 
 
@@ -120,10 +122,9 @@ async def test_staff_role_cannot_create_a_venue(
         user = await staff_model.create_staff_user(
             db=db,
             company_id=studio.company_id,
-            email="desk@example.com",
-            name="Front Desk",
-            password=PASSWORD,
-            role=StaffRole.STAFF,
+            user=StaffUserCreate(
+                email="desk@example.com", name="Front Desk", password=PASSWORD, role=StaffRole.STAFF
+            ),
         )
         token = await staff_model.issue_token(db=db, user=user, ttl_days=1)
     before = await snapshot(database)

@@ -5,7 +5,7 @@ import asyncio
 import httpx
 from sqlalchemy import func, select
 
-from classbridge.models.booking import Booking, BookingStatus
+from classbridge.models.tables import Booking, BookingStatus
 from tests.processes import running_server
 from tests.studio import Studio
 
@@ -40,7 +40,7 @@ async def test_40_concurrent_bookings_for_10_spots_book_exactly_10(
         b["data"]["bookCustomer"] == {"__typename": "Booking", "status": "BOOKED"} for b in booked
     )
     assert refused == ["SESSION_FULL"] * 30
-    async with studio.database.session() as db:
+    async with studio.database.read() as db:
         live = await db.scalar(
             select(func.count())
             .select_from(Booking)

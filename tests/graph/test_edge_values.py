@@ -51,7 +51,7 @@ CRAFTED_CURSORS = {
     "nested JSON": base64.urlsafe_b64encode(b"[" * 500 + b"]" * 500).decode(),
 }
 
-TIME_ZONES = ["Europe", "America", "a" * 300, "Europe/Berlin/", "../../etc/passwd", " UTC"]
+TIME_ZONES = ["Europe", "America", "a" * 300, "Europe/Berlin/", "../../etc/passwd", "posix/UTC"]
 
 
 async def test_time_zones_must_be_listed_by_the_tz_database(
@@ -63,7 +63,7 @@ async def test_time_zones_must_be_listed_by_the_tz_database(
             client, CREATE_VENUE, {"i": {"name": "V", "timezone": zone}}, token=studio.token
         )
         assert error_codes(body) == ["VALIDATION"], (zone, body)
-        assert body["errors"][0]["extensions"]["field"] == "timezone"
+        assert body["errors"][0]["extensions"]["field"] == "input.timezone"
     assert await snapshot(database) == before
     body = await gql(
         client,

@@ -10,9 +10,10 @@ from classbridge.models import booking as booking_model
 from classbridge.models import customer as customer_model
 from classbridge.models import session as session_model
 from classbridge.models.base import utcnow
-from classbridge.models.booking import BookingSource
-from classbridge.models.company import Venue
+from classbridge.models.inputs.customer import CustomerCreate
+from classbridge.models.inputs.session import SessionSchedule, WeeklyRepeat
 from classbridge.models.localtime import utc_to_local
+from classbridge.models.tables import BookingSource, Venue
 from tests.conftest import QueryCounter
 from tests.studio import Studio, error_codes, gql
 
@@ -56,7 +57,7 @@ async def _booked_session(studio: Studio, n: int, *, days_ahead: int) -> uuid.UU
             customer = await customer_model.create_customer(
                 db=db,
                 company_id=studio.company_id,
-                values={"first_name": f"P{i}", "last_name": f"Guest{i:04d}"},
+                customer=CustomerCreate(first_name=f"P{i}", last_name=f"Guest{i:04d}"),
             )
             await booking_model.book(
                 db=db,
@@ -106,14 +107,19 @@ async def _fill_schedule(studio: Studio, n: int) -> None:
         sessions = await session_model.schedule_sessions(
             db=db,
             company_id=studio.company_id,
-            activity_id=studio.activity_id,
-            venue_id=studio.venue_id,
-            local_start=datetime(first.year, first.month, first.day, 18),
-            repeat_weekdays=[1, 2, 3, 4, 5, 6, 7],
-            repeat_until=first + timedelta(days=n - 1),
+            schedule=SessionSchedule(
+                activity_id=studio.activity_id,
+                venue_id=studio.venue_id,
+                start=datetime(first.year, first.month, first.day, 18),
+                repeat=WeeklyRepeat(
+                    weekdays=[1, 2, 3, 4, 5, 6, 7], until=first + timedelta(days=n - 1)
+                ),
+            ),
         )
         second = await customer_model.create_customer(
-            db=db, company_id=studio.company_id, values={"first_name": "B", "last_name": "B"}
+            db=db,
+            company_id=studio.company_id,
+            customer=CustomerCreate(first_name="B", last_name="B"),
         )
         for session in sessions:
             for customer_id in (studio.customer_id, second.id):

@@ -39,7 +39,7 @@ def _context(database: Database, settings: Settings) -> Context:
 
 async def _healthy(database: Database) -> None:
     for _ in range(3):  # every pooled connection still works
-        async with database.session() as db:
+        async with database.read() as db:
             assert (await db.execute(text("SELECT 1"))).scalar() == 1
 
 

@@ -10,10 +10,8 @@ import httpx
 from sqlalchemy import update
 
 from classbridge.models import booking as booking_model
-from classbridge.models.aggregator import Aggregator
 from classbridge.models.base import utcnow
-from classbridge.models.booking import BookingSource
-from classbridge.models.session import ClassSession
+from classbridge.models.tables import Aggregator, BookingSource, ClassSession
 from tests.graph.rows import row_counts
 from tests.studio import Studio, error_codes, gql
 

@@ -13,6 +13,9 @@ from classbridge.models import activity as activity_model
 from classbridge.models import company as company_model
 from classbridge.models import session as session_model
 from classbridge.models.base import utcnow
+from classbridge.models.inputs.activity import ActivityCreate
+from classbridge.models.inputs.company import VenueCreate
+from classbridge.models.inputs.session import SessionSchedule
 from classbridge.models.localtime import utc_to_local
 from tests.studio import Studio, error_codes, gql
 
@@ -47,9 +50,11 @@ async def _schedule(
         sessions = await session_model.schedule_sessions(
             db=db,
             company_id=studio.company_id,
-            activity_id=activity_id or studio.activity_id,
-            venue_id=venue_id or studio.venue_id,
-            local_start=datetime(day.year, day.month, day.day, hour, minute),
+            schedule=SessionSchedule(
+                activity_id=activity_id or studio.activity_id,
+                venue_id=venue_id or studio.venue_id,
+                start=datetime(day.year, day.month, day.day, hour, minute),
+            ),
         )
     return str(sessions[0].id)
 
@@ -89,10 +94,12 @@ async def test_session_filters_venue_activity_local_days_and_cancelled(
 ) -> None:
     async with studio.database.transaction() as db:
         annex = await company_model.create_venue(
-            db=db, company_id=studio.company_id, name="Annex", timezone="Europe/Berlin"
+            db=db,
+            company_id=studio.company_id,
+            venue=VenueCreate(name="Annex", timezone="Europe/Berlin"),
         )
         hiit = await activity_model.create_activity(
-            db=db, company_id=studio.company_id, name="HIIT"
+            db=db, company_id=studio.company_id, activity=ActivityCreate(name="HIIT")
         )
     day = _today() + timedelta(days=5)
     early = await _schedule(studio, day, 0, 30)  # the previous day in UTC

@@ -11,8 +11,7 @@ from graphql import GraphQLInputObjectType, GraphQLNamedType, get_named_type
 from classbridge.graph.staff.schema import build_staff_schema
 from classbridge.models import booking as booking_model
 from classbridge.models import customer as customer_model
-from classbridge.models.aggregator import Aggregator
-from classbridge.models.booking import BookingSource
+from classbridge.models.tables import Aggregator, BookingSource
 from tests.graph.rows import diff, snapshot
 from tests.studio import Studio, gql
 
@@ -306,7 +305,7 @@ async def test_aggregator_ids_are_unique_per_company_not_across_companies(
         client, REMOVE_AGGREGATOR_ID, {"id": caller.customer}, token=other_studio.token
     )
     assert body["data"]["removeCustomerAggregatorId"]["id"] == caller.customer
-    async with studio.database.session() as db:
+    async with studio.database.read() as db:
         still = await customer_model.find_by_aggregator_id(
             db=db,
             company_id=studio.company_id,

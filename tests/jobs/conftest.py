@@ -10,15 +10,16 @@ from sqlalchemy import select
 from classbridge.jobs.client import AggregatorClient
 from classbridge.jobs.push import PushRuntime
 from classbridge.models import activity as activity_model
-from classbridge.models.aggregator import (
+from classbridge.models.base import utcnow
+from classbridge.models.db import Database
+from classbridge.models.inputs.activity import RegistrationRules
+from classbridge.models.tables import (
     Aggregator,
     AggregatorExtension,
     AggregatorVenueLink,
+    ClassSession,
     ExtensionStatus,
 )
-from classbridge.models.base import utcnow
-from classbridge.models.db import Database
-from classbridge.models.session import ClassSession
 from classbridge.settings import Settings
 from tests.jobs.processes import SECRET, Process, Receiver, classbridge_args, new_queue, push_env
 from tests.services import REDIS_URL, require_redis
@@ -48,12 +49,12 @@ async def connect(studio: Studio, aggregator: Aggregator = WELLPASS) -> None:
             db=db,
             company_id=studio.company_id,
             activity_id=studio.activity_id,
-            rules={"allow_aggregator_bookings": True},
+            rules=RegistrationRules(allow_aggregator_bookings=True),
         )
 
 
 async def versions(database: Database, session_ids: list[uuid.UUID]) -> dict[str, int]:
-    async with database.session() as db:
+    async with database.read() as db:
         rows = await db.execute(
             select(ClassSession.id, ClassSession.version).where(
                 ClassSession.id.in_(session_ids)  # type: ignore[attr-defined]

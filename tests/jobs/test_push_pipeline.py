@@ -7,10 +7,20 @@ from classbridge.jobs.push import PushRuntime, push_changes
 from classbridge.jobs.reconcile import reconcile
 from classbridge.models import booking as booking_model
 from classbridge.models import session as session_model
-from classbridge.models.aggregator import AggregatorExtension, ExtensionStatus
-from classbridge.models.booking import BookingSource
-from classbridge.models.outbox import OutboxItem, OutboxKind, add_outbox_items
-from classbridge.models.push import PushDelivery, PushState
+from classbridge.models import session_cancellation
+from classbridge.models.inputs.activity import RegistrationRules
+from classbridge.models.inputs.session import SessionEdit
+from classbridge.models.outbox import add_outbox_items
+from classbridge.models.tables import (
+    AggregatorExtension,
+    AggregatorMode,
+    BookingSource,
+    ExtensionStatus,
+    OutboxItem,
+    OutboxKind,
+    PushDelivery,
+    PushState,
+)
 from tests.jobs.conftest import all_arrived, connect, versions
 from tests.jobs.processes import Receiver
 from tests.studio import Studio
@@ -24,7 +34,10 @@ async def test_changes_arrive_signed_and_newest_version_wins(
     second = await studio.session(days_ahead=3)
     async with studio.database.transaction() as db:
         await session_model.edit_session(
-            db=db, company_id=studio.company_id, session_id=first, changes={"room": "Studio 2"}
+            db=db,
+            company_id=studio.company_id,
+            session_id=first,
+            changes=SessionEdit(room="Studio 2"),
         )
     async with studio.database.transaction() as db:
         await booking_model.book(
@@ -48,7 +61,7 @@ async def test_changes_arrive_signed_and_newest_version_wins(
     assert pushed["aggregatorVenueId"] == "wp-4711"
     assert state["counters"]["requests"] == 1  # both sessions in one batch
     assert state["counters"].get("badSignatures", 0) == 0
-    async with studio.database.session() as db:
+    async with studio.database.read() as db:
         rows = list(await db.scalars(select(PushDelivery)))
         assert {r.acked_version for r in rows} == set(expected.values())
         assert all(not r.pending and r.acked_at is not None for r in rows)
@@ -65,10 +78,10 @@ async def test_cancellation_and_removal_are_sent_only_for_known_sessions(
     withdrawn = await studio.session(days_ahead=2)
     await push_changes(runtime)
     async with studio.database.transaction() as db:
-        await session_model.cancel_session(
+        await session_cancellation.cancel_session(
             db=db, company_id=studio.company_id, session_id=known, reason="teacher ill"
         )
-    not_allowed = {"aggregator_mode": "INDIVIDUAL", "aggregator_allowed": False}
+    not_allowed = SessionEdit(aggregator_mode=AggregatorMode.INDIVIDUAL, aggregator_allowed=False)
     async with studio.database.transaction() as db:
         await session_model.edit_session(
             db=db, company_id=studio.company_id, session_id=withdrawn, changes=not_allowed
@@ -102,14 +115,14 @@ async def test_session_not_offered_is_never_sent(
             db=db,
             company_id=studio.company_id,
             activity_id=studio.activity_id,
-            rules={"allow_aggregator_bookings": False},
+            rules=RegistrationRules(allow_aggregator_bookings=False),
         )
     hidden = await studio.session(days_ahead=1)
 
     await push_changes(runtime)
 
     assert str(hidden) not in (await receiver.state())["sessions"]
-    async with studio.database.session() as db:
+    async with studio.database.read() as db:
         row = await db.scalar(select(PushDelivery).where(PushDelivery.session_id == hidden))
     assert row is not None and row.acked_state is PushState.NOT_OFFERED and not row.pending
 
@@ -154,7 +167,7 @@ async def test_rejected_payload_is_marked_failed_and_retried_by_the_reconciliati
         "whsec_" + "d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldC13cm9uZyE="
     )
     await push_changes(runtime)
-    async with studio.database.session() as db:
+    async with studio.database.read() as db:
         row = await db.scalar(select(PushDelivery).where(PushDelivery.session_id == sid))
     assert row is not None and row.failed_at is not None
     assert row.last_error is not None and "401" in row.last_error
@@ -182,7 +195,7 @@ async def test_rate_limit_is_retried_after_the_time_the_receiver_asked_for(
     runtime.schedule = schedule
     await push_changes(runtime)
 
-    async with studio.database.session() as db:
+    async with studio.database.read() as db:
         row = await db.scalar(select(PushDelivery).where(PushDelivery.session_id == sid))
     assert row is not None and row.pending and row.failed_at is None and row.attempts == 1
     assert row.next_attempt_at is not None and row.last_attempt_at is not None
@@ -207,7 +220,7 @@ async def test_deactivated_extension_withdraws_every_known_session(
             db=db,
             company_id=studio.company_id,
             kind=OutboxKind.EXTENSION_CHANGED,
-            aggregator=extension.aggregator.value,
+            aggregator=extension.aggregator,
         )
 
     await push_changes(runtime)
@@ -231,7 +244,7 @@ async def test_one_rejected_session_does_not_hold_back_its_batch(
 
     held = (await receiver.state())["sessions"]
     assert set(held) == {str(ids[0]), str(ids[2])}
-    async with studio.database.session() as db:
+    async with studio.database.read() as db:
         row = await db.scalar(select(PushDelivery).where(PushDelivery.session_id == ids[1]))
     assert row is not None and row.failed_at is not None
     assert row.last_error is not None and "422" in row.last_error

@@ -5,6 +5,7 @@ from pydantic import SecretStr
 
 from classbridge.jobs.push import PushRuntime, push_changes
 from classbridge.models import session as session_model
+from classbridge.models.inputs.session import SessionEdit
 from classbridge.models.push import expand_outbox
 from tests.jobs.conftest import connect
 from tests.jobs.processes import Receiver
@@ -38,7 +39,7 @@ async def test_staff_see_whether_a_change_is_on_wellpass_yet(
     await push_changes(runtime)
     async with studio.database.transaction() as db:
         await session_model.edit_session(
-            db=db, company_id=studio.company_id, session_id=sid, changes={"room": "Loft"}
+            db=db, company_id=studio.company_id, session_id=sid, changes=SessionEdit(room="Loft")
         )
 
     body = await gql(client, SESSION_SYNC, {"id": str(sid)}, token=studio.token)

@@ -13,6 +13,7 @@ from classbridge.jobs.embedded import push_lifespan
 from classbridge.jobs.enqueue import enqueue_reconcile
 from classbridge.models import session as session_model
 from classbridge.models.db import Database
+from classbridge.models.inputs.session import SessionEdit
 from tests.jobs.conftest import Workers, all_arrived, connect, push_settings, versions
 from tests.jobs.processes import Receiver, eventually
 from tests.services import REDIS_URL
@@ -35,7 +36,7 @@ async def arrived(receiver: Receiver, database: Database, ids: list) -> bool:  #
 async def edit_room(studio: Studio, sid, room: str) -> None:  # type: ignore[no-untyped-def]
     async with studio.database.transaction() as db:
         await session_model.edit_session(
-            db=db, company_id=studio.company_id, session_id=sid, changes={"room": room}
+            db=db, company_id=studio.company_id, session_id=sid, changes=SessionEdit(room=room)
         )
 
 

@@ -12,8 +12,8 @@ from websockets.exceptions import ConnectionClosed
 
 from classbridge.live.bus import READER_TASK_NAME
 from classbridge.live.payload import SignInMessage, build_messages, encode
-from classbridge.models.booking import SignInChange, SignInEvent
 from classbridge.models.db import Database
+from classbridge.models.sign_in_events import SignInChange, SignInEvent
 from tests.live.conftest import LiveServer, ServerFactory, wait_for
 from tests.live.test_sign_in_events import book, subscribe
 from tests.live.wsclient import PROTOCOLS, SESSION_UPDATES, TRANSPORT_WS, VENUE_UPDATES, GqlSocket
@@ -151,7 +151,7 @@ async def test_slow_consumer_is_told_and_dropped_without_stalling_others(
         await fast.event()
         assert server.bus.subscriber_count() == 2
 
-        async with database.session() as db:
+        async with database.read() as db:
             (template,) = await build_messages(
                 db=db,
                 events=[

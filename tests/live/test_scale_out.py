@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from classbridge.models import session as session_model
-from classbridge.models.aggregator import Aggregator
-from classbridge.models.session import AggregatorMode
+from classbridge.models.inputs.session import SessionEdit
+from classbridge.models.tables import Aggregator, AggregatorMode
 from tests.aggregators.partner import activate, link, make_partner, member, pgql
 from tests.live.test_sign_in_events import book, subscribe
 from tests.live.wsclient import TRANSPORT_WS
@@ -98,7 +98,7 @@ async def test_dashboard_on_one_process_hears_changes_from_others(
             db=db,
             company_id=studio.company_id,
             session_id=session_id,
-            changes={"aggregator_mode": AggregatorMode.INDIVIDUAL, "aggregator_allowed": True},
+            changes=SessionEdit(aggregator_mode=AggregatorMode.INDIVIDUAL, aggregator_allowed=True),
         )
     env = _environment(database_url, redis_prefix)
     async with classbridge_serve(env) as first, classbridge_serve(env) as second:

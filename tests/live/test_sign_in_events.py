@@ -13,9 +13,9 @@ from sqlalchemy import update
 from classbridge.live.payload import SignInMessage, build_messages, session_topic
 from classbridge.models import booking as booking_model
 from classbridge.models.base import utcnow
-from classbridge.models.booking import BookingSource, SignInChange, SignInEvent
 from classbridge.models.db import Database
-from classbridge.models.session import ClassSession
+from classbridge.models.sign_in_events import SignInChange, SignInEvent
+from classbridge.models.tables import BookingSource, ClassSession
 from tests.live.conftest import ServerFactory
 from tests.live.wsclient import PROTOCOLS, SESSION_UPDATES, TRANSPORT_WS, GqlSocket
 from tests.studio import Studio, error_codes
@@ -233,7 +233,7 @@ async def test_events_published_out_of_order_are_delivered_in_order(
     async with live_server() as server:
         socket = await subscribe(server.ws_url, TRANSPORT_WS, studio, session_id)
         await socket.event()
-        async with database.session() as db:
+        async with database.read() as db:
             (template,) = await build_messages(
                 db=db,
                 events=[

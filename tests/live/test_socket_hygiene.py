@@ -98,7 +98,7 @@ async def test_a_token_that_ends_ends_its_subscriptions_within_five_seconds(
 
 
 async def _actor(database: Database, studio: Studio) -> staff_model.StaffActor:
-    async with database.session() as db:
+    async with database.read() as db:
         actor = await staff_model.authenticate(db=db, token=studio.token)
     assert actor is not None
     return actor

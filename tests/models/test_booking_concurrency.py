@@ -3,8 +3,8 @@
 import asyncio
 
 from classbridge.models import booking as booking_model
-from classbridge.models.booking import BookingSource
 from classbridge.models.errors import DomainError, ErrorCode
+from classbridge.models.tables import BookingSource
 from tests.studio import Studio
 
 
@@ -30,7 +30,7 @@ async def test_concurrent_staff_bookings_never_overbook(studio: Studio) -> None:
     results = await asyncio.gather(*(attempt(c) for c in customers))
     assert results.count("ok") == 5
     assert results.count(ErrorCode.SESSION_FULL) == 25
-    async with studio.database.session() as db:
+    async with studio.database.read() as db:
         counts = await booking_model.booking_counts(db=db, session_ids=[session_id])
     assert counts[session_id].booked == 5
 

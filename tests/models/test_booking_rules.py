@@ -7,12 +7,17 @@ from sqlalchemy import update
 
 from classbridge.models import activity as activity_model
 from classbridge.models import booking as booking_model
-from classbridge.models import session as session_model
+from classbridge.models import session_cancellation, tables
 from classbridge.models.base import utcnow
-from classbridge.models.booking import BookingSource, BookingStatus, CancellationType
 from classbridge.models.errors import DomainError, ErrorCode
-from classbridge.models.outbox import OutboxItem
-from classbridge.models.session import ClassSession
+from classbridge.models.inputs.activity import RegistrationRules
+from classbridge.models.tables import (
+    BookingSource,
+    BookingStatus,
+    CancellationType,
+    ClassSession,
+    OutboxItem,
+)
 from tests.studio import Studio
 
 
@@ -47,7 +52,7 @@ async def test_activity_max_applies_without_override(studio: Studio) -> None:
             db=db,
             company_id=studio.company_id,
             activity_id=studio.activity_id,
-            rules={"max_participants": 1},
+            rules=RegistrationRules(max_participants=1),
         )
     session_id = await studio.session()
     await _book(studio, session_id)
@@ -72,7 +77,7 @@ async def test_booking_window(studio: Studio) -> None:
             db=db,
             company_id=studio.company_id,
             activity_id=studio.activity_id,
-            rules={"booking_opens_minutes": 24 * 60, "booking_closes_minutes": 60},
+            rules=RegistrationRules(booking_opens_minutes=24 * 60, booking_closes_minutes=60),
         )
     far = await studio.session(days_ahead=5)
     await _refused(ErrorCode.BOOKING_WINDOW_NOT_OPEN, _book(studio, far))
@@ -91,7 +96,7 @@ async def test_booking_window(studio: Studio) -> None:
 async def test_no_booking_on_cancelled_or_past_sessions(studio: Studio) -> None:
     cancelled = await studio.session()
     async with studio.database.transaction() as db:
-        await session_model.cancel_session(
+        await session_cancellation.cancel_session(
             db=db, company_id=studio.company_id, session_id=cancelled, reason="teacher ill"
         )
     await _refused(ErrorCode.SESSION_CANCELLED, _book(studio, cancelled))
@@ -112,7 +117,7 @@ async def test_cancel_early_or_late_by_free_cancellation_rule(studio: Studio) ->
             db=db,
             company_id=studio.company_id,
             activity_id=studio.activity_id,
-            rules={"free_cancellation_minutes": 24 * 60},
+            rules=RegistrationRules(free_cancellation_minutes=24 * 60),
         )
     early_session = await studio.session(days_ahead=3)
     late_session = await studio.session(days_ahead=0, hour=23)
@@ -133,12 +138,12 @@ async def test_cancel_session_cancels_bookings_and_writes_outbox(studio: Studio)
     session_id = await studio.session()
     booking = await _book(studio, session_id)
     async with studio.database.transaction() as db:
-        session = await session_model.cancel_session(
+        session = await session_cancellation.cancel_session(
             db=db, company_id=studio.company_id, session_id=session_id, reason=None
         )
         version = session.version
-    async with studio.database.session() as db:
-        stored = await db.get(booking_model.Booking, booking.id)
+    async with studio.database.read() as db:
+        stored = await db.get(tables.Booking, booking.id)
         assert stored is not None
         assert stored.status is BookingStatus.CANCELLED
         assert stored.cancellation_type is CancellationType.SESSION
@@ -165,7 +170,7 @@ async def test_rolled_back_booking_leaves_nothing(studio: Studio) -> None:
                 source=BookingSource.STAFF,
             )
             raise RuntimeError("boom")
-    async with studio.database.session() as db:
+    async with studio.database.read() as db:
         counts = await booking_model.booking_counts(db=db, session_ids=[session_id])
         outbox = (
             await db.scalars(

@@ -10,17 +10,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from classbridge.models import activity as activity_model
 from classbridge.models import booking as booking_model
-from classbridge.models import customer as customer_model
+from classbridge.models import merge, session_cancellation
 from classbridge.models import session as session_model
-from classbridge.models.booking import BookingSource
 from classbridge.models.db import Database
-from classbridge.models.outbox import OutboxItem, OutboxWritten
-from classbridge.models.session import ClassSession
+from classbridge.models.inputs.activity import RegistrationRules
+from classbridge.models.inputs.session import SessionEdit
+from classbridge.models.outbox import OutboxWritten
+from classbridge.models.tables import BookingSource, ClassSession, OutboxItem
 from tests.studio import Studio
 
 
 async def outbox_rows(database: Database, sid: uuid.UUID) -> int:
-    async with database.session() as db:
+    async with database.read() as db:
         return int(
             await db.scalar(
                 select(func.count()).select_from(OutboxItem).where(OutboxItem.session_id == sid)
@@ -30,7 +31,7 @@ async def outbox_rows(database: Database, sid: uuid.UUID) -> int:
 
 
 async def version(database: Database, sid: uuid.UUID) -> int:
-    async with database.session() as db:
+    async with database.read() as db:
         return int(await db.scalar(select(ClassSession.version).where(ClassSession.id == sid)))  # type: ignore[arg-type]
 
 
@@ -52,7 +53,7 @@ Change = Callable[[AsyncSession, Studio, uuid.UUID], Awaitable[object]]
 def _edit(changes: dict[str, object]) -> Change:
     async def run(db: AsyncSession, studio: Studio, sid: uuid.UUID) -> object:
         return await session_model.edit_session(
-            db=db, company_id=studio.company_id, session_id=sid, changes=changes
+            db=db, company_id=studio.company_id, session_id=sid, changes=SessionEdit(**changes)
         )
 
     return run
@@ -61,7 +62,10 @@ def _edit(changes: dict[str, object]) -> Change:
 def _rules(rules: dict[str, object]) -> Change:
     async def run(db: AsyncSession, studio: Studio, sid: uuid.UUID) -> object:
         return await activity_model.update_rules(
-            db=db, company_id=studio.company_id, activity_id=studio.activity_id, rules=rules
+            db=db,
+            company_id=studio.company_id,
+            activity_id=studio.activity_id,
+            rules=RegistrationRules(**rules),
         )
 
     return run
@@ -117,7 +121,7 @@ async def test_bookings_cancellations_and_session_cancel_write_outbox(studio: St
         )
     assert await outbox_rows(studio.database, sid) == rows + 2
     async with studio.database.transaction() as db:
-        await session_model.cancel_session(
+        await session_cancellation.cancel_session(
             db=db, company_id=studio.company_id, session_id=sid, reason=None
         )
     assert await outbox_rows(studio.database, sid) == rows + 3
@@ -138,7 +142,7 @@ async def test_customer_merge_that_frees_a_spot_writes_outbox(studio: Studio) ->
         )
     rows, before = await outbox_rows(studio.database, sid), await version(studio.database, sid)
     async with studio.database.transaction() as db:
-        await customer_model.merge_customers(
+        await merge.merge_customers(
             db=db, company_id=studio.company_id, survivor_id=studio.customer_id, merged_id=duplicate
         )
     assert await outbox_rows(studio.database, sid) == rows + 1
@@ -155,14 +159,16 @@ async def test_rolled_back_change_leaves_no_outbox_row_and_tells_no_one(
     async def listener(notices: list[object]) -> None:
         heard.extend(notices)
 
-    database.listeners.append(listener)
+    database.after_commit.add(listener)
     with pytest.raises(RuntimeError):
         async with database.transaction() as db:
             await book(db, studio, sid)
             raise RuntimeError("something after the booking failed")
+    await database.after_commit.drain()
     assert await outbox_rows(database, sid) == rows
     assert heard == []
 
     async with database.transaction() as db:
         await book(db, studio, sid)
+    await database.after_commit.drain()
     assert any(isinstance(n, OutboxWritten) for n in heard)

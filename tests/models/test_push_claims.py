@@ -8,16 +8,16 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from classbridge.models import session as session_model
-from classbridge.models.aggregator import Aggregator, AggregatorExtension, ExtensionStatus
 from classbridge.models.base import utcnow
 from classbridge.models.db import Database
-from classbridge.models.push import (
-    Ack,
+from classbridge.models.inputs.session import SessionEdit
+from classbridge.models.push import Ack, claim_deliveries, expand_outbox, record_acks
+from classbridge.models.tables import (
+    Aggregator,
+    AggregatorExtension,
+    ExtensionStatus,
     PushDelivery,
     PushState,
-    claim_deliveries,
-    expand_outbox,
-    record_acks,
 )
 from tests.studio import Studio
 
@@ -71,7 +71,7 @@ async def test_an_expired_lease_is_taken_again(studio: Studio, database: Databas
     async with database.transaction() as db:
         # The dead worker's late acknowledgement no longer counts.
         await record_acks(db=db, token="dead-worker", acks=[Ack(again[0], 1, PushState.OFFERED)])
-    async with database.session() as db:
+    async with database.read() as db:
         row = await db.get(PushDelivery, again[0].id)
     assert row is not None and row.acked_version is None and row.lease_token == "other"
 
@@ -83,12 +83,12 @@ async def test_change_during_flight_keeps_the_row_pending(
     [claimed] = await claim(database, "w1")
     async with database.transaction() as db:  # edited while the batch is on its way
         await session_model.edit_session(
-            db=db, company_id=studio.company_id, session_id=sid, changes={"room": "B"}
+            db=db, company_id=studio.company_id, session_id=sid, changes=SessionEdit(room="B")
         )
     async with database.transaction() as db:
         await expand_outbox(db=db)
         await record_acks(db=db, token="w1", acks=[Ack(claimed, 1, PushState.OFFERED)])
-    async with database.session() as db:
+    async with database.read() as db:
         row = await db.scalar(select(PushDelivery).where(PushDelivery.session_id == sid))
     assert row is not None and row.pending and row.acked_version == 1
     assert [c.session_id for c in await claim(database, "w2")] == [sid]

@@ -12,9 +12,9 @@ from strawberry.types import Info as StrawberryInfo
 
 from classbridge.graph.context import Context
 from classbridge.models import reservation as reservation_model
-from classbridge.models.aggregator import Aggregator, AggregatorActor
-from classbridge.models.extension import venue_links
+from classbridge.models.aggregator import AggregatorActor, venue_links
 from classbridge.models.offer import SessionOffer, session_offers
+from classbridge.models.tables import Aggregator
 
 
 @dataclass

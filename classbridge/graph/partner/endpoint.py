@@ -57,7 +57,7 @@ class PartnerGraphQL(GraphQLEndpoint):
         await self.serve(scope, receive, send)
 
     async def _authenticate(self, token: str) -> AggregatorActor | None:
-        async with self.database.session() as db:
+        async with self.database.read() as db:
             return await token_model.authenticate(db=db, token=token)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> PartnerContext:

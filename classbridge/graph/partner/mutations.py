@@ -3,26 +3,12 @@
 import strawberry
 
 from classbridge.graph.ids import parse_id
+from classbridge.graph.inputs import to_domain
 from classbridge.graph.partner.context import PartnerInfo
 from classbridge.graph.partner.types import Reservation, UserInput, Venue
 from classbridge.models import extension as extension_model
 from classbridge.models import reservation as reservation_model
-
-
-def _member(user: UserInput) -> reservation_model.Member:
-    address = user.address
-    return reservation_model.Member(
-        id=user.id,
-        first_name=user.first_name,
-        last_name=user.last_name,
-        email=user.email,
-        phone=user.phone,
-        birthday=user.birthday,
-        street=address.street if address else None,
-        zip=address.zip if address else None,
-        city=address.city if address else None,
-        country=address.country if address else None,
-    )
+from classbridge.models.inputs.customer import Member
 
 
 @strawberry.type
@@ -43,7 +29,7 @@ class PartnerMutation:
                 db=db,
                 aggregator=info.context.who,
                 session_id=parse_id(session_id, field="sessionId"),
-                member=_member(user),
+                member=to_domain(Member, user, at="user"),
                 checked_in=bool(checked_in),
             )
         return Reservation(row=booking)
@@ -70,7 +56,7 @@ class PartnerMutation:
     @strawberry.mutation(description="Check your member in; checking in again changes nothing.")
     async def check_in(self, info: PartnerInfo, reservation_id: strawberry.ID) -> Reservation:
         async with info.context.transaction() as db:
-            booking = await reservation_model.check_in(
+            booking = await reservation_model.check_in_reservation(
                 db=db,
                 aggregator=info.context.who,
                 reservation_id=parse_id(reservation_id, field="reservationId"),

@@ -1,13 +1,16 @@
 """Partner queries: parse, scope to the calling aggregator, call the catalog, format."""
 
 import uuid
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 
 from classbridge.graph.ids import parse_id
+from classbridge.graph.inputs import arguments_to_domain
 from classbridge.graph.pagination import (
+    PageInfo,
     check_page_size,
     connection,
     cursor_id,
@@ -21,7 +24,6 @@ from classbridge.graph.partner.types import (
     Connection,
     Cursor,
     Edge,
-    PageInfo,
     Reservation,
     Session,
     Sport,
@@ -30,7 +32,7 @@ from classbridge.graph.partner.types import (
 )
 from classbridge.models import catalog
 from classbridge.models import reservation as reservation_model
-from classbridge.models.localtime import check_supported_date
+from classbridge.models.tables import ClassSession
 
 
 def _time_key(raw: list[str]) -> tuple[datetime, uuid.UUID]:
@@ -38,8 +40,14 @@ def _time_key(raw: list[str]) -> tuple[datetime, uuid.UUID]:
     return cursor_time(moment), cursor_id(row_id)
 
 
-def _page(rows: list, first: int, key, node, after_given: bool) -> Connection:  # type: ignore[no-untyped-def,type-arg]
-    return connection(
+def _page(
+    rows: list[Any],
+    first: int,
+    key: Callable[[Any], Sequence[Any]],
+    node: Callable[[Any], Any],
+    after_given: bool,
+) -> Connection[Any]:
+    page: Connection[Any] = connection(
         rows,
         first=first,
         key=key,
@@ -47,6 +55,7 @@ def _page(rows: list, first: int, key, node, after_given: bool) -> Connection:  
         after_given=after_given,
         types=(Connection, Edge, PageInfo),
     )
+    return page
 
 
 async def venue_page(
@@ -76,7 +85,7 @@ def _sport_key(raw: list[str]) -> str:
     return name
 
 
-def _session_key(mode: str):  # type: ignore[no-untyped-def]
+def _session_key(mode: str) -> Callable[[list[str]], tuple[datetime, uuid.UUID]]:
     def parse(raw: list[str]) -> tuple[datetime, uuid.UUID]:
         if len(raw) != 3 or raw[0] != mode:
             raise ValueError("cursor of another listing")
@@ -104,7 +113,7 @@ async def session_page(
             db=db, aggregator=info.context.who, query=query, after=cursor, limit=size + 1
         )
 
-    def key(r):  # type: ignore[no-untyped-def]
+    def key(r: ClassSession) -> tuple[str, str, uuid.UUID]:
         moment = r.updated_at if mode == "changed" else r.starts_at
         return (mode, moment.isoformat(), r.id)
 
@@ -184,7 +193,7 @@ class PartnerQuery:
     @strawberry.field(description="A session of a studio connected to you.")
     async def session(self, info: PartnerInfo, id: strawberry.ID) -> Session:
         async with info.context.read() as db:
-            row = await catalog.get_session(
+            row = await catalog.get_class_session(
                 db=db, aggregator=info.context.who, session_id=parse_id(id)
             )
         return Session(row=row)
@@ -214,18 +223,21 @@ class PartnerQuery:
         ] = None,
         venue_id: strawberry.ID | None = None,
     ) -> Connection[Session]:
-        days = catalog.check_range_days(time_range_in_days)
         venue = venue_id or location_id
-        if updated_after is not None:
-            check_supported_date(updated_after, field="updatedAfter")
-            if updated_after.tzinfo is None:
-                updated_after = updated_after.replace(tzinfo=UTC)
-        query = catalog.SessionQuery(
-            range_days=days,
-            venue_id=parse_id(venue, field="venueId") if venue else None,
-            cancelled=is_cancelled,
-            has_online_stream=has_online_stream,
-            changed_after=updated_after,
+        if updated_after is not None and updated_after.tzinfo is None:
+            updated_after = updated_after.replace(tzinfo=UTC)
+        arguments: dict[str, object] = {
+            "venue_id": parse_id(venue, field="venueId") if venue else None,
+            "cancelled": is_cancelled,
+            "has_online_stream": has_online_stream,
+            "changed_after": updated_after,
+        }
+        if time_range_in_days is not None:
+            arguments["range_days"] = time_range_in_days
+        query = arguments_to_domain(
+            catalog.SessionQuery,
+            arguments,
+            wire={"range_days": "timeRangeInDays", "changed_after": "updatedAfter"},
         )
         return await session_page(info, after=after, first=first, query=query)
 

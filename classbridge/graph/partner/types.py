@@ -11,12 +11,10 @@ from strawberry.schema.config import StrawberryConfig
 
 from classbridge.graph.pagination import PageInfo
 from classbridge.graph.partner.context import PartnerInfo
-from classbridge.models import booking as booking_model
 from classbridge.models import company as company_model
-from classbridge.models.activity import Activity
-from classbridge.models.booking import BookingStatus
-from classbridge.models.offer import SessionOffer
-from classbridge.models.session import ClassSession
+from classbridge.models import tables
+from classbridge.models.offer import SessionOffer, format_local
+from classbridge.models.tables import Activity, BookingStatus, ClassSession
 
 T = TypeVar("T")
 Cursor = NewType("Cursor", str)
@@ -65,10 +63,10 @@ class Gender(enum.Enum):
 
 
 _CANCELLATION = {
-    booking_model.CancellationType.NONE: CancellationType.CANCELLATION_TYPE_NONE,
-    booking_model.CancellationType.SESSION: CancellationType.CANCELLATION_TYPE_SESSION,
-    booking_model.CancellationType.EARLY: CancellationType.CANCELLATION_TYPE_USER_EARLY,
-    booking_model.CancellationType.LATE: CancellationType.CANCELLATION_TYPE_USER_LATE,
+    tables.CancellationType.NONE: CancellationType.CANCELLATION_TYPE_NONE,
+    tables.CancellationType.SESSION: CancellationType.CANCELLATION_TYPE_SESSION,
+    tables.CancellationType.EARLY: CancellationType.CANCELLATION_TYPE_USER_EARLY,
+    tables.CancellationType.LATE: CancellationType.CANCELLATION_TYPE_USER_LATE,
 }
 # A no-show keeps its place in the list: for the aggregator it stays enrolled.
 _STATUS = {
@@ -114,11 +112,11 @@ class Location:
     zip: str | None
 
 
-def _address(venue: company_model.Venue) -> Address:
+def _address(venue: tables.Venue) -> Address:
     return Address(city=venue.city, country=venue.country, street=venue.street, zip=venue.zip)
 
 
-def _coordinate(venue: company_model.Venue) -> Coordinate | None:
+def _coordinate(venue: tables.Venue) -> Coordinate | None:
     if venue.latitude is None or venue.longitude is None:
         return None
     return Coordinate(latitude=venue.latitude, longitude=venue.longitude)
@@ -126,7 +124,7 @@ def _coordinate(venue: company_model.Venue) -> Coordinate | None:
 
 @strawberry.type(description="A studio business connected to you.")
 class Company:
-    row: strawberry.Private[company_model.Company]
+    row: strawberry.Private[tables.Company]
 
     @strawberry.field
     def id(self) -> strawberry.ID:
@@ -151,7 +149,7 @@ class Company:
 
 @strawberry.type(description="A location of a studio.")
 class Venue:
-    row: strawberry.Private[company_model.Venue]
+    row: strawberry.Private[tables.Venue]
 
     @strawberry.field
     def id(self) -> strawberry.ID:
@@ -275,12 +273,6 @@ class OnlineStreamInformation:
     )
 
 
-def _local(moment: datetime, with_offset: bool) -> str:
-    if with_offset:
-        return moment.isoformat(timespec="seconds")
-    return moment.strftime("%Y-%m-%dT%H:%M")
-
-
 @strawberry.type(
     description="One appointment of a class. A session that was cancelled by the studio, "
     "or that is no longer offered to you, has isCancelled: true."
@@ -291,7 +283,7 @@ class Session:
     async def _offer(self, info: PartnerInfo) -> SessionOffer:
         return await info.context.offer.load(self.row.id)
 
-    async def _venue(self, info: PartnerInfo) -> company_model.Venue:
+    async def _venue(self, info: PartnerInfo) -> tables.Venue:
         venue = await info.context.loaders.venue.load(self.row.venue_id)
         assert venue is not None
         return venue
@@ -364,25 +356,25 @@ class Session:
         description="Start, venue-local time with UTC offset (YYYY-MM-DDTHH:mm:ss±hh:mm)."
     )
     async def startv2(self, info: PartnerInfo) -> str:
-        return _local((await self._offer(info)).start_local, True)
+        return format_local((await self._offer(info)).start_local, with_offset=True)
 
     @strawberry.field(description="End, venue-local time with UTC offset.")
     async def endv2(self, info: PartnerInfo) -> str:
-        return _local((await self._offer(info)).end_local, True)
+        return format_local((await self._offer(info)).end_local, with_offset=True)
 
     @strawberry.field(
         description="Start, venue-local time without offset (YYYY-MM-DDTHH:mm).",
         deprecation_reason="Use startv2: it carries the UTC offset.",
     )
     async def start(self, info: PartnerInfo) -> str:
-        return _local((await self._offer(info)).start_local, False)
+        return format_local((await self._offer(info)).start_local, with_offset=False)
 
     @strawberry.field(
         description="End, venue-local time without offset.",
         deprecation_reason="Use endv2: it carries the UTC offset.",
     )
     async def end(self, info: PartnerInfo) -> str:
-        return _local((await self._offer(info)).end_local, False)
+        return format_local((await self._offer(info)).end_local, with_offset=False)
 
     @strawberry.field(
         description="True when the studio cancelled it or it is no longer "
@@ -462,7 +454,7 @@ class Session:
 
 @strawberry.type(description="A member's place in a session, booked by you.")
 class Reservation:
-    row: strawberry.Private[booking_model.Booking]
+    row: strawberry.Private[tables.Booking]
 
     @strawberry.field
     def id(self) -> strawberry.ID:

@@ -8,7 +8,7 @@ import strawberry
 from classbridge.graph.context import Info
 from classbridge.graph.staff.types import Aggregator, ExtensionStatus
 from classbridge.models import extension as extension_model
-from classbridge.models.aggregator import Aggregator as AggregatorEnum
+from classbridge.models.tables import Aggregator as AggregatorEnum
 
 
 @strawberry.type(description="A venue as the aggregator needs it.")
@@ -22,9 +22,9 @@ class AggregatorVenue:
 
 @strawberry.type(description="One aggregator's extension for the company.")
 class AggregatorExtension:
-    aggregator: Aggregator  # type: ignore[valid-type]
+    aggregator: Aggregator
     display_name: str
-    status: ExtensionStatus  # type: ignore[valid-type]
+    status: ExtensionStatus
     company_id: strawberry.ID = strawberry.field(description="Our company UUID: send it along.")
     activated_at: datetime | None
     deactivated_at: datetime | None
@@ -76,7 +76,7 @@ class AggregatorMutation:
     async def activate_aggregator_extension(
         self,
         info: Info,
-        aggregator: Aggregator,  # type: ignore[valid-type]
+        aggregator: Aggregator,
     ) -> AggregatorExtension:
         actor = info.context.require_staff()
         async with info.context.transaction() as db:
@@ -87,7 +87,7 @@ class AggregatorMutation:
     async def deactivate_aggregator_extension(
         self,
         info: Info,
-        aggregator: Aggregator,  # type: ignore[valid-type]
+        aggregator: Aggregator,
     ) -> AggregatorExtension:
         actor = info.context.require_staff()
         async with info.context.transaction() as db:

@@ -41,10 +41,12 @@ from classbridge.live.ordering import SequenceOrder
 from classbridge.models import company as company_model
 from classbridge.models import session as session_model
 from classbridge.models import staff as staff_model
-from classbridge.models.booking import SignInChange as DomainChange
+from classbridge.models import tables
 from classbridge.models.db import Database
 from classbridge.models.errors import DomainError, ErrorCode
-from classbridge.models.localtime import check_supported_date
+from classbridge.models.fields import Day
+from classbridge.models.sign_in_events import SignInChange as DomainChange
+from classbridge.models.validation import check
 
 
 @strawberry.enum(description="What happened to a sign-in list.")
@@ -104,8 +106,8 @@ class SignInProduct:
         return self.state.name
 
     @strawberry.field
-    def kind(self) -> ProductKind:  # type: ignore[valid-type]
-        return ProductKind(self.state.kind)  # type: ignore[no-any-return]
+    def kind(self) -> ProductKind:
+        return ProductKind(self.state.kind)
 
 
 @strawberry.type(description="One line of a sign-in list.")
@@ -121,20 +123,20 @@ class SignInBooking:
         return strawberry.ID(str(self.state.session_id))
 
     @strawberry.field
-    def status(self) -> BookingStatus:  # type: ignore[valid-type]
-        return BookingStatus(self.state.status)  # type: ignore[no-any-return]
+    def status(self) -> BookingStatus:
+        return BookingStatus(self.state.status)
 
     @strawberry.field
-    def source(self) -> BookingSource:  # type: ignore[valid-type]
-        return BookingSource(self.state.source)  # type: ignore[no-any-return]
+    def source(self) -> BookingSource:
+        return BookingSource(self.state.source)
 
     @strawberry.field(description="Set when source is AGGREGATOR.")
-    def aggregator(self) -> Aggregator | None:  # type: ignore[valid-type]
+    def aggregator(self) -> Aggregator | None:
         return Aggregator(self.state.aggregator) if self.state.aggregator else None
 
     @strawberry.field
-    def cancellation_type(self) -> CancellationTypeEnum:  # type: ignore[valid-type]
-        return CancellationTypeEnum(self.state.cancellation_type)  # type: ignore[no-any-return]
+    def cancellation_type(self) -> CancellationTypeEnum:
+        return CancellationTypeEnum(self.state.cancellation_type)
 
     @strawberry.field
     def booked_at(self) -> datetime:
@@ -309,7 +311,7 @@ async def _authorized(info: Info) -> staff_model.StaffActor:
     actor = info.context.require_staff()
     token = info.context.token
     if token is not None:
-        async with info.context.database.session() as db:
+        async with info.context.database.read() as db:
             if await staff_model.authenticate(db=db, token=token) is None:
                 raise DomainError(ErrorCode.UNAUTHENTICATED, "the token was revoked or expired")
     return actor
@@ -360,12 +362,12 @@ async def _live(
         await bus.unsubscribe(sub)
 
 
-SessionLoader = Callable[[AsyncSession], Awaitable[list[session_model.ClassSession]]]
+SessionLoader = Callable[[AsyncSession], Awaitable[list[tables.ClassSession]]]
 
 
 async def _read_lists(database: Database, load: SessionLoader) -> list[payload.SessionList]:
     """The snapshot: the sessions and their lists, read as one consistent snapshot."""
-    async with database.session() as db:
+    async with database.read() as db:
         await payload.consistent_snapshot(db)
         sessions = await load(db)
         return await payload.read_session_lists(db=db, sessions=sessions)
@@ -383,12 +385,16 @@ class Subscription:
     ) -> AsyncGenerator[SignInUpdate, None]:
         actor = await _authorized(info)
         sid = parse_id(session_id, field="sessionId")
-        async with info.context.database.session() as db:
-            await session_model.get_session(db=db, company_id=actor.company_id, session_id=sid)
+        async with info.context.database.read() as db:
+            await session_model.get_class_session(
+                db=db, company_id=actor.company_id, session_id=sid
+            )
 
-        async def load(db: AsyncSession) -> list[session_model.ClassSession]:
+        async def load(db: AsyncSession) -> list[tables.ClassSession]:
             return [
-                await session_model.get_session(db=db, company_id=actor.company_id, session_id=sid)
+                await session_model.get_class_session(
+                    db=db, company_id=actor.company_id, session_id=sid
+                )
             ]
 
         return _live(
@@ -407,12 +413,11 @@ class Subscription:
     ) -> AsyncGenerator[SignInUpdate, None]:
         actor = await _authorized(info)
         vid = parse_id(venue_id, field="venueId")
-        check_supported_date(date, field="date")
-        day = date
-        async with info.context.database.session() as db:
+        day = check(Day, date, name="date")
+        async with info.context.database.read() as db:
             venue = await company_model.get_venue(db=db, company_id=actor.company_id, venue_id=vid)
 
-        async def load(db: AsyncSession) -> list[session_model.ClassSession]:
+        async def load(db: AsyncSession) -> list[tables.ClassSession]:
             return await payload.sessions_on_day(
                 db=db, company_id=actor.company_id, venue=venue, day=day
             )

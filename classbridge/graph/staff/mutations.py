@@ -7,7 +7,7 @@ import strawberry
 
 from classbridge.graph.context import Info
 from classbridge.graph.ids import parse_id
-from classbridge.graph.inputs import given
+from classbridge.graph.inputs import to_domain
 from classbridge.graph.scalars import LocalDateTime
 from classbridge.graph.staff.types import (
     Activity,
@@ -27,43 +27,34 @@ from classbridge.models import activity as activity_model
 from classbridge.models import booking as booking_model
 from classbridge.models import company as company_model
 from classbridge.models import customer as customer_model
+from classbridge.models import merge, session_cancellation, tables
 from classbridge.models import product as product_model
 from classbridge.models import session as session_model
 from classbridge.models import staff as staff_model
-from classbridge.models.booking import BookingSource
-from classbridge.models.errors import DomainError, ErrorCode
+from classbridge.models.inputs.activity import ActivityCreate, ActivityUpdate, RegistrationRules
+from classbridge.models.inputs.company import VenueCreate
+from classbridge.models.inputs.customer import CustomerCreate, CustomerUpdate
+from classbridge.models.inputs.session import SessionEdit, SessionSchedule
+from classbridge.models.tables import ActivityKind as ActivityKindEnum
+from classbridge.models.tables import BookingSource
+from classbridge.models.tables import StaffUser as StaffUserRow
 
-_RULES = {
-    "max_participants": "max_participants",
-    "booking_opens_minutes_before_start": "booking_opens_minutes",
-    "booking_closes_minutes_before_start": "booking_closes_minutes",
-    "free_cancellation_minutes_before_start": "free_cancellation_minutes",
-    "allow_aggregator_bookings": "allow_aggregator_bookings",
-    "aggregator_limit": "aggregator_limit",
-}
-_CUSTOMER = {
-    k: k
-    for k in (
-        "first_name",
-        "last_name",
-        "email",
-        "phone",
-        "birthday",
-        "notes",
-        "street",
-        "zip",
-        "city",
-        "country",
-    )
-}
+# Inputs name their fields as the domain's inputs do (models/inputs/); `name=` gives the
+# schema's spelling where it differs. graph/inputs.py converts them in one place.
 
 
 @strawberry.input(description="Registration rules; fields left out keep their value.")
 class RegistrationRulesInput:
     max_participants: int | None = strawberry.UNSET
-    booking_opens_minutes_before_start: int | None = strawberry.UNSET
-    booking_closes_minutes_before_start: int | None = strawberry.UNSET
-    free_cancellation_minutes_before_start: int | None = strawberry.UNSET
+    booking_opens_minutes: int | None = strawberry.field(
+        default=strawberry.UNSET, name="bookingOpensMinutesBeforeStart"
+    )
+    booking_closes_minutes: int | None = strawberry.field(
+        default=strawberry.UNSET, name="bookingClosesMinutesBeforeStart"
+    )
+    free_cancellation_minutes: int | None = strawberry.field(
+        default=strawberry.UNSET, name="freeCancellationMinutesBeforeStart"
+    )
     allow_aggregator_bookings: bool | None = strawberry.UNSET
     aggregator_limit: int | None = strawberry.UNSET
 
@@ -73,9 +64,9 @@ class CreateActivityInput:
     name: str
     description: str | None = None
     sport: str = "Fitness"
-    kind: ActivityKind = activity_model.ActivityKind.CLASS  # type: ignore[valid-type]
+    kind: ActivityKind = ActivityKindEnum.CLASS
     default_duration_minutes: int = 60
-    registration_rules: RegistrationRulesInput | None = None
+    rules: RegistrationRulesInput | None = strawberry.field(default=None, name="registrationRules")
 
 
 @strawberry.input(description="Fields left out keep their value.")
@@ -83,7 +74,7 @@ class UpdateActivityInput:
     name: str | None = strawberry.UNSET
     description: str | None = strawberry.UNSET
     sport: str | None = strawberry.UNSET
-    kind: ActivityKind | None = strawberry.UNSET  # type: ignore[valid-type]
+    kind: ActivityKind | None = strawberry.UNSET
     default_duration_minutes: int | None = strawberry.UNSET
 
 
@@ -97,7 +88,7 @@ class WeeklyRepeatInput:
 class ScheduleSessionsInput:
     activity_id: strawberry.ID
     venue_id: strawberry.ID
-    start: LocalDateTime = strawberry.field(description="Venue-local start of the first session.")  # type: ignore[valid-type]
+    start: LocalDateTime = strawberry.field(description="Venue-local start of the first session.")
     duration_minutes: int | None = strawberry.field(
         default=None, description="Defaults to the activity's duration."
     )
@@ -109,12 +100,12 @@ class ScheduleSessionsInput:
 
 @strawberry.input(description="Fields left out keep their value; null clears an override.")
 class EditSessionInput:
-    start: LocalDateTime | None = strawberry.UNSET  # type: ignore[valid-type]
+    start: LocalDateTime | None = strawberry.UNSET
     duration_minutes: int | None = strawberry.UNSET
     room: str | None = strawberry.UNSET
     teacher: str | None = strawberry.UNSET
     capacity_override: int | None = strawberry.UNSET
-    aggregator_mode: AggregatorMode | None = strawberry.UNSET  # type: ignore[valid-type]
+    aggregator_mode: AggregatorMode | None = strawberry.UNSET
     aggregator_allowed: bool | None = strawberry.UNSET
     aggregator_limit: int | None = strawberry.UNSET
 
@@ -143,14 +134,7 @@ class VenueInput:
     country: str | None = None
 
 
-def _not_null(values: dict[str, object], *keys: str) -> dict[str, object]:
-    for key in keys:
-        if key in values and values[key] is None:
-            raise DomainError(ErrorCode.VALIDATION, f"{key} cannot be null", field=key)
-    return values
-
-
-SignInStep = Callable[..., Awaitable[booking_model.Booking]]
+SignInStep = Callable[..., Awaitable[tables.Booking]]
 
 
 async def _sign_in_step(info: Info, booking_id: strawberry.ID, step: SignInStep) -> Booking:
@@ -173,7 +157,7 @@ class StaffMutation:
             )
             actor = await staff_model.authenticate(db=db, token=token)
             assert actor is not None
-            user = await db.get(staff_model.StaffUser, actor.user_id)
+            user = await db.get(StaffUserRow, actor.user_id)
         assert user is not None
         return LoginResult(token=token, user=StaffUser(row=user))
 
@@ -188,62 +172,32 @@ class StaffMutation:
     async def create_venue(self, info: Info, input: VenueInput) -> Venue:
         actor = info.context.require_staff()
         actor.require_owner()
+        venue = to_domain(VenueCreate, input, at="input")
         async with info.context.transaction() as db:
-            venue = await company_model.create_venue(
-                db=db,
-                company_id=actor.company_id,
-                name=input.name,
-                timezone=input.timezone,
-                street=input.street,
-                zip=input.zip,
-                city=input.city,
-                country=input.country,
-            )
-        return Venue(row=venue)
+            row = await company_model.create_venue(db=db, company_id=actor.company_id, venue=venue)
+        return Venue(row=row)
 
     @strawberry.mutation
     async def create_activity(self, info: Info, input: CreateActivityInput) -> Activity:
         actor = info.context.require_staff()
-        rules = given(input.registration_rules, _RULES) if input.registration_rules else {}
+        activity = to_domain(ActivityCreate, input, at="input")
         async with info.context.transaction() as db:
-            activity = await activity_model.create_activity(
-                db=db,
-                company_id=actor.company_id,
-                name=input.name,
-                description=input.description,
-                sport=input.sport,
-                kind=input.kind,
-                default_duration_minutes=input.default_duration_minutes,
-                rules=rules,
+            row = await activity_model.create_activity(
+                db=db, company_id=actor.company_id, activity=activity
             )
-        return Activity(row=activity)
+        return Activity(row=row)
 
     @strawberry.mutation
     async def update_activity(
         self, info: Info, id: strawberry.ID, input: UpdateActivityInput
     ) -> Activity:
         actor = info.context.require_staff()
-        changes = _not_null(
-            given(
-                input,
-                {
-                    "name": "name",
-                    "description": "description",
-                    "sport": "sport",
-                    "kind": "kind",
-                    "default_duration_minutes": "default_duration_minutes",
-                },
-            ),
-            "name",
-            "sport",
-            "kind",
-            "default_duration_minutes",
-        )
+        changes = to_domain(ActivityUpdate, input, at="input")
         async with info.context.transaction() as db:
-            activity = await activity_model.update_activity(
+            row = await activity_model.update_activity(
                 db=db, company_id=actor.company_id, activity_id=parse_id(id), changes=changes
             )
-        return Activity(row=activity)
+        return Activity(row=row)
 
     @strawberry.mutation(description="Archive an activity (or restore it with archived: false).")
     async def archive_activity(
@@ -261,9 +215,7 @@ class StaffMutation:
         self, info: Info, activity_id: strawberry.ID, input: RegistrationRulesInput
     ) -> Activity:
         actor = info.context.require_staff()
-        rules = _not_null(
-            given(input, _RULES), "free_cancellation_minutes", "allow_aggregator_bookings"
-        )
+        rules = to_domain(RegistrationRules, input, at="input")
         async with info.context.transaction() as db:
             activity = await activity_model.update_rules(
                 db=db,
@@ -276,44 +228,17 @@ class StaffMutation:
     @strawberry.mutation(description="Schedule one session, or a weekly series.")
     async def schedule_sessions(self, info: Info, input: ScheduleSessionsInput) -> list[Session]:
         actor = info.context.require_staff()
+        schedule = to_domain(SessionSchedule, input, at="input")
         async with info.context.transaction() as db:
             sessions = await session_model.schedule_sessions(
-                db=db,
-                company_id=actor.company_id,
-                activity_id=parse_id(input.activity_id, field="activityId"),
-                venue_id=parse_id(input.venue_id, field="venueId"),
-                local_start=input.start,
-                duration_minutes=input.duration_minutes,
-                room=input.room,
-                teacher=input.teacher,
-                capacity_override=input.capacity_override,
-                repeat_weekdays=input.repeat.weekdays if input.repeat else None,
-                repeat_until=input.repeat.until if input.repeat else None,
+                db=db, company_id=actor.company_id, schedule=schedule
             )
         return [Session(row=s) for s in sessions]
 
     @strawberry.mutation
     async def edit_session(self, info: Info, id: strawberry.ID, input: EditSessionInput) -> Session:
         actor = info.context.require_staff()
-        changes = _not_null(
-            given(
-                input,
-                {
-                    "start": "local_start",
-                    "duration_minutes": "duration_minutes",
-                    "room": "room",
-                    "teacher": "teacher",
-                    "capacity_override": "capacity_override",
-                    "aggregator_mode": "aggregator_mode",
-                    "aggregator_allowed": "aggregator_allowed",
-                    "aggregator_limit": "aggregator_limit",
-                },
-            ),
-            "local_start",
-            "duration_minutes",
-            "aggregator_mode",
-            "aggregator_allowed",
-        )
+        changes = to_domain(SessionEdit, input, at="input")
         async with info.context.transaction() as db:
             session = await session_model.edit_session(
                 db=db, company_id=actor.company_id, session_id=parse_id(id), changes=changes
@@ -326,7 +251,7 @@ class StaffMutation:
     ) -> Session:
         actor = info.context.require_staff()
         async with info.context.transaction() as db:
-            session = await session_model.cancel_session(
+            session = await session_cancellation.cancel_session(
                 db=db, company_id=actor.company_id, session_id=parse_id(id), reason=reason
             )
         return Session(row=session)
@@ -334,25 +259,24 @@ class StaffMutation:
     @strawberry.mutation
     async def create_customer(self, info: Info, input: CustomerInput) -> Customer:
         actor = info.context.require_staff()
+        customer = to_domain(CustomerCreate, input, at="input")
         async with info.context.transaction() as db:
-            customer = await customer_model.create_customer(
-                db=db, company_id=actor.company_id, values=given(input, _CUSTOMER)
+            row = await customer_model.create_customer(
+                db=db, company_id=actor.company_id, customer=customer
             )
-        return Customer(row=customer)
+        return Customer(row=row)
 
     @strawberry.mutation(description="Change a customer; fields left out keep their value.")
     async def update_customer(
         self, info: Info, id: strawberry.ID, input: CustomerInput
     ) -> Customer:
         actor = info.context.require_staff()
+        changes = to_domain(CustomerUpdate, input, at="input")
         async with info.context.transaction() as db:
-            customer = await customer_model.update_customer(
-                db=db,
-                company_id=actor.company_id,
-                customer_id=parse_id(id),
-                values=given(input, _CUSTOMER),
+            row = await customer_model.update_customer(
+                db=db, company_id=actor.company_id, customer_id=parse_id(id), changes=changes
             )
-        return Customer(row=customer)
+        return Customer(row=row)
 
     @strawberry.mutation(
         description="Fold a duplicate into the survivor: bookings and aggregator IDs move."
@@ -362,7 +286,7 @@ class StaffMutation:
     ) -> Customer:
         actor = info.context.require_staff()
         async with info.context.transaction() as db:
-            customer = await customer_model.merge_customers(
+            customer = await merge.merge_customers(
                 db=db,
                 company_id=actor.company_id,
                 survivor_id=parse_id(survivor_id, field="survivorId"),
@@ -375,7 +299,7 @@ class StaffMutation:
         self,
         info: Info,
         customer_id: strawberry.ID,
-        aggregator: Aggregator,  # type: ignore[valid-type]
+        aggregator: Aggregator,
         external_id: str,
     ) -> Customer:
         actor = info.context.require_staff()
@@ -397,7 +321,7 @@ class StaffMutation:
         self,
         info: Info,
         customer_id: strawberry.ID,
-        aggregator: Aggregator,  # type: ignore[valid-type]
+        aggregator: Aggregator,
         external_id: str,
     ) -> Customer:
         actor = info.context.require_staff()
@@ -416,7 +340,7 @@ class StaffMutation:
         self,
         info: Info,
         name: str,
-        kind: ProductKind,  # type: ignore[valid-type]
+        kind: ProductKind,
     ) -> Product:
         actor = info.context.require_staff()
         async with info.context.transaction() as db:

@@ -7,6 +7,7 @@ import strawberry
 
 from classbridge.graph.context import Info
 from classbridge.graph.ids import parse_id
+from classbridge.graph.inputs import arguments_to_domain, to_domain
 from classbridge.graph.pagination import (
     Connection,
     check_page_size,
@@ -32,12 +33,16 @@ from classbridge.models import company as company_model
 from classbridge.models import customer as customer_model
 from classbridge.models import product as product_model
 from classbridge.models import session as session_model
-from classbridge.models import staff as staff_model
 from classbridge.models.errors import not_found
+from classbridge.models.inputs.customer import CustomerFilter
+from classbridge.models.inputs.session import SessionFilter
+from classbridge.models.tables import StaffUser as StaffUserRow
 
 
-@strawberry.input(description="Which sessions to list; dates are local days of each venue.")
-class SessionFilter:
+@strawberry.input(
+    name="SessionFilter", description="Which sessions to list; dates are local days of each venue."
+)
+class SessionFilterInput:
     venue_id: strawberry.ID | None = None
     activity_id: strawberry.ID | None = None
     from_date: date | None = strawberry.field(default=None, description="First day (inclusive).")
@@ -58,7 +63,7 @@ def _customer_key(raw: list[str]) -> tuple[str, str, uuid.UUID]:
 async def _session(info: Info, id: strawberry.ID) -> Session:
     actor = info.context.require_staff()
     async with info.context.read() as db:
-        row = await session_model.get_session(
+        row = await session_model.get_class_session(
             db=db, company_id=actor.company_id, session_id=parse_id(id)
         )
     return Session(row=row)
@@ -70,7 +75,7 @@ class StaffQuery:
     async def me(self, info: Info) -> StaffUser:
         actor = info.context.require_staff()
         async with info.context.read() as db:
-            user = await db.get(staff_model.StaffUser, actor.user_id)
+            user = await db.get(StaffUserRow, actor.user_id)
         if user is None:
             raise not_found("staff user")
         return StaffUser(row=user)
@@ -130,42 +135,26 @@ class StaffQuery:
     async def sessions(
         self,
         info: Info,
-        filter: SessionFilter | None = None,
+        filter: SessionFilterInput | None = None,
         first: int | None = 50,
         after: str | None = None,
     ) -> Connection[Session]:
         actor = info.context.require_staff()
         size = check_page_size(first)
-        where = filter or SessionFilter()
+        where = to_domain(SessionFilter, filter, at="filter") if filter else SessionFilter()
         cursor = decode_cursor(after, _session_key)
-        # `is not None`: an empty string is a malformed ID, not "no filter".
-        venue_id = None if where.venue_id is None else parse_id(where.venue_id, field="venueId")
-        activity_id = (
-            None if where.activity_id is None else parse_id(where.activity_id, field="activityId")
-        )
         async with info.context.read() as db:
-            if venue_id is not None:  # another company's venue: NOT_FOUND, as an unknown one
-                await company_model.get_venue(db=db, company_id=actor.company_id, venue_id=venue_id)
             rows = await session_model.list_sessions(
-                db=db,
-                where=session_model.SessionFilter(
-                    company_id=actor.company_id,
-                    venue_id=venue_id,
-                    activity_id=activity_id,
-                    from_day=where.from_date,
-                    to_day=where.to_date,
-                    cancelled=where.cancelled,
-                ),
-                after=cursor,
-                limit=size + 1,
+                db=db, company_id=actor.company_id, where=where, after=cursor, limit=size + 1
             )
-        return connection(
+        page: Connection[Session] = connection(
             rows,
             first=size,
             key=lambda r: (r.starts_at.isoformat(), r.id),
             node=lambda r: Session(row=r),
             after_given=cursor is not None,
         )
+        return page
 
     @strawberry.field
     async def session(self, info: Info, id: strawberry.ID) -> Session:
@@ -181,21 +170,20 @@ class StaffQuery:
     ) -> Connection[Customer]:
         actor = info.context.require_staff()
         size = check_page_size(first)
+        where = arguments_to_domain(CustomerFilter, {"search": search})
         cursor = decode_cursor(after, _customer_key)
         async with info.context.read() as db:
             rows = await customer_model.list_customers(
-                db=db,
-                where=customer_model.CustomerFilter(company_id=actor.company_id, search=search),
-                after=cursor,
-                limit=size + 1,
+                db=db, company_id=actor.company_id, where=where, after=cursor, limit=size + 1
             )
-        return connection(
+        page: Connection[Customer] = connection(
             rows,
             first=size,
             key=lambda r: (r.last_name, r.first_name, r.id),
             node=lambda r: Customer(row=r),
             after_given=cursor is not None,
         )
+        return page
 
     @strawberry.field
     async def customer(self, info: Info, id: strawberry.ID) -> Customer:
@@ -220,6 +208,6 @@ class StaffQuery:
         session = await _session(info, session_id)
         return SignInList(
             session=session,
-            bookings=await session.bookings(info),
-            counts=await session.counts(info),
+            bookings=await session.load_bookings(info),
+            counts=await session.load_counts(info),
         )

@@ -73,7 +73,7 @@ class TokenWatch:
         tokens = list(self._sockets)
         if not tokens:
             return
-        async with self.database.session() as db:
+        async with self.database.read() as db:
             valid = await staff_model.active_tokens(db=db, tokens=tokens)
         for token in tokens:
             if token not in valid:

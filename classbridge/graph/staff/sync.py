@@ -10,15 +10,17 @@ from classbridge.graph.staff.types import Aggregator, ExtensionStatus, Session
 from classbridge.models import aggregator as aggregator_model
 from classbridge.models import push as push_model
 from classbridge.models import session as session_model
+from classbridge.models import tables
 from classbridge.models.errors import invalid
 
-PushState = strawberry.enum(push_model.PushState, description="What an aggregator was told.")
+strawberry.enum(tables.PushState, description="What an aggregator was told.")
+PushState = tables.PushState
 MAX_FAILED = 100
 
 
 @strawberry.type(description="A session whose push to an aggregator gave up for now.")
 class FailedPush:
-    row: strawberry.Private[push_model.PushDelivery]
+    row: strawberry.Private[tables.PushDelivery]
 
     @strawberry.field
     async def session(self, info: Info) -> Session:
@@ -42,8 +44,8 @@ class FailedPush:
 
 @strawberry.type(description="Push health of one aggregator connection.")
 class AggregatorSync:
-    aggregator: Aggregator  # type: ignore[valid-type]
-    status: ExtensionStatus  # type: ignore[valid-type]
+    aggregator: Aggregator
+    status: ExtensionStatus
     last_successful_push_at: datetime | None = strawberry.field(
         description="When the aggregator last acknowledged a session state."
     )
@@ -56,7 +58,7 @@ class AggregatorSync:
     async def failed_items(self, info: Info, first: int = 20) -> list[FailedPush]:
         actor = info.context.require_staff()
         if not 1 <= first <= MAX_FAILED:
-            raise invalid(f"first must be between 1 and {MAX_FAILED}", field="first")
+            raise invalid(f"first must be between 1 and {MAX_FAILED}", loc=("first",))
         async with info.context.read() as db:
             rows = await push_model.failed_deliveries(
                 db=db, company_id=actor.company_id, aggregator=self.aggregator, limit=first
@@ -66,11 +68,11 @@ class AggregatorSync:
 
 @strawberry.type(description="Where one session's newest state stands at one aggregator.")
 class SessionPush:
-    row: strawberry.Private[push_model.PushDelivery]
+    row: strawberry.Private[tables.PushDelivery]
     current_version: strawberry.Private[int]
 
     @strawberry.field
-    def aggregator(self) -> Aggregator:  # type: ignore[valid-type]
+    def aggregator(self) -> Aggregator:
         return self.row.aggregator
 
     @strawberry.field(description="The last version the aggregator acknowledged.")
@@ -82,7 +84,7 @@ class SessionPush:
         return self.row.acked_at
 
     @strawberry.field(description="What it was told (NOT_OFFERED: nothing needed telling).")
-    def state(self) -> PushState | None:  # type: ignore[valid-type]
+    def state(self) -> PushState | None:
         return self.row.acked_state
 
     @strawberry.field(description="True when the aggregator has the session's current version.")
@@ -131,7 +133,7 @@ class SyncQuery:
     async def session_sync(self, info: Info, session_id: strawberry.ID) -> SessionSync:
         actor = info.context.require_staff()
         async with info.context.read() as db:
-            session = await session_model.get_session(
+            session = await session_model.get_class_session(
                 db=db, company_id=actor.company_id, session_id=parse_id(session_id)
             )
             rows = (await push_model.session_deliveries(db=db, session_ids=[session.id]))[
@@ -140,7 +142,7 @@ class SyncQuery:
             active = await aggregator_model.active_aggregators(db=db, company_id=actor.company_id)
         # An ACTIVE aggregator without a row yet: the change waits to be picked up.
         rows += [
-            push_model.PushDelivery(
+            tables.PushDelivery(
                 company_id=session.company_id, session_id=session.id, aggregator=a, pending=True
             )
             for a in sorted(set(active) - {r.aggregator for r in rows})

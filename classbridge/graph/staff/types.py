@@ -1,38 +1,43 @@
 """Types of the staff API, in the studio's own words."""
 
+from dataclasses import asdict
 from datetime import date, datetime
 
 import strawberry
 
 from classbridge.graph.context import Info
-from classbridge.models import activity as activity_model
-from classbridge.models import aggregator as aggregator_model
-from classbridge.models import booking as booking_model
-from classbridge.models import company as company_model
-from classbridge.models import customer as customer_model
-from classbridge.models import product as product_model
-from classbridge.models import session as session_model
-from classbridge.models import staff as staff_model
-from classbridge.models.booking import available_spots
+from classbridge.models import tables
+from classbridge.models.booking import spot_counts
 from classbridge.models.localtime import utc_to_local
 from classbridge.models.session import effective_rules
 
-Aggregator = strawberry.enum(
-    aggregator_model.Aggregator, description="A corporate-fitness aggregator."
-)
-ActivityKind = strawberry.enum(activity_model.ActivityKind)
-AggregatorMode = strawberry.enum(session_model.AggregatorMode)
-BookingSource = strawberry.enum(booking_model.BookingSource)
-BookingStatus = strawberry.enum(booking_model.BookingStatus)
-CancellationType = strawberry.enum(booking_model.CancellationType)
-ProductKind = strawberry.enum(product_model.ProductKind)
-StaffRole = strawberry.enum(staff_model.StaffRole)
-ExtensionStatus = strawberry.enum(aggregator_model.ExtensionStatus)
+# The domain's enums are the schema's: strawberry.enum registers each class in place.
+strawberry.enum(tables.Aggregator, description="A corporate-fitness aggregator.")
+for _enum in (
+    tables.ActivityKind,
+    tables.AggregatorMode,
+    tables.BookingSource,
+    tables.BookingStatus,
+    tables.CancellationType,
+    tables.ProductKind,
+    tables.StaffRole,
+    tables.ExtensionStatus,
+):
+    strawberry.enum(_enum)
+Aggregator = tables.Aggregator
+ActivityKind = tables.ActivityKind
+AggregatorMode = tables.AggregatorMode
+BookingSource = tables.BookingSource
+BookingStatus = tables.BookingStatus
+CancellationType = tables.CancellationType
+ProductKind = tables.ProductKind
+StaffRole = tables.StaffRole
+ExtensionStatus = tables.ExtensionStatus
 
 
 @strawberry.type(description="A studio business.")
 class Company:
-    row: strawberry.Private[company_model.Company]
+    row: strawberry.Private[tables.Company]
 
     @strawberry.field(description="Stable UUID; aggregators need it to connect the studio.")
     def id(self) -> strawberry.ID:
@@ -45,7 +50,7 @@ class Company:
 
 @strawberry.type(description="A location of the company, with its own time zone.")
 class Venue:
-    row: strawberry.Private[company_model.Venue]
+    row: strawberry.Private[tables.Venue]
 
     @strawberry.field(description="Stable UUID; aggregators need it to connect the venue.")
     def id(self) -> strawberry.ID:
@@ -78,7 +83,7 @@ class Venue:
 
 @strawberry.type(description="Who may book an activity's sessions, how many, and when.")
 class RegistrationRules:
-    row: strawberry.Private[activity_model.Activity]
+    row: strawberry.Private[tables.Activity]
 
     @strawberry.field(description="Spots per session; null means unlimited.")
     def max_participants(self) -> int | None:
@@ -109,7 +114,7 @@ class RegistrationRules:
 
 @strawberry.type(description="A class type, e.g. 'Vinyasa Flow'.")
 class Activity:
-    row: strawberry.Private[activity_model.Activity]
+    row: strawberry.Private[tables.Activity]
 
     @strawberry.field
     def id(self) -> strawberry.ID:
@@ -128,7 +133,7 @@ class Activity:
         return self.row.sport
 
     @strawberry.field
-    def kind(self) -> ActivityKind:  # type: ignore[valid-type]
+    def kind(self) -> ActivityKind:
         return self.row.kind
 
     @strawberry.field
@@ -150,7 +155,7 @@ class Activity:
 
 @strawberry.type(description="A session's own aggregator setting.")
 class SessionAggregatorSetting:
-    mode: AggregatorMode  # type: ignore[valid-type]
+    mode: AggregatorMode
     allowed: bool = strawberry.field(description="Used when mode is INDIVIDUAL.")
     limit: int | None = strawberry.field(description="Used when mode is INDIVIDUAL.")
 
@@ -167,7 +172,7 @@ class SessionCounts:
 
 @strawberry.type(description="One appointment of an activity at a venue.")
 class Session:
-    row: strawberry.Private[session_model.ClassSession]
+    row: strawberry.Private[tables.ClassSession]
 
     @strawberry.field
     def id(self) -> strawberry.ID:
@@ -235,21 +240,19 @@ class Session:
 
     @strawberry.field
     async def counts(self, info: Info) -> SessionCounts:
-        activity = await info.context.loaders.activity.load(self.row.activity_id)
-        counts = await info.context.loaders.counts.load(self.row.id)
-        assert activity is not None
-        rules = effective_rules(self.row, activity)
-        return SessionCounts(
-            booked=counts.booked,
-            capacity=rules.capacity,
-            available=available_spots(rules, counts, for_aggregator=False),
-            checked_in=counts.checked_in,
-            aggregator_booked=counts.aggregator_booked,
-            aggregator_limit=rules.aggregator_limit,
-        )
+        return await self.load_counts(info)
 
     @strawberry.field(description="The sign-in list: every booking, ordered by customer name.")
     async def bookings(self, info: Info) -> list["Booking"]:
+        return await self.load_bookings(info)
+
+    async def load_counts(self, info: Info) -> SessionCounts:
+        activity = await info.context.loaders.activity.load(self.row.activity_id)
+        counts = await info.context.loaders.counts.load(self.row.id)
+        assert activity is not None
+        return SessionCounts(**asdict(spot_counts(effective_rules(self.row, activity), counts)))
+
+    async def load_bookings(self, info: Info) -> list["Booking"]:
         rows = await info.context.loaders.bookings_by_session.load(self.row.id)
         return [Booking(row=r) for r in rows]
 
@@ -276,13 +279,13 @@ class Session:
 
 @strawberry.type(description="A member id at an aggregator, matching its bookings to a customer.")
 class CustomerAggregatorId:
-    aggregator: Aggregator  # type: ignore[valid-type]
+    aggregator: Aggregator
     external_id: str
 
 
 @strawberry.type(description="A person who books.")
 class Customer:
-    row: strawberry.Private[customer_model.Customer]
+    row: strawberry.Private[tables.Customer]
 
     @strawberry.field
     def id(self) -> strawberry.ID:
@@ -342,7 +345,7 @@ class Customer:
 
 @strawberry.type(description="How a booking is paid.")
 class Product:
-    row: strawberry.Private[product_model.Product]
+    row: strawberry.Private[tables.Product]
 
     @strawberry.field
     def id(self) -> strawberry.ID:
@@ -353,7 +356,7 @@ class Product:
         return self.row.name
 
     @strawberry.field
-    def kind(self) -> ProductKind:  # type: ignore[valid-type]
+    def kind(self) -> ProductKind:
         return self.row.kind
 
     @strawberry.field(description="Built-in aggregator products cannot be assigned or removed.")
@@ -361,7 +364,7 @@ class Product:
         return self.row.built_in
 
     @strawberry.field
-    def aggregator(self) -> Aggregator | None:  # type: ignore[valid-type]
+    def aggregator(self) -> Aggregator | None:
         return self.row.aggregator
 
     @strawberry.field
@@ -371,7 +374,7 @@ class Product:
 
 @strawberry.type(description="A customer's place in a session.")
 class Booking:
-    row: strawberry.Private[booking_model.Booking]
+    row: strawberry.Private[tables.Booking]
 
     @strawberry.field
     def id(self) -> strawberry.ID:
@@ -396,19 +399,19 @@ class Booking:
         return Product(row=row)
 
     @strawberry.field
-    def source(self) -> BookingSource:  # type: ignore[valid-type]
+    def source(self) -> BookingSource:
         return self.row.source
 
     @strawberry.field(description="Set when source is AGGREGATOR.")
-    def aggregator(self) -> Aggregator | None:  # type: ignore[valid-type]
+    def aggregator(self) -> Aggregator | None:
         return self.row.aggregator
 
     @strawberry.field
-    def status(self) -> BookingStatus:  # type: ignore[valid-type]
+    def status(self) -> BookingStatus:
         return self.row.status
 
     @strawberry.field
-    def cancellation_type(self) -> CancellationType:  # type: ignore[valid-type]
+    def cancellation_type(self) -> CancellationType:
         return self.row.cancellation_type
 
     @strawberry.field
@@ -433,7 +436,7 @@ class SignInList:
 
 @strawberry.type(description="A staff account.")
 class StaffUser:
-    row: strawberry.Private[staff_model.StaffUser]
+    row: strawberry.Private[tables.StaffUser]
 
     @strawberry.field
     def id(self) -> strawberry.ID:
@@ -448,7 +451,7 @@ class StaffUser:
         return self.row.name
 
     @strawberry.field
-    def role(self) -> StaffRole:  # type: ignore[valid-type]
+    def role(self) -> StaffRole:
         return self.row.role
 
 

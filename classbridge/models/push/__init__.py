@@ -2,10 +2,11 @@
 what the aggregator acknowledged.
 
 The outbox (models/outbox.py) says "something changed"; `expand_outbox` turns its rows into
-`PushDelivery` rows marked pending, one per session and aggregator, so a burst of changes to
-one session becomes one delivery of its newest state. Workers claim pending rows with a
-lease (`claim_deliveries`); a worker that dies leaves rows whose lease runs out and which
-the next claim takes again. Acknowledgements record the version the aggregator has.
+`PushDelivery` rows (models/tables/push.py) marked pending, one per session and aggregator,
+so a burst of changes to one session becomes one delivery of its newest state. Workers
+claim pending rows with a lease (`claim_deliveries`); a worker that dies leaves rows whose
+lease runs out and which the next claim takes again. Acknowledgements record the version
+the aggregator has.
 """
 
 from classbridge.models.push.claims import (
@@ -15,15 +16,7 @@ from classbridge.models.push.claims import (
     record_acks,
     record_failure,
 )
-from classbridge.models.push.delivery import (
-    KNOWN_STATES,
-    MAX_ERROR_LENGTH,
-    Ack,
-    Claimed,
-    PushDelivery,
-    PushState,
-    venue_links,
-)
+from classbridge.models.push.delivery import Ack, Claimed
 from classbridge.models.push.owed import expand_outbox, forget_acks, known_sessions, mark_differing
 from classbridge.models.push.status import (
     ConnectionSync,
@@ -33,13 +26,9 @@ from classbridge.models.push.status import (
 )
 
 __all__ = [
-    "KNOWN_STATES",
-    "MAX_ERROR_LENGTH",
     "Ack",
     "Claimed",
     "ConnectionSync",
-    "PushDelivery",
-    "PushState",
     "claim_deliveries",
     "connection_sync",
     "defer_deliveries",
@@ -52,5 +41,4 @@ __all__ = [
     "record_acks",
     "record_failure",
     "session_deliveries",
-    "venue_links",
 ]

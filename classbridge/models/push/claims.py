@@ -3,14 +3,13 @@
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import SQLModel, col, func, select, update
 
-from classbridge.models.aggregator import (
-    Aggregator,
-)
 from classbridge.models.base import UTCDateTime, utcnow
-from classbridge.models.push.delivery import MAX_ERROR_LENGTH, Ack, Claimed, PushDelivery
+from classbridge.models.push.delivery import Ack, Claimed
+from classbridge.models.tables.aggregator import Aggregator
+from classbridge.models.tables.push import MAX_ERROR_LENGTH, PushDelivery
 
 
 async def claim_deliveries(
@@ -31,43 +30,46 @@ async def claim_deliveries(
     """
     now = utcnow()
     due = sa.and_(
-        PushDelivery.aggregator == aggregator,
-        PushDelivery.pending.is_(True),  # type: ignore[attr-defined]
-        PushDelivery.failed_at.is_(None),  # type: ignore[union-attr]
-        sa.or_(PushDelivery.next_attempt_at.is_(None), PushDelivery.next_attempt_at <= now),  # type: ignore[union-attr,operator]
-        sa.or_(PushDelivery.lease_until.is_(None), PushDelivery.lease_until <= now),  # type: ignore[union-attr,operator]
+        col(PushDelivery.aggregator) == aggregator,
+        col(PushDelivery.pending).is_(True),
+        col(PushDelivery.failed_at).is_(None),
+        sa.or_(
+            col(PushDelivery.next_attempt_at).is_(None), col(PushDelivery.next_attempt_at) <= now
+        ),
+        sa.or_(col(PushDelivery.lease_until).is_(None), col(PushDelivery.lease_until) <= now),
     )
-    pick = select(PushDelivery.id).where(due).order_by(PushDelivery.id).limit(limit)  # type: ignore[arg-type]
+    pick = select(col(PushDelivery.id)).where(due).order_by(col(PushDelivery.id)).limit(limit)
     if db.get_bind().dialect.name == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
     picked = pick.cte("picked")
     rows = (
         await db.execute(
             update(PushDelivery)
-            .where(PushDelivery.id == picked.c.id, due)
+            .where(col(PushDelivery.id) == picked.c.id, due)
             .values(lease_token=token, lease_until=now + lease, last_attempt_at=now)
             .returning(
-                PushDelivery.id,
-                PushDelivery.session_id,
-                PushDelivery.pending_gen,
-                PushDelivery.attempts,
-                PushDelivery.acked_state,
+                col(PushDelivery.id),
+                col(PushDelivery.session_id),
+                col(PushDelivery.pending_gen),
+                col(PushDelivery.attempts),
+                col(PushDelivery.acked_state),
             )
             .execution_options(synchronize_session=False)
         )
     ).all()
-    return [Claimed(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+    # A claimed row has its primary key: `id` is only None before the first flush.
+    return [Claimed(r[0], r[1], r[2], r[3], r[4]) for r in rows]  # type: ignore[arg-type]
 
 
 async def record_acks(*, db: AsyncSession, token: str, acks: list[Ack]) -> None:
     """Record acknowledgements for rows this worker still holds (one executemany)."""
     if not acks:
         return
-    table = PushDelivery.__table__  # Core: one statement, executed for every row
-    c = table.c  # type: ignore[attr-defined]
+    table = SQLModel.metadata.tables[PushDelivery.__tablename__]  # Core: one statement for all
+    c = table.c
     version = sa.bindparam("b_version", type_=sa.Integer)
     stmt = (
-        table.update()  # type: ignore[attr-defined]
+        table.update()
         .where(c.id == sa.bindparam("b_id"), c.lease_token == token)
         .values(
             acked_version=sa.case((c.acked_version > version, c.acked_version), else_=version),
@@ -107,13 +109,13 @@ async def defer_deliveries(*, db: AsyncSession, token: str, claimed: list[Claime
     await db.execute(
         update(PushDelivery)
         .where(
-            PushDelivery.id.in_([c.id for c in claimed]),  # type: ignore[union-attr]
-            PushDelivery.lease_token == token,
+            col(PushDelivery.id).in_([c.id for c in claimed]),
+            col(PushDelivery.lease_token) == token,
         )
         .values(
             pending=sa.case(
                 *[
-                    (PushDelivery.id == c.id, PushDelivery.pending_gen != c.pending_gen)
+                    (col(PushDelivery.id) == c.id, col(PushDelivery.pending_gen) != c.pending_gen)
                     for c in claimed
                 ]
             ),
@@ -139,8 +141,8 @@ async def record_failure(
     await db.execute(
         update(PushDelivery)
         .where(
-            PushDelivery.id.in_([c.id for c in claimed]),  # type: ignore[union-attr]
-            PushDelivery.lease_token == token,
+            col(PushDelivery.id).in_([c.id for c in claimed]),
+            col(PushDelivery.lease_token) == token,
         )
         .values(
             attempts=PushDelivery.attempts + 1,
@@ -159,18 +161,18 @@ async def next_due(*, db: AsyncSession, aggregators: list[Aggregator]) -> dateti
     if not aggregators:
         return None
     now = utcnow()
-    lease, retry = PushDelivery.lease_until, PushDelivery.next_attempt_at
+    lease, retry = col(PushDelivery.lease_until), col(PushDelivery.next_attempt_at)
     # A row is claimable once both its lease and its retry time have passed.
-    moment = sa.case((lease > retry, lease), else_=sa.func.coalesce(retry, lease))  # type: ignore[operator]
+    moment = sa.case((lease > retry, lease), else_=sa.func.coalesce(retry, lease))
     earliest = await db.scalar(
         select(
             sa.type_coerce(
                 func.min(sa.func.coalesce(moment, sa.literal(now, UTCDateTime))), UTCDateTime
             )
         ).where(
-            PushDelivery.aggregator.in_(aggregators),  # type: ignore[attr-defined]
-            PushDelivery.pending.is_(True),  # type: ignore[attr-defined]
-            PushDelivery.failed_at.is_(None),  # type: ignore[union-attr]
+            col(PushDelivery.aggregator).in_(aggregators),
+            col(PushDelivery.pending).is_(True),
+            col(PushDelivery.failed_at).is_(None),
         )
     )
     return earliest

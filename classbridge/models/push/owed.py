@@ -1,23 +1,21 @@
 """What is owed to aggregators: outbox rows and reconciliation mark deliveries pending."""
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import sqlalchemy as sa
-from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select, update
 
-from classbridge.models.aggregator import (
-    Aggregator,
-    AggregatorExtension,
-    ExtensionStatus,
-)
+from classbridge.models.aggregator import active_aggregators, extension_active
 from classbridge.models.base import utcnow
-from classbridge.models.outbox import OutboxItem, OutboxKind
-from classbridge.models.push.delivery import KNOWN_STATES, PushDelivery
-from classbridge.models.session import ClassSession
+from classbridge.models.outbox import bump_versions, upcoming
+from classbridge.models.tables.aggregator import Aggregator
+from classbridge.models.tables.outbox import OutboxItem, OutboxKind
+from classbridge.models.tables.push import KNOWN_STATES, PushDelivery
+from classbridge.models.tables.session import ClassSession
 
 
 async def _mark_pending(
@@ -76,8 +74,8 @@ async def expand_outbox(*, db: AsyncSession, limit: int = 1000) -> int:
     """
     stmt = (
         select(OutboxItem)
-        .where(OutboxItem.processed_at.is_(None))  # type: ignore[union-attr]
-        .order_by(OutboxItem.id)  # type: ignore[arg-type]
+        .where(col(OutboxItem.processed_at).is_(None))
+        .order_by(col(OutboxItem.id))
         .limit(limit)
     )
     if db.get_bind().dialect.name == "postgresql":
@@ -91,7 +89,7 @@ async def expand_outbox(*, db: AsyncSession, limit: int = 1000) -> int:
         if item.kind is OutboxKind.SESSION_CHANGED and item.session_id is not None:
             by_company.setdefault(item.company_id, set()).add(item.session_id)
         elif item.kind is OutboxKind.EXTENSION_CHANGED:
-            await _extension_changed(db, item.company_id, item.aggregator, now)
+            await _extension_changed(db, item.company_id, item.aggregator)
         item.processed_at = now
     for company_id, session_ids in by_company.items():
         aggregators = await _connected_aggregators(db, company_id)
@@ -103,20 +101,13 @@ async def expand_outbox(*, db: AsyncSession, limit: int = 1000) -> int:
 async def _connected_aggregators(db: AsyncSession, company_id: uuid.UUID) -> list[Aggregator]:
     """Aggregators that must hear about this company: ACTIVE now, or told something before
     (a deactivated one still needs the removal notices)."""
-    active = set(
-        await db.scalars(
-            select(AggregatorExtension.aggregator).where(
-                AggregatorExtension.company_id == company_id,
-                AggregatorExtension.status == ExtensionStatus.ACTIVE,
-            )
-        )
-    )
+    active = set(await active_aggregators(db=db, company_id=company_id))
     told = set(
         await db.scalars(
-            select(PushDelivery.aggregator)
+            select(col(PushDelivery.aggregator))
             .where(
                 PushDelivery.company_id == company_id,
-                PushDelivery.acked_state.in_(KNOWN_STATES),  # type: ignore[attr-defined]
+                col(PushDelivery.acked_state).in_(KNOWN_STATES),
             )
             .distinct()
         )
@@ -125,26 +116,18 @@ async def _connected_aggregators(db: AsyncSession, company_id: uuid.UUID) -> lis
 
 
 async def _extension_changed(
-    db: AsyncSession, company_id: uuid.UUID, aggregator: str | None, now: datetime
+    db: AsyncSession, company_id: uuid.UUID, aggregator: str | None
 ) -> None:
     """An extension was (de)activated: every upcoming session looks different to it now.
 
     The sessions' versions grow, so a receiver accepts the removal (or the new offer)
     even though the session itself did not change.
     """
-    rows = (
-        await db.execute(
-            update(ClassSession)
-            .where(ClassSession.company_id == company_id, ClassSession.ends_at > now)
-            .values(version=ClassSession.version + 1, updated_at=now)
-            .returning(ClassSession.id)
-            .execution_options(synchronize_session=False)
-        )
-    ).all()
+    bumped = await bump_versions(db, (col(ClassSession.company_id) == company_id) & upcoming())
     aggregators = (
         [Aggregator(aggregator)] if aggregator else await _connected_aggregators(db, company_id)
     )
-    await _mark_pending(db, [(company_id, r.id) for r in rows], aggregators)
+    await _mark_pending(db, [(company_id, session_id) for session_id, _ in bumped], aggregators)
 
 
 async def mark_differing(*, db: AsyncSession, aggregator: Aggregator, window: timedelta) -> int:
@@ -165,27 +148,23 @@ async def mark_differing(*, db: AsyncSession, aggregator: Aggregator, window: ti
         .scalar_subquery()
     )
     failed = sa.exists().where(
-        PushDelivery.session_id == ClassSession.id,
-        PushDelivery.aggregator == aggregator,
-        PushDelivery.failed_at.is_not(None),  # type: ignore[union-attr]
+        col(PushDelivery.session_id) == ClassSession.id,
+        col(PushDelivery.aggregator) == aggregator,
+        col(PushDelivery.failed_at).is_not(None),
     )
-    active = sa.exists().where(
-        AggregatorExtension.company_id == ClassSession.company_id,
-        AggregatorExtension.aggregator == aggregator,
-        AggregatorExtension.status == ExtensionStatus.ACTIVE,
-    )
+    active = extension_active(col(ClassSession.company_id), aggregator)
     in_window = sa.and_(
         active,
-        ClassSession.ends_at > now,
-        ClassSession.starts_at < now + window,
+        col(ClassSession.ends_at) > now,
+        col(ClassSession.starts_at) < now + window,
         sa.or_(acked.is_(None), acked != ClassSession.version, failed),
     )
     known_moved = (
         select(PushDelivery.session_id)
-        .join(ClassSession, ClassSession.id == PushDelivery.session_id)
+        .join(ClassSession, col(ClassSession.id) == PushDelivery.session_id)
         .where(
             PushDelivery.aggregator == aggregator,
-            PushDelivery.acked_state.in_(KNOWN_STATES),  # type: ignore[attr-defined]
+            col(PushDelivery.acked_state).in_(KNOWN_STATES),
             PushDelivery.acked_version != ClassSession.version,
             ClassSession.ends_at > now,
         )
@@ -193,7 +172,7 @@ async def mark_differing(*, db: AsyncSession, aggregator: Aggregator, window: ti
     rows = (
         await db.execute(
             select(ClassSession.company_id, ClassSession.id).where(
-                sa.or_(in_window, ClassSession.id.in_(known_moved))  # type: ignore[attr-defined]
+                sa.or_(in_window, col(ClassSession.id).in_(known_moved))
             )
         )
     ).all()
@@ -207,14 +186,14 @@ async def known_sessions(
     now = utcnow()
     rows = await db.execute(
         select(PushDelivery.session_id, PushDelivery.acked_version)
-        .join(ClassSession, ClassSession.id == PushDelivery.session_id)
+        .join(ClassSession, col(ClassSession.id) == PushDelivery.session_id)
         .where(
             PushDelivery.aggregator == aggregator,
-            PushDelivery.acked_state.in_(KNOWN_STATES),  # type: ignore[attr-defined]
+            col(PushDelivery.acked_state).in_(KNOWN_STATES),
             ClassSession.ends_at > now,
             ClassSession.starts_at < now + window,
         )
-        .order_by(ClassSession.starts_at, ClassSession.id)
+        .order_by(col(ClassSession.starts_at), col(ClassSession.id))
     )
     return [(r[0], r[1]) for r in rows]
 
@@ -228,8 +207,8 @@ async def forget_acks(
     await db.execute(
         update(PushDelivery)
         .where(
-            PushDelivery.aggregator == aggregator,
-            PushDelivery.session_id.in_(session_ids),  # type: ignore[attr-defined]
+            col(PushDelivery.aggregator) == aggregator,
+            col(PushDelivery.session_id).in_(session_ids),
         )
         .values(
             acked_version=None,

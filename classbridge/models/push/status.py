@@ -4,16 +4,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, func, select
 
-from classbridge.models.aggregator import (
-    Aggregator,
-    AggregatorExtension,
-    ExtensionStatus,
-)
-from classbridge.models.outbox import OutboxItem
-from classbridge.models.push.delivery import PushDelivery
+from classbridge.models.tables.aggregator import Aggregator, AggregatorExtension, ExtensionStatus
+from classbridge.models.tables.outbox import OutboxItem
+from classbridge.models.tables.push import PushDelivery
 
 
 @dataclass(frozen=True)
@@ -43,10 +39,10 @@ async def connection_sync(*, db: AsyncSession, company_id: uuid.UUID) -> list[Co
                 PushDelivery.aggregator,
                 func.max(PushDelivery.acked_at),
                 func.count().filter(
-                    PushDelivery.pending.is_(True),  # type: ignore[attr-defined]
-                    PushDelivery.failed_at.is_(None),  # type: ignore[union-attr]
+                    col(PushDelivery.pending).is_(True),
+                    col(PushDelivery.failed_at).is_(None),
                 ),
-                func.count().filter(PushDelivery.failed_at.is_not(None)),  # type: ignore[union-attr]
+                func.count().filter(col(PushDelivery.failed_at).is_not(None)),
             )
             .where(PushDelivery.company_id == company_id)
             .group_by(PushDelivery.aggregator)
@@ -65,15 +61,15 @@ async def _not_picked_up(db: AsyncSession, company_id: uuid.UUID, aggregator: Ag
     """Changed sessions still in the outbox (no worker ran yet) and not counted as pending."""
     already = select(PushDelivery.session_id).where(
         PushDelivery.aggregator == aggregator,
-        PushDelivery.pending.is_(True),  # type: ignore[attr-defined]
+        col(PushDelivery.pending).is_(True),
         PushDelivery.company_id == company_id,
     )
     count = await db.scalar(
         select(func.count(func.distinct(OutboxItem.session_id))).where(
             OutboxItem.company_id == company_id,
-            OutboxItem.processed_at.is_(None),  # type: ignore[union-attr]
-            OutboxItem.session_id.is_not(None),  # type: ignore[union-attr]
-            OutboxItem.session_id.not_in(already),  # type: ignore[union-attr]
+            col(OutboxItem.processed_at).is_(None),
+            col(OutboxItem.session_id).is_not(None),
+            col(OutboxItem.session_id).not_in(already),
         )
     )
     return int(count or 0)
@@ -87,9 +83,9 @@ async def failed_deliveries(
         .where(
             PushDelivery.company_id == company_id,
             PushDelivery.aggregator == aggregator,
-            PushDelivery.failed_at.is_not(None),  # type: ignore[union-attr]
+            col(PushDelivery.failed_at).is_not(None),
         )
-        .order_by(PushDelivery.failed_at.desc(), PushDelivery.id)  # type: ignore[union-attr]
+        .order_by(col(PushDelivery.failed_at).desc(), col(PushDelivery.id))
         .limit(limit)
     )
     return list(rows)
@@ -104,7 +100,7 @@ async def session_deliveries(
         return result
     rows = await db.scalars(
         select(PushDelivery)
-        .where(PushDelivery.session_id.in_(session_ids))  # type: ignore[attr-defined]
+        .where(col(PushDelivery.session_id).in_(session_ids))
         .order_by(PushDelivery.aggregator)
     )
     for row in rows:

@@ -1,0 +1,34 @@
+"""Cancelling a session: the session and every live booking in it, in one step."""
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from classbridge.models.base import utcnow
+from classbridge.models.booking import cancel_live_bookings
+from classbridge.models.errors import DomainError, ErrorCode
+from classbridge.models.fields import Reason
+from classbridge.models.outbox import touch_session
+from classbridge.models.session import lock_own_class_session
+from classbridge.models.sign_in_events import SignInChange, record_sign_in_event
+from classbridge.models.tables.booking import Booking, CancellationType
+from classbridge.models.tables.session import ClassSession
+from classbridge.models.validation import check
+
+
+async def cancel_session(
+    *, db: AsyncSession, company_id: uuid.UUID, session_id: uuid.UUID, reason: str | None
+) -> ClassSession:
+    """Cancel a session: every live booking becomes CANCELLED with type SESSION."""
+    reason = check(Reason, reason, name="reason")
+    session = await lock_own_class_session(db=db, company_id=company_id, session_id=session_id)
+    if session.is_cancelled:
+        raise DomainError(ErrorCode.SESSION_CANCELLED, "the session is already cancelled")
+    session.cancelled_at = utcnow()
+    session.cancellation_reason = reason
+    await cancel_live_bookings(db, col(Booking.session_id) == session.id, CancellationType.SESSION)
+    record_sign_in_event(db, SignInChange.SESSION_CANCELLED, session, None)
+    touch_session(db, session)
+    await db.flush()
+    return session

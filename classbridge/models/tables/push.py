@@ -1,0 +1,58 @@
+"""Delivery state of the push: per (session, aggregator), what is owed and what the
+aggregator acknowledged."""
+
+import enum
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from classbridge.models.base import enum_type, timestamp_field
+from classbridge.models.tables.aggregator import Aggregator
+
+MAX_ERROR_LENGTH = 2000
+
+
+class PushState(enum.StrEnum):
+    OFFERED = "OFFERED"
+    """The aggregator shows the session and may book it."""
+    CANCELLED = "CANCELLED"
+    """The studio cancelled the session; the aggregator cancels its members' bookings."""
+    REMOVED = "REMOVED"
+    """No longer offered (setting off, extension deactivated): stop showing it."""
+    NOT_OFFERED = "NOT_OFFERED"
+    """Never offered to this aggregator: nothing was sent, nothing needs sending."""
+
+
+# States in which the aggregator knows the session, so later changes must reach it.
+KNOWN_STATES = (PushState.OFFERED, PushState.CANCELLED)
+
+
+class PushDelivery(SQLModel, table=True):
+    """What one aggregator has of one session, and whether a newer state is owed."""
+
+    __tablename__ = "push_delivery"
+    __table_args__ = (
+        sa.UniqueConstraint("session_id", "aggregator"),
+        sa.Index("ix_push_delivery_due", "aggregator", "pending", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    company_id: uuid.UUID = Field(foreign_key="company.id", index=True, ondelete="CASCADE")
+    session_id: uuid.UUID = Field(foreign_key="class_session.id", ondelete="CASCADE")
+    aggregator: Aggregator = Field(sa_type=enum_type(Aggregator))
+    pending: bool = True
+    # Grows each time the row is marked pending, so an acknowledgement for an older claim
+    # cannot clear a change that arrived while it was in flight.
+    pending_gen: int = 1
+    attempts: int = 0
+    next_attempt_at: datetime | None = timestamp_field()
+    lease_token: str | None = Field(default=None, max_length=64)
+    lease_until: datetime | None = timestamp_field()
+    acked_version: int | None = None
+    acked_state: PushState | None = Field(default=None, sa_type=enum_type(PushState))
+    acked_at: datetime | None = timestamp_field()
+    last_attempt_at: datetime | None = timestamp_field()
+    failed_at: datetime | None = timestamp_field()
+    last_error: str | None = Field(default=None, max_length=MAX_ERROR_LENGTH)
