@@ -36,7 +36,7 @@ from classbridge.graph.pagination import check_cursor, check_page_size
 from classbridge.models.errors import DomainError, ErrorCode
 from classbridge.settings import Settings
 
-# What an anonymous caller may select at the root besides the schema's public fields.
+# Introspection: anyone may read the schema (GraphiQL does before a token is pasted).
 INTROSPECTION = frozenset({"__schema", "__type", "__typename"})
 
 # graphql-core meters the work of its field-merging rule and aborts validation when the
