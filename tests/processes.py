@@ -58,9 +58,11 @@ class Server:
 
 
 @asynccontextmanager
-async def running_server(database_url: str, *, deadline: float = 60.0) -> AsyncIterator[Server]:
+async def running_server(
+    database_url: str, *, deadline: float = 60.0, extra_env: dict[str, str] | None = None
+) -> AsyncIterator[Server]:
     """`classbridge serve --port 0` (the OS picks a free port); yields once /healthz is ok."""
-    env = {**os.environ, "CLASSBRIDGE_DATABASE_URL": database_url}
+    env = {**os.environ, "CLASSBRIDGE_DATABASE_URL": database_url, **(extra_env or {})}
     process = await asyncio.create_subprocess_exec(
         CLASSBRIDGE,
         *("serve", "--host", "127.0.0.1", "--port", "0"),

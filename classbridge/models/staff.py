@@ -1,6 +1,7 @@
 """Staff accounts, their bearer tokens, and who is acting (the StaffActor)."""
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -88,6 +89,22 @@ async def authenticate(*, db: AsyncSession, token: str) -> StaffActor | None:
     if tok.revoked_at is not None or tok.expires_at <= utcnow():
         return None
     return StaffActor(user_id=user.id, company_id=user.company_id, role=user.role)
+
+
+async def active_tokens(*, db: AsyncSession, tokens: Collection[str]) -> set[str]:
+    """Which of these bearer tokens still authenticate (not revoked, not expired); one
+    query, for checking many live connections at once."""
+    by_digest = {token_digest(t): t for t in tokens}
+    if not by_digest:
+        return set()
+    rows = await db.scalars(
+        select(StaffToken.token_digest).where(
+            StaffToken.token_digest.in_(list(by_digest)),  # type: ignore[attr-defined]
+            StaffToken.revoked_at.is_(None),  # type: ignore[union-attr]
+            StaffToken.expires_at > utcnow(),
+        )
+    )
+    return {by_digest[digest] for digest in rows}
 
 
 async def logout(*, db: AsyncSession, token: str) -> bool:
