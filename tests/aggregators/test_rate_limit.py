@@ -2,7 +2,6 @@
 HTTP 429 with Retry-After and RATE_LIMITED. With Redis the budget is shared by every
 server process; without, each process counts in memory."""
 
-import uuid
 from collections.abc import AsyncIterator
 
 import httpx
@@ -15,7 +14,7 @@ from classbridge.models.db import Database
 from classbridge.settings import Settings
 from tests.aggregators.partner import PARTNER_PATH, Partner, make_partner
 from tests.processes import running_server
-from tests.services import REDIS_URL, require_redis
+from tests.services import ADMIN_REDIS_URL, REDIS_URL, require_redis
 from tests.studio import Studio
 
 QUERY = {"query": "{ venues { edges { cursor } } }"}
@@ -62,10 +61,10 @@ async def test_the_default_budget_is_600_a_minute() -> None:
 
 
 async def test_with_redis_the_budget_is_shared_by_every_server_process(
-    database_url: str, database: Database
+    database_url: str, database: Database, redis_namespace: str
 ) -> None:
     require_redis()
-    prefix = f"cbtest-rl-{uuid.uuid4().hex[:10]}"
+    prefix = redis_namespace
     partner = await make_partner(database, Aggregator.EGYM_WELLPASS)
     env = {
         "CLASSBRIDGE_REDIS_URL": REDIS_URL,
@@ -75,7 +74,7 @@ async def test_with_redis_the_budget_is_shared_by_every_server_process(
         "CLASSBRIDGE_QUEUE_NAME": f"{prefix}:push",
         "CLASSBRIDGE_LIVE_CHANNEL_PREFIX": f"{prefix}:live",
     }
-    redis = Redis.from_url(REDIS_URL)
+    redis = Redis.from_url(ADMIN_REDIS_URL)  # the test's own client (KEYS is an admin's)
     try:
         async with (
             running_server(database_url, extra_env=env) as first,

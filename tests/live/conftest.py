@@ -94,10 +94,11 @@ def live_server(settings: Settings, database: Database, redis_prefix: str) -> Se
 
     @asynccontextmanager
     async def start(*, redis: bool = False, **overrides: object) -> AsyncIterator[LiveServer]:
-        # With Redis the app also enqueues push jobs after commits: in this test's queue.
+        # With Redis the app also enqueues push jobs and counts partner requests there.
         values: dict[str, object] = {
             "live_channel_prefix": redis_prefix,
             "queue_name": redis_prefix,
+            "rate_limit_key_prefix": redis_prefix,
             **overrides,
         }
         if redis:
