@@ -5,6 +5,7 @@ from functools import lru_cache
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
+from limits import parse as parse_rate_limit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -31,17 +32,36 @@ class Settings(BaseSettings):
         default="classbridge <noreply@classbridge.local>", description="Sender of outgoing email."
     )
     token_ttl_days: int = Field(default=30, ge=1, le=365, description="Lifetime of staff tokens.")
+    # What one request may cost (docs/limits.md).
+    max_query_nodes: int = Field(
+        default=50_000,
+        ge=100,
+        description="Estimated objects a document may return (pages x nested lists).",
+    )
     max_query_depth: int = Field(
         default=12, ge=2, le=50, description="Deeper documents are refused before execution."
     )
     max_query_tokens: int = Field(
-        default=2000, ge=100, description="Longer documents are refused before execution."
+        default=500, ge=100, description="Longer documents are refused before execution."
+    )
+    max_query_length: int = Field(
+        default=20_000,
+        ge=1000,
+        description="Characters of a GraphQL document; long values belong in variables.",
     )
     max_query_aliases: int = Field(
         default=30, ge=1, description="Documents with more aliases are refused."
     )
     max_body_bytes: int = Field(
-        default=1_000_000, ge=1024, description="Larger request bodies get HTTP 413."
+        default=100_000, ge=1024, description="Larger request bodies get HTTP 413."
+    )
+    partner_rate_limit: str | None = Field(
+        default="600/minute",
+        description="Requests per partner token, e.g. 600/minute; empty: unlimited.",
+    )
+    rate_limit_key_prefix: str = Field(
+        default="classbridge:ratelimit",
+        description="Prefix of the Redis keys of the partner rate limit (one per deployment).",
     )
     live_channel_prefix: str = Field(
         default="classbridge:live",
@@ -156,6 +176,17 @@ class Settings(BaseSettings):
             ):
                 raise ValueError(f"{origin!r} is no origin (scheme://host[:port], no path)")
         return [o.rstrip("/") if o != "*" else o for o in value]
+
+    @field_validator("partner_rate_limit")
+    @classmethod
+    def _a_rate_limit(cls, value: str | None) -> str | None:
+        if not value or value.strip().lower() in ("none", "unlimited"):
+            return None
+        try:
+            parse_rate_limit(value)  # the library the limiter uses reads it the same way
+        except ValueError:
+            raise ValueError("must be a rate like 600/minute or 10/second") from None
+        return value
 
     @field_validator("reconcile_interval_seconds")
     @classmethod

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install classbridge with its test extras into .venv, at the versions of
 # requirements-test.lock (hashes checked), and run the whole suite: ruff, mypy, the import
-# contracts (lint-imports), then pytest (every database test on SQLite and on PostgreSQL).
+# contracts (lint-imports), then pytest (every database test on SQLite and on PostgreSQL)
+# in parallel: one pytest-xdist worker per CPU. Arguments go to pytest (`-n 0` runs it
+# serially).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
@@ -12,4 +14,4 @@ cd "$(dirname "$0")/.."
 .venv/bin/ruff format --check .
 .venv/bin/mypy
 .venv/bin/lint-imports --no-cache
-.venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest -n auto --dist worksteal "$@"

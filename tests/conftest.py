@@ -1,4 +1,10 @@
-"""Fixtures: a fresh, migrated database per test on SQLite and on PostgreSQL."""
+"""Fixtures: a fresh, migrated database per test on SQLite and on PostgreSQL; a Redis
+namespace per test; the run's Redis lane (tests/services.py) opened and checked.
+
+The suite runs in parallel (pytest-xdist, `bash scripts/test.sh` passes `-n auto`): each
+worker migrates its own templates, and every test gets its own database, Redis namespace and
+ports, so workers (and other runs on the same services) never meet.
+"""
 
 import asyncio
 import shutil
@@ -7,20 +13,42 @@ from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
+import redis
+from argon2 import PasswordHasher, profiles
+from redis.asyncio import Redis
 from sqlalchemy import event
 
 from classbridge.graph.app import create_app
 from classbridge.migrate import upgrade
+from classbridge.models import passwords
 from classbridge.models.db import Database
 from classbridge.settings import Settings
-from tests.services import IN_CI, PG_HOST, PG_PORT, PG_USER, pg_url, port_open, require_postgres
+from tests.databases import PgDatabases, pg_admin
+from tests.services import (
+    ADMIN_REDIS_URL,
+    IN_CI,
+    REDIS_ACL,
+    REDIS_PREFIX,
+    REDIS_URL,
+    REDIS_USER,
+    new_redis_namespace,
+    pg_url,
+    port_open,
+    redis_acl_rules,
+    redis_address,
+    require_postgres,
+    require_redis,
+)
 from tests.studio import Studio, make_studio
 
 BACKENDS = ["sqlite", "postgres"]
 _TEMPLATE_PG = f"cb_template_{uuid.uuid4().hex[:8]}"
+
+# Hundreds of staff accounts are made in this process: argon2's cheapest parameters here,
+# its defaults (64 MiB, 3 passes) in every `classbridge` process the tests start.
+passwords.use_hasher(PasswordHasher.from_parameters(profiles.CHEAPEST))
 
 
 def _in_thread(fn, *args):  # type: ignore[no-untyped-def]
@@ -37,22 +65,17 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-async def _pg_admin(sql: str) -> None:
-    conn = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, database="postgres")
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 @pytest.fixture(scope="session")
-def pg_template() -> Iterator[str]:
-    """A migrated PostgreSQL database that each test clones (CREATE DATABASE ... TEMPLATE)."""
+def pg_databases() -> Iterator[PgDatabases]:
+    """This worker's migrated PostgreSQL template and the databases cloned from it."""
     require_postgres()
-    _in_thread(asyncio.run, _pg_admin(f'CREATE DATABASE "{_TEMPLATE_PG}"'))
-    _in_thread(upgrade, pg_url(_TEMPLATE_PG))
-    yield _TEMPLATE_PG
-    _in_thread(asyncio.run, _pg_admin(f'DROP DATABASE IF EXISTS "{_TEMPLATE_PG}" WITH (FORCE)'))
+    _in_thread(asyncio.run, pg_admin(f'CREATE DATABASE "{_TEMPLATE_PG}"'))
+    databases = PgDatabases(_TEMPLATE_PG)
+    try:
+        _in_thread(upgrade, pg_url(_TEMPLATE_PG))
+        yield databases
+    finally:
+        _in_thread(asyncio.run, databases.drop_all())
 
 
 @pytest.fixture(params=BACKENDS)
@@ -70,13 +93,12 @@ async def database_url(
         shutil.copy(template, path)
         yield f"sqlite+aiosqlite:///{path}"
         return
-    template = request.getfixturevalue("pg_template")
-    name = f"cb_test_{uuid.uuid4().hex[:12]}"
-    await _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    databases: PgDatabases = request.getfixturevalue("pg_databases")
+    name = await databases.take()
     try:
         yield pg_url(name)
     finally:
-        await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await databases.give_back(name)
 
 
 @pytest.fixture
@@ -127,16 +149,77 @@ def query_counter(database: Database) -> Iterator[QueryCounter]:
     event.remove(database.engine.sync_engine, "before_cursor_execute", counter)
 
 
+@pytest.fixture
+async def redis_namespace() -> AsyncIterator[str]:
+    """A prefix for this test's arq queue names and live channels; at the end every key
+    holding it is deleted (arq names its keys after the queue: arq:job:<queue>:…)."""
+    require_redis()
+    namespace = new_redis_namespace()
+    yield namespace
+    client = Redis.from_url(REDIS_URL)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"*{namespace}*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The run's first process opens its Redis lane: the ACL user the code under test uses."""
+    if _is_worker(config) or not REDIS_ACL or not port_open(*redis_address()):
+        return
+    with redis.Redis.from_url(ADMIN_REDIS_URL) as admin:
+        try:
+            admin.execute_command("ACL", "SETUSER", REDIS_USER, *redis_acl_rules())
+        except redis.ResponseError as exc:
+            raise pytest.UsageError(
+                f"cannot create the tests' Redis user at CLASSBRIDGE_TEST_REDIS_URL ({exc}); "
+                "use a Redis >= 6.2 where ACL SETUSER is allowed, or set "
+                "CLASSBRIDGE_TEST_REDIS_ACL=0"
+            ) from exc
+    config.stash[_LANE_OPEN] = True
+
+
+_LANE_OPEN = pytest.StashKey[bool]()
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Under CI=true a skipped test is a failure: nothing may pass by skipping."""
-    if not IN_CI:
+    """After all workers: under CI=true a skipped test is a failure (nothing may pass by
+    skipping); and no test may leave a Redis key behind in the run's lane."""
+    if _is_worker(session.config):
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
-    if skipped:
+
+    def fail(line: str) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         if reporter:
-            reporter.write_line(f"CI=true: {skipped} test(s) skipped; that counts as failure")
+            reporter.write("\n")  # after the progress dots, which xdist leaves unterminated
+            reporter.write_line(line, red=True)
+
+    skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
+    if IN_CI and skipped:
+        fail(f"CI=true: {skipped} test(s) skipped; that counts as failure")
+    left = _close_redis_lane(session.config)
+    if left:
+        fail(f"the tests left {len(left)} Redis key(s) under {REDIS_PREFIX}: {sorted(left)[:10]}")
+
+
+def _close_redis_lane(config: pytest.Config) -> list[str]:
+    """Delete what is left under the run's prefix (returned) and the run's ACL user."""
+    if not port_open(*redis_address()):
+        return []
+    with redis.Redis.from_url(ADMIN_REDIS_URL, decode_responses=True) as admin:
+        left = list(admin.scan_iter(match=f"*{REDIS_PREFIX}*", count=1000))
+        if left:
+            admin.delete(*left)
+        if config.stash.get(_LANE_OPEN, False):
+            admin.acl_deluser(REDIS_USER)
+    return left
 
 
 __all__ = ["QueryCounter", "port_open"]

@@ -1,14 +1,11 @@
 """The Starlette app: the staff API at /graphql, the partner API at /aggregator/v1/graphql."""
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
-from datetime import timedelta
 from typing import Any
 
-from cross_web import HTTPException  # what strawberry raises for unreadable requests
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -17,14 +14,21 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 
 from classbridge.graph.context import Context
+from classbridge.graph.endpoint import GraphQLEndpoint
+from classbridge.graph.errors import PAYLOAD_TOO_LARGE
 from classbridge.graph.graphiql import STATIC_URL, graphiql_assets, graphiql_response
 from classbridge.graph.http import bearer_token, error_response
 from classbridge.graph.partner.endpoint import PartnerGraphQL
 from classbridge.graph.staff.schema import build_staff_schema
+from classbridge.graph.staff.sockets import (
+    CONNECTION_INIT_TIMEOUT,
+    LegacyWSHandler,
+    TokenWatch,
+    TransportWSHandler,
+)
 from classbridge.jobs.email import EmailDelivery
 from classbridge.jobs.embedded import push_lifespan
 from classbridge.live import EventBus, SignInMessage, attach_publisher, create_bus
@@ -52,7 +56,7 @@ class BodyLimit:
             return
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            await error_response(413, "PAYLOAD_TOO_LARGE", "request body is too large")(
+            await error_response(413, PAYLOAD_TOO_LARGE, "request body is too large")(
                 scope, receive, send
             )
             return
@@ -69,7 +73,7 @@ class BodyLimit:
         try:
             await self.app(scope, limited, send)
         except _TooLarge:
-            await error_response(413, "PAYLOAD_TOO_LARGE", "request body is too large")(
+            await error_response(413, PAYLOAD_TOO_LARGE, "request body is too large")(
                 scope, receive, send
             )
 
@@ -88,24 +92,31 @@ def connection_token(params: object, headers: Any) -> str | None:
     return bearer_token(headers)
 
 
-class StaffGraphQL(GraphQL[Context, None]):
+class StaffGraphQL(GraphQLEndpoint):
     """The staff endpoint: a bearer token names the staff member; a bad one gets 401.
 
     Over WebSocket (subscriptions; graphql-transport-ws and the legacy graphql-ws) the
     token comes with connection_init or in the upgrade request; without a valid one the
     socket is refused (graphql-transport-ws: close 4403; graphql-ws: connection_error).
+    graph/staff/sockets.py closes sockets that never initialise or whose token ends.
     """
 
-    # A socket must say who it is soon; an idle unauthenticated socket is closed (4408).
-    connection_init_wait_timeout = timedelta(seconds=10)
+    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
 
     def __init__(
         self, database: Database, settings: Settings, bus: EventBus[SignInMessage] | None = None
     ) -> None:
-        super().__init__(build_staff_schema(settings), graphql_ide="graphiql")
+        super().__init__(
+            build_staff_schema(settings),
+            graphql_ide="graphiql",
+            # A socket must say who it is soon; an idle unauthenticated one is closed (4408).
+            connection_init_wait_timeout=CONNECTION_INIT_TIMEOUT,
+        )
         self.database = database
         self.settings = settings
         self.bus = bus
+        self.token_watch = TokenWatch(database)
 
     async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
         token = connection_token(context.connection_params, context.request.headers)
@@ -121,7 +132,7 @@ class StaffGraphQL(GraphQL[Context, None]):
         context.staff, context.token = actor, token
         return None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             token = bearer_token(Request(scope).headers)
             if token is not None:
@@ -133,30 +144,7 @@ class StaffGraphQL(GraphQL[Context, None]):
                     await response(scope, receive, send)
                     return
                 scope.setdefault("state", {})["staff"] = (actor, token)
-        try:
-            if scope["type"] == "http":
-                await self._http(scope, receive, send)
-            else:
-                await super().__call__(scope, receive, send)
-        finally:
-            context = scope.get("state", {}).get("context")
-            if context is not None:
-                await context.close()
-
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Like strawberry's, but a request it cannot read (malformed JSON, wrong content
-        type) gets a JSON error with a code, as every other error does."""
-        try:
-            response = await self.run(Request(scope, receive))
-        except HTTPException as exc:
-            response = error_response(exc.status_code, "BAD_REQUEST", exc.reason)
-        await response(scope, receive, send)
-
-    def decode_json(self, data: str | bytes) -> object:
-        try:
-            return json.loads(data)
-        except UnicodeDecodeError:  # strawberry only expects JSONDecodeError: it would be a 500
-            raise HTTPException(400, "request body is not UTF-8") from None
+        await self.serve(scope, receive, send)
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return graphiql_response()  # assets from the package, not a CDN
@@ -238,12 +226,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 async with asyncio.timeout(5):
                     await database.after_commit.drain()
             database.after_commit.remove(publisher)
+            await partner_view.rate_limit.close()
             await bus.close()
             await database.dispose()
             metrics.forget_process()
 
+    partner_view = PartnerGraphQL(database, settings)
     staff = BodyLimit(StaffGraphQL(database, settings, bus), settings.max_body_bytes)
-    partner = BodyLimit(PartnerGraphQL(database, settings), settings.max_body_bytes)
+    partner = BodyLimit(partner_view, settings.max_body_bytes)
     metrics_endpoint = metrics.Metrics(
         database, settings.metrics_token.get_secret_value() if settings.metrics_token else None
     )
@@ -251,9 +241,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         Route("/healthz", healthz),
         Route("/readyz", Readiness(database, settings.redis_url).endpoint),
         Route("/metrics", metrics_endpoint.endpoint),
-        Route("/graphql", staff, methods=["GET", "POST"]),
+        # Every method reaches the endpoints: they answer the ones they do not serve with a
+        # JSON 405 (METHOD_NOT_ALLOWED), as every other refusal.
+        Route("/graphql", staff),
         WebSocketRoute("/graphql", staff),
-        Route("/aggregator/v1/graphql", partner, methods=["POST"]),
+        Route("/aggregator/v1/graphql", partner),
         Mount(STATIC_URL, graphiql_assets()),
     ]
     app = Starlette(routes=routes, middleware=_middleware(settings, routes), lifespan=lifespan)

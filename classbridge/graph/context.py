@@ -21,6 +21,12 @@ from classbridge.models.staff import StaffActor
 from classbridge.settings import Settings
 
 
+class RequestFinished(Exception):
+    """A read after the request was closed: work that outlived its request (graphql-core
+    settles the siblings of a failed field in the background, a DataLoader batch may
+    still be queued) gets no session; its result would be discarded anyway."""
+
+
 @dataclass
 class Context:
     """What every resolver gets.
@@ -28,6 +34,9 @@ class Context:
     Sibling fields resolve concurrently, but an AsyncSession must not be used by two
     tasks at once: every read goes through `read()`, which serializes use of the one
     read session of the request. Never await another read while holding it.
+
+    `close()` takes the same lock, so it waits for a read in progress instead of closing
+    the session under it, and refuses reads that come later.
     """
 
     request: Request | WebSocket
@@ -41,6 +50,7 @@ class Context:
     connection_params: dict[str, object] | None = None  # a WebSocket's connection_init payload
     _db: AsyncSession | None = field(default=None, init=False)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
+    _closed: bool = field(default=False, init=False)
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
@@ -50,9 +60,21 @@ class Context:
     async def read(self) -> AsyncIterator[AsyncSession]:
         """The request's read session, held exclusively for the block."""
         async with self._lock:
+            if self._closed:
+                raise RequestFinished("the request is finished")
             if self._db is None:
                 self._db = self.database.read()
-            yield self._db
+            db = self._db
+            try:
+                yield db
+            except BaseException as exc:
+                if not isinstance(exc, Exception):
+                    # Cancelled mid-read: graphql-core cancels the siblings of a failed
+                    # field. SQLAlchemy has discarded the connection (its state is
+                    # unknown); the next read of this request starts a fresh session.
+                    self._db = None
+                    await asyncio.shield(db.close())
+                raise
 
     def require_staff(self) -> StaffActor:
         if self.staff is None:
@@ -83,7 +105,10 @@ class Context:
             self._db = None
 
     async def close(self) -> None:
-        await self._close_read()
+        """End the request: wait for a read in progress, close, refuse later reads."""
+        async with self._lock:
+            self._closed = True
+            await self._close_read()
 
 
 Info = StrawberryInfo[Context, None]

@@ -10,11 +10,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError
+from graphql.validation.validate import ValidationAbortedError
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionContext
 
+from classbridge.graph.execution import CommittedMutationExecutor
 from classbridge.graph.inputs import field_path
 from classbridge.models.errors import DomainError
 
@@ -22,8 +24,18 @@ log = logging.getLogger("classbridge.graph")
 
 INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 GRAPHQL_VALIDATION = "GRAPHQL_VALIDATION"
+QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+"""Over a limit of graph/limits.py: length, tokens, estimated nodes, depth or aliases."""
+# Transport-level refusals, answered with an HTTP status of their own.
+BAD_REQUEST = "BAD_REQUEST"
+METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+RATE_LIMITED = "RATE_LIMITED"
 ONLY_SUBSCRIPTIONS = (
     "only subscriptions go over WebSocket: send queries and mutations over HTTP POST"
+)
+SUBSCRIPTIONS_OVER_WEBSOCKET = (
+    "subscriptions go over WebSocket at /graphql (graphql-transport-ws or graphql-ws)"
 )
 
 
@@ -39,10 +51,28 @@ def _with_code(error: GraphQLError, message: str, extensions: dict[str, object])
     )
 
 
+def _too_complex(error: GraphQLError) -> bool:
+    """graphql-core's own limits: the parser stops at `max_tokens`, and validation stops
+    when its work budget is spent (see graph/limits.py); both say so only in words."""
+    if isinstance(error, GraphQLSyntaxError):
+        return any(
+            words in error.message
+            for words in ("Document contains more than", "Source contains more than")
+        )
+    return isinstance(error, ValidationAbortedError) and error.message == "Validation aborted."
+
+
 def to_client_error(error: GraphQLError) -> GraphQLError:
     if error.extensions and "code" in error.extensions:
         return error
     original = error.original_error
+    if _too_complex(error):
+        message = error.message.removeprefix("Syntax Error: ")
+        if isinstance(error, ValidationAbortedError):
+            message = "the document is too complex to validate"
+        return _with_code(error, message, {"code": QUERY_TOO_COMPLEX})
+    if is_unexpected(error):
+        return _with_code(error, "Internal server error", {"code": INTERNAL_SERVER_ERROR})
     if isinstance(original, DomainError):
         extensions: dict[str, object] = {"code": original.code.value}
         field = field_path(original)
@@ -51,27 +81,21 @@ def to_client_error(error: GraphQLError) -> GraphQLError:
         return _with_code(error, original.message, extensions)
     if isinstance(original, InvalidOperationTypeError):  # a query sent as legacy graphql-ws "start"
         return _with_code(error, ONLY_SUBSCRIPTIONS, {"code": GRAPHQL_VALIDATION})
-    if original is None or not _from_resolver(error):
-        # Parsing, validation and input coercion (a scalar refusing a literal raises a
-        # plain ValueError there): the document was wrong, not the server.
-        return _with_code(error, error.message, {"code": GRAPHQL_VALIDATION})
-    if isinstance(original, GraphQLError):  # e.g. a scalar that refused its input
-        return _with_code(error, error.message, {"code": GRAPHQL_VALIDATION})
-    return _with_code(error, "Internal server error", {"code": INTERNAL_SERVER_ERROR})
-
-
-def _from_resolver(error: GraphQLError) -> bool:
-    """Errors raised while executing a field carry its path; request errors have none."""
-    return error.path is not None
+    # Parsing, validation and input coercion (a scalar refusing a literal raises a plain
+    # ValueError there), or a scalar that refused its input: the document was wrong.
+    return _with_code(error, error.message, {"code": GRAPHQL_VALIDATION})
 
 
 def is_unexpected(error: GraphQLError) -> bool:
+    """An exception of ours rather than a refusal: raised while executing a field (the
+    error has a path), or outside the document altogether, as when a subscription's event
+    stream fails (no path and no position). Input coercion errors point at the document."""
     original = error.original_error
-    return (
-        original is not None
-        and _from_resolver(error)
-        and not isinstance(original, DomainError | GraphQLError | InvalidOperationTypeError)
-    )
+    if original is None or isinstance(
+        original, DomainError | GraphQLError | InvalidOperationTypeError
+    ):
+        return False
+    return error.path is not None or not error.nodes
 
 
 class ErrorCodes(SchemaExtension):
@@ -105,7 +129,12 @@ def log_unexpected(errors: list[GraphQLError], context: ExecutionContext | None)
 
 
 class CodedSchema(strawberry.Schema):
-    """A schema whose errors all carry `extensions.code`, logging only the unexpected."""
+    """A schema whose errors all carry `extensions.code`, logging only the unexpected, and
+    whose mutations always report a committed change (graph/execution.py)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("execution_context_class", CommittedMutationExecutor)
+        super().__init__(*args, **kwargs)
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None

@@ -1,29 +1,67 @@
-"""Limits checked before execution: depth, tokens and aliases of a document, and no NUL
-characters in any string argument."""
+"""Limits checked before anything runs, so that every request has a bounded cost.
+
+In order:
+1. parsing refuses documents longer than CLASSBRIDGE_MAX_QUERY_LENGTH characters before
+   reading them and stops after CLASSBRIDGE_MAX_QUERY_TOKENS tokens (graphql-core's parser);
+2. before validation: an anonymous staff request may only sign in or introspect, and one
+   linear analysis (graph/complexity.py) refuses documents whose node estimate, depth or
+   aliases exceed the limits — validation itself never sees an expensive document;
+3. graphql-core validates the document, stopping at the first few errors;
+4. before execution: page sizes and cursors anywhere in the document are checked, so a bad
+   one is refused before a mutation changes anything, and no string may hold a NUL
+   character (PostgreSQL can neither store nor compare one).
+"""
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
-from graphql import ExecutionResult, GraphQLError, StringValueNode, Visitor, visit
-from strawberry.extensions import (
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    QueryDepthLimiter,
-    SchemaExtension,
+from graphql import GraphQLError, StringValueNode, Visitor, validate, visit
+from graphql.validation.rules import overlapping_fields_can_be_merged
+from strawberry.extensions import SchemaExtension
+from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
+
+from classbridge.graph.complexity import (
+    DocumentCost,
+    DocumentRefused,
+    Refusal,
+    chosen_operations,
+    document_cost,
 )
-
-from classbridge.graph.errors import ErrorCodes
-from classbridge.models.errors import ErrorCode
+from classbridge.graph.complexity import root_fields as document_root_fields
+from classbridge.graph.context import Context
+from classbridge.graph.errors import GRAPHQL_VALIDATION, QUERY_TOO_COMPLEX, ErrorCodes
+from classbridge.graph.inputs import field_path
+from classbridge.graph.pagination import check_cursor, check_page_size
+from classbridge.models.errors import DomainError, ErrorCode
 from classbridge.settings import Settings
+
+# Introspection: anyone may read the schema (GraphiQL does before a token is pasted).
+INTROSPECTION = frozenset({"__schema", "__type", "__typename"})
+
+# graphql-core meters the work of its field-merging rule and aborts validation when the
+# budget runs out (documented as meant to be set). Its default, 500,000 units, is
+# ~80 ms of CPU; documents within our token limit that are not built to attack it stay
+# far below this one.
+overlapping_fields_can_be_merged.MAX_COMPLEXITY_BUDGET = 2_000
+
+# Validation stops after this many errors (graphql-core's default is 100).
+MAX_VALIDATION_ERRORS = 10
 
 
 def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
+    """NUL anywhere in a JSON-like value; iterative, so deep nesting cannot overflow."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
     return False
 
 
@@ -35,30 +73,157 @@ class _NulInLiterals(Visitor):
             self.found = True
 
 
-class NoNulStrings(SchemaExtension):
-    """Refuse documents whose strings hold NUL characters before anything runs:
-    PostgreSQL cannot store or even compare them (a 500 otherwise)."""
+def _refusal(code: str, message: str, **details: object) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": code, **details})
+
+
+def _domain_refusal(error: DomainError) -> GraphQLError:
+    extensions: dict[str, object] = {"code": error.code.value}
+    field = field_path(error)
+    if field:
+        extensions["field"] = field
+    return GraphQLError(error.message, extensions=extensions)
+
+
+class QueryLimits(SchemaExtension):
+    """The limits above, for one request."""
+
+    def __init__(self, *, settings: Settings, anonymous_fields: frozenset[str] | None) -> None:
+        self.settings = settings
+        self.anonymous_fields = anonymous_fields
+        self.cost: DocumentCost | None = None
+
+    def on_operation(self) -> Iterator[None]:
+        # graphql-core's parse() options (strawberry passes them on as they are).
+        options = cast(dict[str, Any], self.execution_context.parse_options)
+        options["max_source_length"] = self.settings.max_query_length
+        options["max_tokens"] = self.settings.max_query_tokens
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        # Errors are recorded, not raised (a raise here would escape a subscription's
+        # stream); strawberry skips its own validation when an extension ran one.
+        context = self.execution_context
+        if context.graphql_document is not None and context.pre_execution_errors is None:
+            refusal = self._anonymous_refusal() or self._cost_refusal()
+            context.pre_execution_errors = [refusal] if refusal else self._validate()
+        yield
 
     def on_execute(self) -> Iterator[None]:
+        refusal = self._argument_refusal()
+        if refusal is not None:
+            raise refusal
+        yield
+
+    def _anonymous_refusal(self) -> GraphQLError | None:
         context = self.execution_context
+        caller = context.context
+        if self.anonymous_fields is None or not isinstance(caller, Context) or caller.staff:
+            return None
+        assert context.graphql_document is not None
+        names = document_root_fields(context.graphql_document, context.operation_name)
+        if names <= self.anonymous_fields | INTROSPECTION:
+            return None
+        return _refusal(
+            ErrorCode.UNAUTHENTICATED.value, "sign in: send Authorization: Bearer <token>"
+        )
+
+    def _cost_refusal(self) -> GraphQLError | None:
+        context = self.execution_context
+        assert context.graphql_document is not None
+        settings = self.settings
+        try:
+            cost = document_cost(
+                context.schema._schema,
+                context.graphql_document,
+                operation_name=context.operation_name,
+                variables=context.variables,
+            )
+        except DocumentRefused as refused:
+            code = (
+                GRAPHQL_VALIDATION
+                if refused.reason is Refusal.FRAGMENT_CYCLE
+                else QUERY_TOO_COMPLEX
+            )
+            return _refusal(code, refused.message)
+        self.cost = cost
+        details = {"nodes": cost.nodes, "depth": cost.depth, "aliases": cost.aliases}
+        if cost.nodes > settings.max_query_nodes:
+            return _refusal(
+                QUERY_TOO_COMPLEX,
+                f"the query may return about {cost.nodes:,} objects, more than the "
+                f"{settings.max_query_nodes:,} allowed: ask for smaller pages (first) or "
+                "fewer nested lists",
+                **details,
+            )
+        if cost.depth > settings.max_query_depth:
+            return _refusal(
+                QUERY_TOO_COMPLEX,
+                f"the query nests {cost.depth} levels deep, more than the "
+                f"{settings.max_query_depth} allowed",
+                **details,
+            )
+        if cost.aliases > settings.max_query_aliases:
+            return _refusal(
+                QUERY_TOO_COMPLEX,
+                f"the query uses {cost.aliases:,} aliases, more than the "
+                f"{settings.max_query_aliases} allowed",
+                **details,
+            )
+        return None
+
+    def _validate(self) -> list[GraphQLError]:
+        """graphql-core's validation with strawberry's rules, as strawberry would run it,
+        but stopping after a few errors: each costs suggestions ("did you mean …")."""
+        context = self.execution_context
+        assert context.graphql_document is not None
+        if not context.validation_rules:  # validation disabled
+            return []
+        rules = (*context.validation_rules, MaybeNullValidationRule, OneOfInputValidationRule)
+        return validate(
+            context.schema._schema,
+            context.graphql_document,
+            rules,
+            max_errors=MAX_VALIDATION_ERRORS,
+        )
+
+    def _argument_refusal(self) -> GraphQLError | None:
+        context = self.execution_context
+        try:
+            for argument in self.cost.page_arguments if self.cost else ():
+                if argument.name == "first":
+                    check_page_size(argument.value)
+                elif isinstance(argument.value, str):
+                    check_cursor(argument.value)
+        except DomainError as error:
+            return _domain_refusal(error)
         literals = _NulInLiterals()
         if context.graphql_document is not None:
             visit(context.graphql_document, literals)
-        if literals.found or _has_nul(context.variables):
-            error = GraphQLError(
-                "text must not contain NUL characters",
-                extensions={"code": ErrorCode.VALIDATION.value},
-            )
-            context.result = ExecutionResult(data=None, errors=[error])
-        yield
+        declared = (
+            {
+                d.variable.name.value
+                for op in chosen_operations(context.graphql_document, context.operation_name)
+                for d in op.variable_definitions or ()
+            }
+            if context.graphql_document is not None
+            else set()
+        )
+        variables = context.variables or {}
+        if literals.found or _has_nul([v for k, v in variables.items() if k in declared]):
+            return _refusal(ErrorCode.VALIDATION.value, "text must not contain NUL characters")
+        return None
 
 
-def limit_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
-    """Extension factories: strawberry builds fresh ones for every request."""
+def limit_extensions(
+    settings: Settings, *, anonymous_fields: frozenset[str] | None = None
+) -> list[Callable[[], SchemaExtension]]:
+    """Extension factories: strawberry builds fresh ones for every request.
+
+    `anonymous_fields`: the root fields a caller without a token may select (besides
+    introspection); None when the endpoint lets no anonymous request through.
+    """
     return [
         ErrorCodes,
-        NoNulStrings,
-        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
-        lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.max_query_aliases),
+        lambda: QueryLimits(settings=settings, anonymous_fields=anonymous_fields),
     ]

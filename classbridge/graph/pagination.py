@@ -3,12 +3,14 @@
 import base64
 import binascii
 import json
+import uuid
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 import strawberry
 
-from classbridge.models.errors import invalid
+from classbridge.models.errors import DomainError, invalid
 
 T = TypeVar("T")
 MAX_PAGE_SIZE = 100
@@ -47,18 +49,54 @@ def encode_cursor(key: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps([str(k) for k in key]).encode()).decode()
 
 
+# Our cursors hold a sort key of a few short strings; anything longer was not made by us.
+MAX_CURSOR_LENGTH = 1000
+
+
+def _not_a_cursor() -> DomainError:
+    return invalid("after is not a valid cursor", loc=("after",))
+
+
+def check_cursor(cursor: str) -> list[str]:
+    """The strings inside a cursor, if it has the shape of one we issue; else VALIDATION.
+
+    Cheap and schema-independent, so it runs before execution for every `after` argument
+    of a document; `decode_cursor` then parses the sort key of one listing.
+    """
+    if len(cursor) > MAX_CURSOR_LENGTH:
+        raise _not_a_cursor()
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, binascii.Error, UnicodeError, RecursionError):
+        raise _not_a_cursor() from None
+    # Our cursors are lists of strings, without NUL (PostgreSQL cannot compare one).
+    if not isinstance(raw, list) or not all(isinstance(k, str) and "\x00" not in k for k in raw):
+        raise _not_a_cursor()
+    return raw
+
+
 def decode_cursor(cursor: str | None, parse: Callable[[list[str]], Any]) -> Any:
     """The sort key inside a cursor; a cursor we did not make is a VALIDATION error."""
     if cursor is None:
         return None
+    raw = check_cursor(cursor)
     try:
-        raw = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        # Our cursors are lists of strings; anything else was not made by us.
-        if not isinstance(raw, list) or not all(isinstance(k, str) for k in raw):
-            raise ValueError
         return parse(raw)
-    except (ValueError, TypeError, IndexError, binascii.Error, UnicodeError):
-        raise invalid("after is not a valid cursor", loc=("after",)) from None
+    except (ValueError, TypeError, IndexError, OverflowError):
+        raise _not_a_cursor() from None
+
+
+def cursor_time(text: str) -> datetime:
+    """A moment from a cursor: we issue UTC times with their offset; anything else (a
+    naive time, one whose offset overflows the calendar) was not ours (ValueError)."""
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise ValueError("cursor time without offset")
+    return moment.astimezone(UTC)  # OverflowError at the ends of the calendar
+
+
+def cursor_id(text: str) -> uuid.UUID:
+    return uuid.UUID(text)
 
 
 def connection(

@@ -10,13 +10,14 @@ import uuid
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from classbridge.models.aggregator import extension_active
 from classbridge.models.base import utcnow
 from classbridge.models.errors import not_found
+from classbridge.models.fields import Moment
 from classbridge.models.keyset import after_key
 from classbridge.models.offer import active_extension_clause, offered_clause
 from classbridge.models.tables.activity import Activity
@@ -128,7 +129,7 @@ class SessionQuery(Input):
     venue_id: uuid.UUID | None = None
     cancelled: bool | None = None
     has_online_stream: bool | None = None
-    changed_after: AwareDatetime | None = None
+    changed_after: Moment | None = None
 
 
 def shown_cancelled(aggregator: Aggregator) -> sa.ColumnElement[bool]:

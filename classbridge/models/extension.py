@@ -180,7 +180,10 @@ async def set_aggregator_venue_id(
 ) -> Venue:
     """The aggregator links one of our venues to its own id. Allowed only once the studio
     activated the extension; the first link makes the extension ACTIVE. Linking again
-    replaces the id. The studio's owners learn by email that the connection is live."""
+    replaces the id. The studio's owners learn by email that the connection is live.
+
+    A venue of a studio that has not activated this aggregator is NOT_FOUND, exactly as
+    an unknown id: the aggregator must not learn which venue ids exist elsewhere."""
     aggregator_venue_id = check(ExternalId, aggregator_venue_id, name="aggregator_venue_id")
     venue = await db.get(Venue, venue_id)
     if venue is None:
@@ -191,11 +194,7 @@ async def set_aggregator_venue_id(
         ExtensionStatus.WAITING_FOR_AGGREGATOR,
         ExtensionStatus.ACTIVE,
     ):
-        raise DomainError(
-            ErrorCode.EXTENSION_NOT_ACTIVATED,
-            f"the studio has not activated the {aggregator.display_name} extension; "
-            "ask them to activate it in their Market menu first",
-        )
+        raise not_found("venue")
     link = await db.scalar(
         select(AggregatorVenueLink).where(
             AggregatorVenueLink.venue_id == venue.id,

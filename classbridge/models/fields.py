@@ -6,12 +6,19 @@ Strings are stripped; an optional one left blank means "none" (null).
 """
 
 import re
-from datetime import date
+from datetime import date, datetime
 from functools import cache
 from typing import Annotated, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BeforeValidator,
+    Field,
+    NaiveDatetime,
+    StringConstraints,
+)
 from pydantic_core import PydanticCustomError
 
 NAME_LENGTH = 200
@@ -110,6 +117,28 @@ def _in_the_past(value: date) -> date:
 
 
 Birthday = Annotated[date, AfterValidator(_in_the_past)]
+
+EARLIEST = date(1970, 1, 1)
+LATEST = date(2999, 12, 31)
+"""Dates and times we take from outside lie within these days: far from the calendar's
+ends (years 1 and 9999), where moving a time between time zones overflows."""
+
+D = TypeVar("D", date, datetime)
+
+
+def _supported(value: D) -> D:
+    day = value.date() if isinstance(value, datetime) else value
+    if not EARLIEST <= day <= LATEST:
+        raise PydanticCustomError(REFUSED, f"must lie between {EARLIEST} and {LATEST}")
+    return value
+
+
+Day = Annotated[date, AfterValidator(_supported)]
+"""A calendar day between EARLIEST and LATEST."""
+WallClockTime = Annotated[NaiveDatetime, AfterValidator(_supported)]
+"""A venue-local time without offset, between EARLIEST and LATEST."""
+Moment = Annotated[AwareDatetime, AfterValidator(_supported)]
+"""A time with its UTC offset, between EARLIEST and LATEST."""
 
 
 @cache

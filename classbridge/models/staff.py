@@ -1,24 +1,19 @@
 """Staff accounts, their bearer tokens, and who is acting (the StaffActor)."""
 
-import asyncio
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from classbridge.models.base import utcnow
 from classbridge.models.errors import DomainError, ErrorCode
 from classbridge.models.inputs.staff import StaffUserCreate
+from classbridge.models.passwords import hash_password, verify_password
 from classbridge.models.tables.staff import StaffRole, StaffToken, StaffUser
 from classbridge.models.tokens import new_token, token_digest
-
-_hasher = PasswordHasher()
-# Verifying against this keeps a login for an unknown email as slow as a wrong password.
-_DUMMY_HASH = _hasher.hash("classbridge-dummy-password")
 
 
 @dataclass(frozen=True)
@@ -48,7 +43,7 @@ async def create_staff_user(
         email=user.email,
         name=user.name,
         role=user.role,
-        password_hash=await asyncio.to_thread(_hasher.hash, user.password),
+        password_hash=await hash_password(user.password),
     )
     db.add(row)
     await db.flush()
@@ -72,14 +67,9 @@ async def issue_token(*, db: AsyncSession, user: StaffUser, ttl_days: int) -> st
 async def login(*, db: AsyncSession, email: str, password: str, ttl_days: int) -> str:
     """Check email and password; return a new bearer token."""
     user = await db.scalar(select(StaffUser).where(StaffUser.email == email.strip().lower()))
-    try:
-        # argon2 is deliberately slow (tens of ms): off the event loop, other requests go on.
-        await asyncio.to_thread(
-            _hasher.verify, user.password_hash if user else _DUMMY_HASH, password
-        )
-    except (VerificationError, InvalidHashError):
-        user = None
-    if user is None:
+    # An unknown email is checked against a dummy hash: as slow as a wrong password.
+    matches = await verify_password(user.password_hash if user else None, password)
+    if user is None or not matches:
         raise DomainError(ErrorCode.INVALID_CREDENTIALS, "email or password is wrong")
     return await issue_token(db=db, user=user, ttl_days=ttl_days)
 
@@ -99,6 +89,22 @@ async def authenticate(*, db: AsyncSession, token: str) -> StaffActor | None:
     if tok.revoked_at is not None or tok.expires_at <= utcnow():
         return None
     return StaffActor(user_id=user.id, company_id=user.company_id, role=user.role)
+
+
+async def active_tokens(*, db: AsyncSession, tokens: Collection[str]) -> set[str]:
+    """Which of these bearer tokens still authenticate (not revoked, not expired); one
+    query, for checking many live connections at once."""
+    by_digest = {token_digest(t): t for t in tokens}
+    if not by_digest:
+        return set()
+    rows = await db.scalars(
+        select(StaffToken.token_digest).where(
+            StaffToken.token_digest.in_(list(by_digest)),  # type: ignore[attr-defined]
+            StaffToken.revoked_at.is_(None),  # type: ignore[union-attr]
+            StaffToken.expires_at > utcnow(),
+        )
+    )
+    return {by_digest[digest] for digest in rows}
 
 
 async def logout(*, db: AsyncSession, token: str) -> bool:

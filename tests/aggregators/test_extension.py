@@ -88,16 +88,17 @@ async def test_activation_emails_the_owner_the_company_and_venue_uuids(studio: S
 
 
 async def test_linking_needs_an_activated_extension(studio: Studio) -> None:
+    # Not activated looks exactly like an unknown venue: no existence oracle.
     with pytest.raises(DomainError) as refused:
         await link(studio)
-    assert refused.value.code is ErrorCode.EXTENSION_NOT_ACTIVATED
+    assert refused.value.code is ErrorCode.NOT_FOUND
     await activate(studio)
     actor = await owner_actor(studio)
     async with studio.database.transaction() as db:
         await extension_model.deactivate_extension(db=db, actor=actor, aggregator=EGYM)
     with pytest.raises(DomainError) as refused:
         await link(studio)
-    assert refused.value.code is ErrorCode.EXTENSION_NOT_ACTIVATED
+    assert refused.value.code is ErrorCode.NOT_FOUND
 
 
 async def test_several_venues_link_and_relinking_replaces_the_id(studio: Studio) -> None:

@@ -1,6 +1,7 @@
 """The partner API over HTTP, as an aggregator's existing client uses it."""
 
 import re
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -101,7 +102,11 @@ async def test_the_aggregator_links_a_venue_and_only_then_sees_the_studio(
     partner = await make_partner(studio.database, Aggregator.EGYM_WELLPASS)
     vars = {"mine": "wp-123", "ours": str(studio.venue_id)}
     refused = await pgql(client, partner, LINK, vars)
-    assert error_codes(refused) == ["EXTENSION_NOT_ACTIVATED"]
+    unknown = await pgql(client, partner, LINK, {**vars, "ours": str(uuid.uuid4())})
+    # Not activated answers exactly like an unknown venue id: no existence oracle.
+    assert error_codes(refused) == ["NOT_FOUND"]
+    assert refused["errors"][0]["message"] == unknown["errors"][0]["message"]
+    assert refused == unknown
     await activate(studio)
     venues = await pgql(client, partner, "{ venues { edges { node { id } } } }")
     assert venues["data"]["venues"]["edges"] == []  # waiting: nothing offered yet

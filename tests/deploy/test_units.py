@@ -18,7 +18,7 @@ import pytest
 from classbridge.migrate import MIGRATION_LOCK
 from classbridge.models.db import Database
 from classbridge.settings import Settings
-from tests.conftest import _pg_admin
+from tests.databases import pg_admin
 from tests.jobs.conftest import connect
 from tests.jobs.processes import SECRET, Process, Receiver, eventually, free_port, wait_port
 from tests.processes import CLASSBRIDGE
@@ -127,6 +127,7 @@ def _environment(database_url: str, receiver: Receiver, queue: str) -> dict[str,
         CLASSBRIDGE_REDIS_URL=REDIS_URL,
         CLASSBRIDGE_QUEUE_NAME=queue,
         CLASSBRIDGE_LIVE_CHANNEL_PREFIX=f"{queue}:live",
+        CLASSBRIDGE_RATE_LIMIT_KEY_PREFIX=f"{queue}:ratelimit",
         CLASSBRIDGE_EGYM_WELLPASS_PUSH_URL=receiver.url,
         CLASSBRIDGE_EGYM_WELLPASS_PUSH_SECRET=SECRET,
         CLASSBRIDGE_PUSH_COALESCE_SECONDS="0.1",
@@ -239,7 +240,7 @@ async def test_servers_migrating_at_once_wait_for_each_other(tmp_path: Path) -> 
     The test holds the lock first, so it sees all of them wait."""
     require_postgres()
     name = f"cb_deploy_{uuid.uuid4().hex[:12]}"
-    await _pg_admin(f'CREATE DATABASE "{name}"')
+    await pg_admin(f'CREATE DATABASE "{name}"')
     holder = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, database=name)
     runs: list[asyncio.Task[int]] = []
     try:
@@ -271,4 +272,4 @@ async def test_servers_migrating_at_once_wait_for_each_other(tmp_path: Path) -> 
     finally:
         await holder.close()
         await asyncio.gather(*runs, return_exceptions=True)
-        await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -19,10 +19,11 @@ from classbridge.models.tables import (
     AggregatorVenueLink,
     ClassSession,
     ExtensionStatus,
+    PushDelivery,
 )
 from classbridge.settings import Settings
-from tests.jobs.processes import SECRET, Process, Receiver, classbridge_args, new_queue, push_env
-from tests.services import REDIS_URL, require_redis
+from tests.jobs.processes import SECRET, Process, Receiver, classbridge_args, push_env
+from tests.services import REDIS_URL
 from tests.studio import Studio
 
 WELLPASS = Aggregator.EGYM_WELLPASS
@@ -63,6 +64,23 @@ async def versions(database: Database, session_ids: list[uuid.UUID]) -> dict[str
         return {str(r[0]): r[1] for r in rows}
 
 
+async def settled(database: Database, session_ids: list[uuid.UUID]) -> bool:
+    """Every delivery of these sessions is acknowledged at its current version: nothing
+    pending, leased or in flight that a worker could still (re)send."""
+    async with database.read() as db:
+        rows = (
+            await db.execute(
+                select(PushDelivery, ClassSession.version)
+                .join(ClassSession, ClassSession.id == PushDelivery.session_id)  # type: ignore[arg-type]
+                .where(PushDelivery.session_id.in_(session_ids))  # type: ignore[attr-defined]
+            )
+        ).all()
+    return len({d.session_id for d, _ in rows}) == len(session_ids) and all(
+        not d.pending and d.lease_token is None and d.acked_version == version
+        for d, version in rows
+    )
+
+
 def all_arrived(state: dict, expected: dict[str, int]) -> bool:
     held = state["sessions"]
     return all(sid in held and held[sid]["version"] == v for sid, v in expected.items())
@@ -78,9 +96,9 @@ def receiver(tmp_path: Path) -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def queue() -> str:
-    require_redis()
-    return new_queue()
+def queue(redis_namespace: str) -> str:
+    """This test's arq queue (its keys are deleted at the end, see redis_namespace)."""
+    return redis_namespace
 
 
 class Workers:

@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -95,10 +94,6 @@ def push_env(database_url: str, receiver_url: str, queue: str, **extra: Any) -> 
     )
     env.update({f"CLASSBRIDGE_{k.upper()}": str(v) for k, v in extra.items()})
     return env
-
-
-def new_queue() -> str:
-    return f"cbtest:{uuid.uuid4().hex[:12]}"
 
 
 class Receiver:

@@ -14,7 +14,7 @@ from classbridge.jobs.enqueue import enqueue_reconcile
 from classbridge.models import session as session_model
 from classbridge.models.db import Database
 from classbridge.models.inputs.session import SessionEdit
-from tests.jobs.conftest import Workers, all_arrived, connect, push_settings, versions
+from tests.jobs.conftest import Workers, all_arrived, connect, push_settings, settled, versions
 from tests.jobs.processes import Receiver, eventually
 from tests.services import REDIS_URL
 from tests.studio import Studio
@@ -100,6 +100,9 @@ async def test_reconciliation_restores_a_receiver_that_lost_its_state(
     workers.start(reconcile_interval_seconds=2)
     ids = [await studio.session(days_ahead=d) for d in (1, 2, 3)]
     await eventually(lambda: arrived(receiver, studio.database, ids), what=workers.logs())
+    # Acknowledged too: a delivery still in flight (slow under load) could otherwise be
+    # sent again after the reset and restore the receiver without the reconciliation.
+    await eventually(lambda: settled(studio.database, ids), what=workers.logs())
 
     await receiver.reset()
 

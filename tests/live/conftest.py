@@ -3,7 +3,6 @@ test can count the bus's tasks and subscribers), with the in-process or the Redi
 
 import asyncio
 import inspect
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from classbridge.graph.app import create_app
 from classbridge.live.bus import EventBus
 from classbridge.models.db import Database
 from classbridge.settings import Settings
-from tests.services import REDIS_URL, require_redis
+from tests.services import ADMIN_REDIS_URL, REDIS_URL, require_redis
 
 
 @dataclass
@@ -72,15 +71,17 @@ ServerFactory = Callable[..., AbstractAsyncContextManager[LiveServer]]
 
 
 @pytest.fixture
-def redis_prefix() -> str:
+def redis_prefix(redis_namespace: str) -> str:
     """A channel prefix of this test alone (others use the same Redis concurrently)."""
-    return f"cbtest:{uuid.uuid4().hex[:12]}"
+    return redis_namespace
 
 
 @pytest.fixture
 async def redis(redis_prefix: str) -> AsyncIterator[Redis]:
+    """The test's own client, to watch channels and cut connections (CLIENT KILL needs more
+    than the run's Redis user may do); the app under test gets `REDIS_URL`."""
     require_redis()
-    client = Redis.from_url(REDIS_URL)
+    client = Redis.from_url(ADMIN_REDIS_URL)
     try:
         yield client
     finally:
@@ -93,7 +94,13 @@ def live_server(settings: Settings, database: Database, redis_prefix: str) -> Se
 
     @asynccontextmanager
     async def start(*, redis: bool = False, **overrides: object) -> AsyncIterator[LiveServer]:
-        values: dict[str, object] = {"live_channel_prefix": redis_prefix, **overrides}
+        # With Redis the app also enqueues push jobs and counts partner requests there.
+        values: dict[str, object] = {
+            "live_channel_prefix": redis_prefix,
+            "queue_name": redis_prefix,
+            "rate_limit_key_prefix": redis_prefix,
+            **overrides,
+        }
         if redis:
             require_redis()
             values["redis_url"] = REDIS_URL

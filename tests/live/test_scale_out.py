@@ -32,6 +32,8 @@ def _environment(database_url: str, prefix: str) -> dict[str, str]:
         "CLASSBRIDGE_DATABASE_URL": database_url,
         "CLASSBRIDGE_REDIS_URL": REDIS_URL,
         "CLASSBRIDGE_LIVE_CHANNEL_PREFIX": prefix,
+        "CLASSBRIDGE_QUEUE_NAME": prefix,  # the servers enqueue push jobs (no worker takes them)
+        "CLASSBRIDGE_RATE_LIMIT_KEY_PREFIX": prefix,  # the partner API counts requests in Redis
     }
 
 

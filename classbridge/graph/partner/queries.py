@@ -9,7 +9,14 @@ import strawberry
 
 from classbridge.graph.ids import parse_id
 from classbridge.graph.inputs import arguments_to_domain
-from classbridge.graph.pagination import PageInfo, check_page_size, connection, decode_cursor
+from classbridge.graph.pagination import (
+    PageInfo,
+    check_page_size,
+    connection,
+    cursor_id,
+    cursor_time,
+    decode_cursor,
+)
 from classbridge.graph.partner.context import PartnerInfo
 from classbridge.graph.partner.types import (
     ClassType,
@@ -29,7 +36,8 @@ from classbridge.models.tables import ClassSession
 
 
 def _time_key(raw: list[str]) -> tuple[datetime, uuid.UUID]:
-    return datetime.fromisoformat(raw[0]), uuid.UUID(raw[1])
+    moment, row_id = raw  # a ValueError when the length is wrong
+    return cursor_time(moment), cursor_id(row_id)
 
 
 def _page(
@@ -72,11 +80,16 @@ async def venue_page(
     )
 
 
+def _sport_key(raw: list[str]) -> str:
+    (name,) = raw  # a ValueError when the length is wrong
+    return name
+
+
 def _session_key(mode: str) -> Callable[[list[str]], tuple[datetime, uuid.UUID]]:
     def parse(raw: list[str]) -> tuple[datetime, uuid.UUID]:
         if len(raw) != 3 or raw[0] != mode:
             raise ValueError("cursor of another listing")
-        return datetime.fromisoformat(raw[1]), uuid.UUID(raw[2])
+        return cursor_time(raw[1]), cursor_id(raw[2])
 
     return parse
 
@@ -164,7 +177,7 @@ class PartnerQuery:
         self, info: PartnerInfo, after: Cursor | None = None, first: int = 50
     ) -> Connection[Sport]:
         size = check_page_size(first)
-        cursor = decode_cursor(after, lambda raw: raw[0])
+        cursor = decode_cursor(after, _sport_key)
         async with info.context.read() as db:
             names = await catalog.list_sports(
                 db=db, aggregator=info.context.who, after=cursor, limit=size + 1

@@ -21,7 +21,11 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
 from classbridge.graph.context import Info
-from classbridge.graph.errors import GRAPHQL_VALIDATION, ONLY_SUBSCRIPTIONS
+from classbridge.graph.errors import (
+    GRAPHQL_VALIDATION,
+    ONLY_SUBSCRIPTIONS,
+    SUBSCRIPTIONS_OVER_WEBSOCKET,
+)
 from classbridge.graph.ids import parse_id
 from classbridge.graph.staff.types import (
     Aggregator,
@@ -40,7 +44,9 @@ from classbridge.models import staff as staff_model
 from classbridge.models import tables
 from classbridge.models.db import Database
 from classbridge.models.errors import DomainError, ErrorCode
+from classbridge.models.fields import Day
 from classbridge.models.sign_in_events import SignInChange as DomainChange
+from classbridge.models.validation import check
 
 
 @strawberry.enum(description="What happened to a sign-in list.")
@@ -277,15 +283,19 @@ class SignInUpdate:
 
 class OnlySubscriptionsOverWebSocket(SchemaExtension):
     """Queries and mutations go over HTTP: a WebSocket's context lives as long as the
-    socket, and a read session or DataLoader cache held that long would go stale."""
+    socket, and a read session or DataLoader cache held that long would go stale. And
+    subscriptions go over WebSocket: over HTTP there is no stream to send events on."""
 
     def on_execute(self) -> Iterator[None]:
         ctx = self.execution_context
-        if (
-            isinstance(ctx.context.request, WebSocket)
-            and ctx.operation_type is not OperationType.SUBSCRIPTION
-        ):
+        over_websocket = isinstance(ctx.context.request, WebSocket)
+        subscription = ctx.operation_type is OperationType.SUBSCRIPTION
+        if over_websocket and not subscription:
             raise GraphQLError(ONLY_SUBSCRIPTIONS, extensions={"code": GRAPHQL_VALIDATION})
+        if subscription and not over_websocket:
+            raise GraphQLError(
+                SUBSCRIPTIONS_OVER_WEBSOCKET, extensions={"code": GRAPHQL_VALIDATION}
+            )
         yield
 
 
@@ -403,7 +413,7 @@ class Subscription:
     ) -> AsyncGenerator[SignInUpdate, None]:
         actor = await _authorized(info)
         vid = parse_id(venue_id, field="venueId")
-        day = date
+        day = check(Day, date, name="date")
         async with info.context.database.read() as db:
             venue = await company_model.get_venue(db=db, company_id=actor.company_id, venue_id=vid)
 

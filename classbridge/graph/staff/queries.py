@@ -8,7 +8,14 @@ import strawberry
 from classbridge.graph.context import Info
 from classbridge.graph.ids import parse_id
 from classbridge.graph.inputs import arguments_to_domain, to_domain
-from classbridge.graph.pagination import Connection, check_page_size, connection, decode_cursor
+from classbridge.graph.pagination import (
+    Connection,
+    check_page_size,
+    connection,
+    cursor_id,
+    cursor_time,
+    decode_cursor,
+)
 from classbridge.graph.staff.types import (
     Activity,
     Booking,
@@ -45,15 +52,12 @@ class SessionFilterInput:
 
 def _session_key(raw: list[str]) -> tuple[datetime, uuid.UUID]:
     start, session_id = raw  # a ValueError when the length is wrong
-    starts_at = datetime.fromisoformat(start)
-    if starts_at.tzinfo is None:
-        raise ValueError("cursor time without offset")
-    return starts_at, uuid.UUID(session_id)
+    return cursor_time(start), cursor_id(session_id)
 
 
 def _customer_key(raw: list[str]) -> tuple[str, str, uuid.UUID]:
     last_name, first_name, customer_id = raw
-    return last_name, first_name, uuid.UUID(customer_id)
+    return last_name, first_name, cursor_id(customer_id)
 
 
 async def _session(info: Info, id: strawberry.ID) -> Session:

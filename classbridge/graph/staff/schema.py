@@ -13,6 +13,9 @@ from classbridge.graph.staff.queries import StaffQuery
 from classbridge.graph.staff.sync import SyncQuery
 from classbridge.settings import Settings, get_settings
 
+# What a request without a token may select at the root (introspection aside).
+ANONYMOUS_FIELDS = frozenset({"login"})
+
 
 @strawberry.type
 class Query(StaffQuery, AggregatorQuery, SyncQuery):
@@ -30,7 +33,7 @@ def build_staff_schema(settings: Settings | None = None) -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         extensions=[
-            *limit_extensions(settings or get_settings()),
+            *limit_extensions(settings or get_settings(), anonymous_fields=ANONYMOUS_FIELDS),
             OnlySubscriptionsOverWebSocket,
             OperationMetrics.for_api("staff"),
         ],

@@ -3,17 +3,19 @@
 import uuid
 from datetime import date
 
-from pydantic import Field, NaiveDatetime, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from classbridge.models.fields import (
     REFUSED,
     AggregatorLimit,
     Capacity,
+    Day,
     DurationMinutes,
     NotNull,
     Room,
     Teacher,
+    WallClockTime,
     Weekday,
 )
 from classbridge.models.tables.session import AggregatorMode
@@ -24,7 +26,7 @@ class WeeklyRepeat(Input):
     """Repeat weekly on these ISO weekdays until a date (venue-local, inclusive)."""
 
     weekdays: list[Weekday] = Field(min_length=1)
-    until: date
+    until: Day
 
 
 class SessionSchedule(Input):
@@ -32,7 +34,7 @@ class SessionSchedule(Input):
 
     activity_id: uuid.UUID
     venue_id: uuid.UUID
-    start: NaiveDatetime
+    start: WallClockTime
     duration_minutes: DurationMinutes | None = None
     """None: the activity's default duration."""
     room: Room = None
@@ -44,7 +46,7 @@ class SessionSchedule(Input):
 class SessionEdit(Input):
     """Fields left out keep their value; null clears an override."""
 
-    start: NotNull[NaiveDatetime] = None
+    start: NotNull[WallClockTime] = None
     duration_minutes: NotNull[DurationMinutes] = None
     room: Room = None
     teacher: Teacher = None

@@ -1,0 +1,63 @@
+"""What both GraphQL endpoints share: every request they cannot serve gets a JSON error
+with a code (never strawberry's plain-text answer or a 500), and the request's context is
+closed when the request ends."""
+
+import json
+from typing import Any, ClassVar
+
+from cross_web import HTTPException  # what strawberry raises for unreadable requests
+from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
+from strawberry.asgi import GraphQL
+
+from classbridge.graph.errors import BAD_REQUEST, METHOD_NOT_ALLOWED
+from classbridge.graph.http import error_response
+
+
+class GraphQLEndpoint(GraphQL[Any, None]):
+    """A strawberry ASGI view; subclasses authenticate in `handle` and then `serve`."""
+
+    methods: ClassVar[frozenset[str]] = frozenset({"GET", "POST"})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] not in self.methods:
+            allowed = ", ".join(sorted(self.methods))
+            response = error_response(
+                405, METHOD_NOT_ALLOWED, f"use {allowed}", headers={"Allow": allowed}
+            )
+            await response(scope, receive, send)
+            return
+        try:
+            await self.handle(scope, receive, send)
+        finally:
+            context = scope.get("state", {}).get("context")
+            if context is not None:
+                await context.close()
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.serve(scope, receive, send)
+
+    async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope, receive))
+        except HTTPException as exc:
+            code = METHOD_NOT_ALLOWED if exc.status_code == 405 else BAD_REQUEST
+            response = error_response(exc.status_code, code, exc.reason)
+        await response(scope, receive, send)
+
+    def decode_json(self, data: str | bytes) -> object:
+        """strawberry only expects a JSONDecodeError; anything else here would be a 500."""
+        try:
+            value = json.loads(data)
+        except UnicodeDecodeError:
+            raise HTTPException(400, "request body is not UTF-8") from None
+        except RecursionError:  # as unreadable as malformed JSON (HTTP: 400, socket: 4400)
+            raise json.JSONDecodeError("JSON nests too deeply", "", 0) from None
+        # A request body (bytes; query parameters arrive as text) must be an object (a list
+        # is a batch, which strawberry refuses itself).
+        if isinstance(data, bytes) and not isinstance(value, dict | list):
+            raise HTTPException(400, 'the request body must be a JSON object: {"query": …}')
+        return value

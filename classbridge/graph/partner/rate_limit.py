@@ -1,0 +1,57 @@
+"""Each partner token's request budget (CLASSBRIDGE_PARTNER_RATE_LIMIT, e.g. 600/minute).
+
+The algorithm is the `limits` library's moving window: at most N requests in any window
+of the given length, exactly. Its storage is Redis when CLASSBRIDGE_REDIS_URL is set, so
+every server process counts against the same budget, and this process's memory otherwise.
+"""
+
+import logging
+import math
+import time
+import uuid
+
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+
+from classbridge.settings import Settings
+
+log = logging.getLogger("classbridge.ratelimit")
+
+
+class PartnerRateLimit:
+    def __init__(self, settings: Settings) -> None:
+        text = settings.partner_rate_limit  # validated by Settings
+        self.item: RateLimitItem | None = parse(text) if text else None
+        self.storage: Storage
+        if settings.redis_url:
+            self.storage = RedisStorage(
+                "async+" + settings.redis_url,
+                implementation="redispy",
+                key_prefix=settings.rate_limit_key_prefix,
+            )
+        else:
+            self.storage = MemoryStorage()
+        self.limiter = MovingWindowRateLimiter(self.storage)
+
+    def describe(self) -> str:
+        return str(self.item) if self.item else "unlimited"
+
+    async def retry_after(self, token_id: uuid.UUID) -> int | None:
+        """Count one request of this token: None when within its budget, else the whole
+        seconds until the next one is allowed."""
+        if self.item is None:
+            return None
+        key = str(token_id)
+        try:
+            if await self.limiter.hit(self.item, key):
+                return None
+            stats = await self.limiter.get_window_stats(self.item, key)
+        except Exception as exc:  # the shared store is away: serve rather than refuse all
+            log.warning("rate limit not counted (%s: %s)", type(exc).__name__, exc)
+            return None
+        return max(1, math.ceil(stats.reset_time - time.time()))
+
+    async def close(self) -> None:
+        if isinstance(self.storage, RedisStorage):
+            await self.storage.bridge.storage.aclose()  # type: ignore[attr-defined]
