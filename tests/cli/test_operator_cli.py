@@ -15,20 +15,21 @@ from tests.processes import run_cli
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _bad_redis_urls() -> list[str]:
-    closed = free_port()  # nothing listens there
-    return [
-        "not-a-redis-url",
-        "http://127.0.0.1:6379/0",
-        f"redis://127.0.0.1:{closed}/0",
-        f"redis://user:hunter2@127.0.0.1:{closed}/0",
-        "redis://127.0.0.1:notaport/0",
-    ]
+# "{closed}" becomes a port nothing listens on (chosen when the test runs: test ids must
+# be the same in every pytest-xdist worker).
+BAD_REDIS_URLS = [
+    "not-a-redis-url",
+    "http://127.0.0.1:6379/0",
+    "redis://127.0.0.1:{closed}/0",
+    "redis://user:hunter2@127.0.0.1:{closed}/0",
+    "redis://127.0.0.1:notaport/0",
+]
 
 
 @pytest.mark.parametrize("command", ["serve", "worker"])
-@pytest.mark.parametrize("url", _bad_redis_urls())
+@pytest.mark.parametrize("url", BAD_REDIS_URLS)
 async def test_a_bad_redis_url_stops_with_one_line(command: str, url: str, tmp_path: Path) -> None:
+    url = url.replace("{closed}", str(free_port()))
     args = ("serve", "--port", "0") if command == "serve" else ("worker",)
     result = await run_cli(
         *args,
