@@ -81,7 +81,7 @@ async def test_booking_window(studio: Studio) -> None:
         )
     far = await studio.session(days_ahead=5)
     await _refused(ErrorCode.BOOKING_WINDOW_NOT_OPEN, _book(studio, far))
-    soon = await studio.session(days_ahead=0, hour=23)
+    soon = await studio.session(days_ahead=1)
     async with studio.database.transaction() as db:
         # Move it to start in 30 minutes: the window closed 60 minutes before the start.
         start = utcnow() + timedelta(minutes=30)
@@ -117,10 +117,11 @@ async def test_cancel_early_or_late_by_free_cancellation_rule(studio: Studio) ->
             db=db,
             company_id=studio.company_id,
             activity_id=studio.activity_id,
-            rules=RegistrationRules(free_cancellation_minutes=24 * 60),
+            rules=RegistrationRules(free_cancellation_minutes=48 * 60),
         )
+    # Whatever the time of day: 18:00 in three days is over 48 h away, tomorrow's under.
     early_session = await studio.session(days_ahead=3)
-    late_session = await studio.session(days_ahead=0, hour=23)
+    late_session = await studio.session(days_ahead=1)
     early = await _book(studio, early_session)
     late = await _book(studio, late_session)
     async with studio.database.transaction() as db:
