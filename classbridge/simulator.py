@@ -5,7 +5,8 @@ keeps the newest version of each session, answers manifests, and can be told to 
 
   POST /admin/faults  {"errorRate": 0.3, "latencyMs": 200, "downForSeconds": 10,
                        "rateLimitCount": 2, "retryAfterSeconds": 1,
-                       "rejectSessionIds": ["<uuid>"]}
+                       "rejectSessionIds": ["<uuid>"],
+                       "failStatus": 507, "failCount": 2}
   POST /admin/reset   forget every session (a receiver that lost its state)
   GET  /state         everything received, plus counters
   GET  /versions      per session [version, unix time received], plus counters
@@ -35,6 +36,9 @@ class Faults:
     retry_after_seconds: float = 1.0
     reject_ids: set[str] = field(default_factory=set)
     """Sessions whose payload the receiver calls invalid (422), as a strict receiver might."""
+    fail_status: int = 503
+    fail_count: int = 0
+    """The next `fail_count` requests are answered with `fail_status` (any code)."""
 
     def update(self, data: dict[str, Any]) -> None:
         if "errorRate" in data:
@@ -51,6 +55,10 @@ class Faults:
             self.retry_after_seconds = float(data["retryAfterSeconds"])
         if "rejectSessionIds" in data:
             self.reject_ids = {str(i) for i in data["rejectSessionIds"]}
+        if "failStatus" in data:
+            self.fail_status = int(data["failStatus"])
+        if "failCount" in data:
+            self.fail_count = int(data["failCount"])
 
     def as_json(self) -> dict[str, Any]:
         left = self.down_until - time.monotonic()
@@ -61,6 +69,8 @@ class Faults:
             "rateLimitCount": self.rate_limit_count,
             "retryAfterSeconds": self.retry_after_seconds,
             "rejectSessionIds": sorted(self.reject_ids),
+            "failStatus": self.fail_status,
+            "failCount": self.fail_count,
         }
 
 
@@ -85,10 +95,14 @@ def create_simulator(secret: str, faults: Faults | None = None) -> Starlette:
     faults = faults or Faults()
 
     async def inject() -> Response | None:
-        """Downtime, 429 and random errors, in that order."""
+        """Downtime, a given status, 429 and random errors, in that order."""
         if time.monotonic() < faults.down_until:
             state.count("refusedDown")
             return JSONResponse({"error": "down"}, status_code=503)
+        if faults.fail_count > 0:
+            faults.fail_count -= 1
+            state.count(f"answered{faults.fail_status}")
+            return JSONResponse({"error": "injected"}, status_code=faults.fail_status)
         if faults.rate_limit_count > 0:
             faults.rate_limit_count -= 1
             state.count("rateLimited")

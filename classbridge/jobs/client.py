@@ -16,8 +16,14 @@ from classbridge.settings import Settings
 
 log = logging.getLogger("classbridge.push")
 
-# Status codes that say "not now" rather than "never": retried with backoff.
-RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+# 4xx codes that say "not now" rather than "never". Every 5xx is retried too.
+RETRY_4XX = frozenset({408, 425, 429})
+
+
+def is_retryable(status: int) -> bool:
+    """The one retry rule of the contract (docs/aggregator-push.md, "Status codes"):
+    every 5xx, 408, 425 and 429 are retried; any other non-2xx answer gives up."""
+    return status >= 500 or status in RETRY_4XX
 
 
 @dataclass(frozen=True)
@@ -29,7 +35,8 @@ class Delivered:
 
 @dataclass(frozen=True)
 class RetryLater:
-    """Network error, 5xx, 429: try again, not before `after` seconds if the receiver said."""
+    """Network error, timeout, 5xx, 408, 425, 429: try again, not before `after` seconds
+    if the receiver said."""
 
     error: str
     after: float | None = None
@@ -37,7 +44,7 @@ class RetryLater:
 
 @dataclass(frozen=True)
 class Rejected:
-    """A 4xx that says the message is wrong: sending it again as it is would not help."""
+    """Any other answer (400, 401, 404, 422, 3xx…): sending it again as it is would not help."""
 
     error: str
 
@@ -117,7 +124,7 @@ class AggregatorClient:
             except ValueError:
                 return Delivered(None)
         detail = f"HTTP {response.status_code} from {url}: {response.text[:500]}"
-        if response.status_code in RETRY_STATUSES:
+        if is_retryable(response.status_code):
             return RetryLater(detail, retry_after_seconds(response.headers.get("retry-after")))
         # 400/401/403/404/422…: the same message would fail the same way. Logged with the
         # response so an operator can see why; the reconciliation tries again later.
