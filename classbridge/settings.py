@@ -111,11 +111,16 @@ class Settings(BaseSettings):
     push_max_attempts: int = Field(
         default=8, ge=1, description="Attempts before an item is marked failed."
     )
-    push_backoff_base_seconds: float = Field(
-        default=1.0, gt=0, description="First retry delay (doubles, with jitter)."
+    # One backoff policy for pushes, failed push runs and emails (jobs/backoff.py).
+    retry_backoff_base_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="First retry delay of pushes and emails (doubles, with jitter).",
     )
-    push_backoff_max_seconds: float = Field(
-        default=300.0, gt=0, description="Longest retry delay (Retry-After may ask for more)."
+    retry_backoff_max_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="Longest retry delay of pushes and emails (Retry-After may ask for more).",
     )
     push_timeout_seconds: float = Field(
         default=10.0, gt=0, description="Timeout of one push request."

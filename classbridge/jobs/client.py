@@ -3,7 +3,6 @@ into one of three outcomes: delivered, retry later, or rejected."""
 
 import hashlib
 import logging
-import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -83,11 +82,6 @@ def retry_after_seconds(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max((when - datetime.now(UTC)).total_seconds(), 0.0)
-
-
-def backoff_seconds(attempt: int, *, base: float, cap: float) -> float:
-    """Exponential backoff with full jitter: spreads retries of many items over time."""
-    return random.uniform(base / 2, min(cap, base * 2 ** max(attempt - 1, 0)))
 
 
 class AggregatorClient:

@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 import aiosmtplib
 from sqlmodel import col, select, update
 
+from classbridge.jobs.backoff import retry_delay
 from classbridge.models.base import utcnow
 from classbridge.models.db import Database
 from classbridge.models.email import EmailQueued
@@ -29,8 +30,6 @@ log = logging.getLogger("classbridge.email")
 BATCH_SIZE = 50
 # While one process sends a message, others skip it until this lease runs out.
 SEND_LEASE = timedelta(minutes=2)
-FIRST_RETRY = timedelta(seconds=30)
-MAX_RETRY = timedelta(hours=1)
 SMTP_TIMEOUT_SECONDS = 30
 
 
@@ -40,12 +39,6 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, aiosmtplib.SMTPException):
         return type(exc).__name__
     return f"{type(exc).__name__}: {exc}"  # network errors name hosts and ports, not people
-
-
-def retry_delay(attempts: int) -> timedelta:
-    """30 s, 1 min, 2 min, ... capped at an hour: never give up, never hammer."""
-    delay: timedelta = FIRST_RETRY * 2 ** max(attempts - 1, 0)
-    return min(delay, MAX_RETRY)
 
 
 @dataclass(frozen=True)
@@ -133,7 +126,8 @@ async def deliver_pending_emails(
             values: dict[str, Any] = {
                 "attempts": attempts,
                 "last_error": f"{type(exc).__name__}: {exc}"[:2000],
-                "next_attempt_at": now + retry_delay(attempts),
+                # The same backoff as the push (jobs/backoff.py); an email never gives up.
+                "next_attempt_at": now + retry_delay(settings, attempts),
             }
         else:
             sent += 1

@@ -16,7 +16,7 @@ from arq.connections import ArqRedis, RedisSettings, create_pool
 
 from classbridge.jobs.client import AggregatorClient
 from classbridge.jobs.enqueue import enqueue_push
-from classbridge.jobs.push import PushRuntime, push_changes
+from classbridge.jobs.push import PushRuntime, push_changes, run_recovering
 from classbridge.jobs.reconcile import reconcile
 from classbridge.models.base import utcnow
 from classbridge.models.db import Database
@@ -63,15 +63,11 @@ class EmbeddedPush:
                 await asyncio.sleep(self.settings.push_coalesce_seconds)
             self._wake.clear()
             self._due = None
-            try:
-                if utcnow() >= next_reconcile:
-                    next_reconcile = utcnow() + interval
-                    await reconcile(self.runtime)
-                else:
-                    await push_changes(self.runtime)
-            except Exception:
-                log.exception("push run failed; trying again shortly")
-                await self.schedule(utcnow() + timedelta(seconds=5))
+            if utcnow() >= next_reconcile:
+                next_reconcile = utcnow() + interval
+                await run_recovering(self.runtime, reconcile)
+            else:
+                await run_recovering(self.runtime, push_changes)
 
     async def aclose(self) -> None:
         await self.runtime.client.aclose()

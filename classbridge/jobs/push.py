@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from classbridge.jobs.backoff import retry_delay
 from classbridge.jobs.client import (
     AggregatorClient,
     Delivered,
     Outcome,
     Rejected,
     RetryLater,
-    backoff_seconds,
 )
 from classbridge.models.aggregator import venue_links
 from classbridge.models.base import utcnow
@@ -56,6 +56,8 @@ class PushRuntime:
     settings: Settings
     schedule: Schedule
     stats: dict[str, int] = field(default_factory=dict)
+    failed_runs: int = 0
+    """Runs in a row that an exception ended (see `run_recovering`)."""
 
     def count(self, key: str, n: int = 1) -> None:
         self.stats[key] = self.stats.get(key, 0) + n
@@ -130,6 +132,30 @@ async def push_changes(rt: PushRuntime) -> int:
     if due is not None:
         await rt.schedule(due)
     return sent
+
+
+async def run_recovering(rt: PushRuntime, run: Callable[[PushRuntime], Awaitable[int]]) -> int:
+    """Run a push or a reconciliation; when an exception escapes it (the database away,
+    a bug), ask for another run after the backoff instead of waiting for the next commit
+    or the next reconciliation. The arq worker and the embedded runner both call this."""
+    try:
+        result = await run(rt)
+    except Exception:
+        rt.failed_runs += 1
+        rt.count("failedRuns")
+        wait = retry_delay(rt.settings, rt.failed_runs)
+        log.exception(
+            "push run failed (%d in a row); next run in %.1fs",
+            rt.failed_runs,
+            wait.total_seconds(),
+        )
+        try:
+            await rt.schedule(utcnow() + wait)
+        except Exception:  # Redis away too: the worker's start-up or the cron runs it
+            log.exception("could not schedule the next push run")
+        return 0
+    rt.failed_runs = 0
+    return result
 
 
 async def deliver(rt: PushRuntime, aggregator: Aggregator) -> int:
@@ -241,9 +267,7 @@ async def _record_failure(
     attempt = max(c.attempts for c in claimed) + 1
     retry_at: datetime | None = None
     if isinstance(outcome, RetryLater) and attempt < settings.push_max_attempts:
-        wait = backoff_seconds(
-            attempt, base=settings.push_backoff_base_seconds, cap=settings.push_backoff_max_seconds
-        )
+        wait = retry_delay(settings, attempt).total_seconds()
         if outcome.after is not None:
             wait = max(wait, outcome.after)
         retry_at = utcnow() + timedelta(seconds=wait)

@@ -9,7 +9,7 @@ from arq.connections import RedisSettings
 
 from classbridge.jobs.client import AggregatorClient
 from classbridge.jobs.enqueue import PUSH_JOB, RECONCILE_JOB, cron_times, enqueue_push
-from classbridge.jobs.push import PushRuntime, push_changes
+from classbridge.jobs.push import PushRuntime, push_changes, run_recovering
 from classbridge.jobs.reconcile import reconcile
 from classbridge.live import attach_publisher, create_bus
 from classbridge.models.db import Database
@@ -20,12 +20,12 @@ settings = get_settings()
 
 async def push_job(ctx: dict[str, Any]) -> int:
     runtime: PushRuntime = ctx["push"]
-    return await push_changes(runtime)
+    return await run_recovering(runtime, push_changes)
 
 
 async def reconcile_job(ctx: dict[str, Any]) -> int:
     runtime: PushRuntime = ctx["push"]
-    return await reconcile(runtime)
+    return await run_recovering(runtime, reconcile)
 
 
 async def startup(ctx: dict[str, Any]) -> None:

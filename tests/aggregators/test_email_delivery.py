@@ -6,7 +6,8 @@ import httpx
 from sqlalchemy import select
 
 from classbridge.graph.app import create_app
-from classbridge.jobs.email import deliver_pending_emails, retry_delay
+from classbridge.jobs.backoff import retry_delay
+from classbridge.jobs.email import deliver_pending_emails
 from classbridge.models.db import Database
 from classbridge.models.tables import Aggregator, EmailMessage
 from classbridge.settings import Settings
@@ -24,7 +25,11 @@ async def test_a_failed_delivery_is_retried_with_backoff_until_it_is_sent(
     database: Database, database_url: str, studio: Studio
 ) -> None:
     port = free_port()
-    settings = Settings(database_url=database_url, smtp_url=f"smtp://127.0.0.1:{port}")
+    settings = Settings(
+        database_url=database_url,
+        smtp_url=f"smtp://127.0.0.1:{port}",
+        retry_backoff_base_seconds=60,  # the second run below comes well before the retry
+    )
     await activate(studio)
     # The SMTP server is down.
     assert await deliver_pending_emails(database, settings) == 0
@@ -45,9 +50,13 @@ async def test_a_failed_delivery_is_retried_with_backoff_until_it_is_sent(
     assert await deliver_pending_emails(database, settings, now=due + timedelta(hours=2)) == 0
 
 
-def test_backoff_grows_and_is_capped() -> None:
-    delays = [retry_delay(n) for n in (1, 2, 3, 20)]
-    assert delays[0] < delays[1] < delays[2] <= delays[3] == timedelta(hours=1)
+def test_emails_use_the_one_backoff_policy_of_the_settings() -> None:
+    settings = Settings(retry_backoff_base_seconds=30, retry_backoff_max_seconds=3600)
+    assert all(
+        timedelta(seconds=15) <= retry_delay(settings, 1) <= timedelta(seconds=30)
+        for _ in range(50)
+    )
+    assert all(retry_delay(settings, 20) <= timedelta(hours=1) for _ in range(50))
 
 
 async def test_without_smtp_url_mail_stays_queued(

@@ -7,10 +7,10 @@ import pytest
 from pydantic import ValidationError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from classbridge.jobs.backoff import backoff_seconds
 from classbridge.jobs.client import (
     AggregatorClient,
     RetryLater,
-    backoff_seconds,
     message_id,
     retry_after_seconds,
     sign_headers,

@@ -24,8 +24,8 @@ async def slow_retries(studio: Studio, runtime: PushRuntime) -> PushRuntime:
     """A retried row stays waiting for the rest of the test, so each push run sends only
     the session the test just scheduled."""
     await connect(studio)
-    runtime.settings.push_backoff_base_seconds = 600
-    runtime.settings.push_backoff_max_seconds = 600
+    runtime.settings.retry_backoff_base_seconds = 600
+    runtime.settings.retry_backoff_max_seconds = 600
     return runtime
 
 
