@@ -1,7 +1,8 @@
 """A reference receiver of the push contract (docs/aggregator-push.md), with fault injection.
 
 `classbridge simulate-aggregator --port P --secret S` runs it. It verifies every signature,
-keeps the newest version of each session, answers manifests, and can be told to fail:
+keeps the newest version of each session and of each reservation event, answers
+manifests, and can be told to fail:
 
   POST /admin/faults  {"errorRate": 0.3, "latencyMs": 200, "downForSeconds": 10,
                        "rateLimitCount": 2, "retryAfterSeconds": 1,
@@ -79,6 +80,8 @@ class ReceiverState:
     """What the receiver holds: the newest state per session, and what happened."""
 
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reservations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The newest reservation event per reservation id."""
     seen_ids: set[str] = field(default_factory=set)
     in_flight: dict[str, int] = field(default_factory=dict)
     received_at: dict[str, float] = field(default_factory=dict)
@@ -183,6 +186,31 @@ def create_simulator(secret: str, faults: Faults | None = None) -> Starlette:
             for i in ids:
                 state.in_flight[i] -= 1
 
+    async def reservations(request: Request) -> Response:
+        """Reservation events: the same rule as sessions, the highest version wins."""
+        fault = await inject()
+        if fault is not None:
+            return fault
+        data = await verified(request)
+        if isinstance(data, Response):
+            return data
+        items = data["data"].get("reservations")
+        if data.get("type") != "reservations.updated" or not isinstance(items, list):
+            state.count("badPayloads")
+            return JSONResponse({"error": "expected reservations.updated"}, status_code=400)
+        state.count("reservationRequests")
+        accepted = stale = 0
+        for item in items:
+            rid = str(item["id"])
+            held = state.reservations.get(rid)
+            if held is not None and held["version"] >= int(item["version"]):
+                stale += 1
+                continue
+            state.reservations[rid] = item
+            accepted += 1
+        state.count("reservationsAccepted", accepted)
+        return JSONResponse({"accepted": accepted, "stale": stale})
+
     async def manifest(request: Request) -> Response:
         await asyncio.sleep(faults.latency_ms / 1000)
         fault = await inject()
@@ -207,6 +235,7 @@ def create_simulator(secret: str, faults: Faults | None = None) -> Starlette:
         return JSONResponse(
             {
                 "sessions": state.sessions,
+                "reservations": state.reservations,
                 "counters": state.counters,
                 "receivedAt": state.received_at,
                 "inFlight": sum(state.in_flight.values()),
@@ -232,6 +261,7 @@ def create_simulator(secret: str, faults: Faults | None = None) -> Starlette:
 
     async def reset(_request: Request) -> Response:
         state.sessions.clear()
+        state.reservations.clear()
         state.received_at.clear()
         state.seen_ids.clear()
         state.count("resets")
@@ -241,6 +271,7 @@ def create_simulator(secret: str, faults: Faults | None = None) -> Starlette:
         routes=[
             Route("/v1/sessions", sessions, methods=["POST"]),
             Route("/v1/sessions/manifest", manifest, methods=["POST"]),
+            Route("/v1/reservations", reservations, methods=["POST"]),
             Route("/state", read_state, methods=["GET"]),
             Route("/versions", read_versions, methods=["GET"]),
             Route("/admin/faults", set_faults, methods=["POST"]),

@@ -25,12 +25,19 @@ from classbridge.models.offer import SessionOffer, format_local, session_offers
 from classbridge.models.push import (
     Ack,
     Claimed,
+    ClaimedReservation,
+    ReservationState,
     claim_deliveries,
+    claim_reservations,
     defer_deliveries,
     expand_outbox,
     next_due,
+    next_reservation_due,
     record_acks,
     record_failure,
+    record_reservation_acks,
+    record_reservation_failure,
+    reservation_states,
 )
 from classbridge.models.tables import KNOWN_STATES, Aggregator, PushState
 from classbridge.settings import Settings
@@ -39,6 +46,7 @@ log = logging.getLogger("classbridge.push")
 
 SESSIONS_PATH = "/v1/sessions"
 MANIFEST_PATH = "/v1/sessions/manifest"
+RESERVATIONS_PATH = "/v1/reservations"
 MAX_BATCHES_PER_RUN = 200
 
 Sending = tuple[Claimed, SessionOffer, PushState]
@@ -127,8 +135,13 @@ async def push_changes(rt: PushRuntime) -> int:
                 break
     aggregators = rt.aggregators()
     sent = sum(await asyncio.gather(*(deliver(rt, a) for a in aggregators)))
+    sent += sum(await asyncio.gather(*(deliver_reservations(rt, a) for a in aggregators)))
     async with rt.database.read() as db:
-        due = await next_due(db=db, aggregators=aggregators)
+        moments = [
+            await next_due(db=db, aggregators=aggregators),
+            await next_reservation_due(db=db, aggregators=aggregators),
+        ]
+    due = min((m for m in moments if m is not None), default=None)
     if due is not None:
         await rt.schedule(due)
     return sent
@@ -255,6 +268,22 @@ async def _post_sessions(
     return await rt.client.post(aggregator, SESSIONS_PATH, body)
 
 
+def _retry_at(
+    rt: PushRuntime, aggregator: Aggregator, attempt: int, outcome: RetryLater | Rejected
+) -> datetime | None:
+    """When to try again (the one retry rule and backoff), or None: give up until the
+    reconciliation."""
+    settings = rt.settings
+    if not isinstance(outcome, RetryLater) or attempt >= settings.push_max_attempts:
+        return None
+    wait = retry_delay(settings, attempt).total_seconds()
+    if outcome.after is not None:
+        wait = max(wait, outcome.after)
+    rt.count("retries")
+    log.warning("push to %s: %s; retry in %.1fs", aggregator, outcome.error, wait)
+    return utcnow() + timedelta(seconds=wait)
+
+
 async def _record_failure(
     rt: PushRuntime,
     db: Any,
@@ -263,17 +292,8 @@ async def _record_failure(
     claimed: list[Claimed],
     outcome: RetryLater | Rejected,
 ) -> None:
-    settings = rt.settings
-    attempt = max(c.attempts for c in claimed) + 1
-    retry_at: datetime | None = None
-    if isinstance(outcome, RetryLater) and attempt < settings.push_max_attempts:
-        wait = retry_delay(settings, attempt).total_seconds()
-        if outcome.after is not None:
-            wait = max(wait, outcome.after)
-        retry_at = utcnow() + timedelta(seconds=wait)
-        rt.count("retries")
-        log.warning("push to %s: %s; retry in %.1fs", aggregator, outcome.error, wait)
-    else:
+    retry_at = _retry_at(rt, aggregator, max(c.attempts for c in claimed) + 1, outcome)
+    if retry_at is None:
         rt.count("failed", len(claimed))
         log.error(
             "push to %s failed for %d session(s): %s", aggregator, len(claimed), outcome.error
@@ -281,3 +301,89 @@ async def _record_failure(
     await record_failure(
         db=db, token=token, claimed=claimed, error=outcome.error, retry_at=retry_at
     )
+
+
+# The partner API's names (graph/partner/types.py): the push and the API never disagree.
+_RESERVATION_STATUS = {
+    "BOOKED": "RESERVATION_STATUS_ENROLLED",
+    "NO_SHOW": "RESERVATION_STATUS_ENROLLED",
+    "CHECKED_IN": "RESERVATION_STATUS_CHECKED_IN",
+    "CANCELLED": "RESERVATION_STATUS_CANCELLED",
+}
+_CANCELLATION_TYPE = {
+    "NONE": "CANCELLATION_TYPE_NONE",
+    "SESSION": "CANCELLATION_TYPE_SESSION",
+    "EARLY": "CANCELLATION_TYPE_USER_EARLY",
+    "LATE": "CANCELLATION_TYPE_USER_LATE",
+}
+
+
+def reservation_payload(item: ReservationState) -> dict[str, Any]:
+    """One reservation event as the contract describes it (docs/aggregator-push.md)."""
+    booking = item.booking
+    return {
+        "id": str(booking.id),
+        "version": item.claimed.version,
+        "sessionId": str(booking.session_id),
+        "companyId": str(booking.company_id),
+        "memberId": item.member_id,
+        "status": _RESERVATION_STATUS[booking.status.value],
+        "noShow": booking.status.value == "NO_SHOW",
+        "cancellationType": _CANCELLATION_TYPE[booking.cancellation_type.value],
+        "cancelledAt": booking.cancelled_at.isoformat() if booking.cancelled_at else None,
+        "updatedAt": booking.updated_at.isoformat(),
+    }
+
+
+async def deliver_reservations(rt: PushRuntime, aggregator: Aggregator) -> int:
+    """Claim and send the reservation events owed to one aggregator until none is due."""
+    token = uuid.uuid4().hex
+    lease = timedelta(seconds=rt.settings.push_lease_seconds)
+    acked = 0
+    for _ in range(MAX_BATCHES_PER_RUN):
+        async with rt.database.transaction() as db:
+            claimed = await claim_reservations(
+                db=db,
+                aggregator=aggregator,
+                token=token,
+                limit=rt.settings.push_batch_size,
+                lease=lease,
+            )
+        if not claimed:
+            return acked
+        try:
+            acked += await _send_reservations(rt, aggregator, token, claimed)
+        except Exception:
+            log.exception("reservation events to %s failed unexpectedly", aggregator)
+            return acked
+    return acked
+
+
+async def _send_reservations(
+    rt: PushRuntime, aggregator: Aggregator, token: str, claimed: list[ClaimedReservation]
+) -> int:
+    async with rt.database.read() as db:
+        states = await reservation_states(db=db, aggregator=aggregator, claimed=claimed)
+    outcome: Outcome = Delivered(None)
+    if states:
+        body = encode(
+            {
+                "type": "reservations.updated",
+                "data": {
+                    "aggregator": aggregator.value,
+                    "reservations": [reservation_payload(s) for s in states],
+                },
+            }
+        )
+        outcome = await rt.client.post(aggregator, RESERVATIONS_PATH, body)
+    async with rt.database.transaction() as db:
+        if isinstance(outcome, Delivered):
+            # A deleted booking (states leaves it out) has nothing left to tell: done too.
+            await record_reservation_acks(db=db, token=token, claimed=claimed)
+            rt.count("reservationsSent", len(states))
+            return len(claimed)
+        retry_at = _retry_at(rt, aggregator, max(c.attempts for c in claimed) + 1, outcome)
+        await record_reservation_failure(
+            db=db, token=token, claimed=claimed, error=outcome.error, retry_at=retry_at
+        )
+    return 0

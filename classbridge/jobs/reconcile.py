@@ -11,7 +11,12 @@ from datetime import timedelta
 
 from classbridge.jobs.client import Delivered
 from classbridge.jobs.push import MANIFEST_PATH, PushRuntime, encode, push_changes
-from classbridge.models.push import forget_acks, known_sessions, mark_differing
+from classbridge.models.push import (
+    forget_acks,
+    known_sessions,
+    mark_differing,
+    retry_failed_reservations,
+)
 from classbridge.models.tables import Aggregator
 
 log = logging.getLogger("classbridge.push")
@@ -26,6 +31,7 @@ async def reconcile(rt: PushRuntime) -> int:
         try:
             async with rt.database.transaction() as db:
                 marked = await mark_differing(db=db, aggregator=aggregator, window=window)
+                marked += await retry_failed_reservations(db=db, aggregator=aggregator)
             lost = await check_manifest(rt, aggregator, window)
         except Exception:
             log.exception("reconciliation for %s failed; the next run tries again", aggregator)

@@ -13,7 +13,7 @@ from sqlmodel import col, func, select, update
 from classbridge.models.base import utcnow
 from classbridge.models.customer import get_customer
 from classbridge.models.errors import DomainError, ErrorCode, not_found
-from classbridge.models.outbox import touch_session
+from classbridge.models.outbox import ReservationRef, note_reservation_changes, touch_session
 from classbridge.models.product import aggregator_product, get_product
 from classbridge.models.session import SessionRules, effective_rules, lock_own_class_session
 from classbridge.models.sign_in_events import SignInChange, record_sign_in_event
@@ -236,9 +236,10 @@ async def cancel_live_bookings(
     db: AsyncSession, where: sa.ColumnElement[bool], cancellation_type: CancellationType
 ) -> None:
     """Cancel every live booking that matches, in one UPDATE (callers hold the sessions'
-    locks and record the sign-in events)."""
+    locks and record the sign-in events). The studio side cancels them, so every
+    aggregator reservation among them is owed a reservation event."""
     now = utcnow()
-    await db.execute(
+    cancelled = await db.execute(
         update(Booking)
         .where(where, col(Booking.status) != BookingStatus.CANCELLED)
         .values(
@@ -247,8 +248,10 @@ async def cancel_live_bookings(
             cancelled_at=now,
             updated_at=now,
         )
+        .returning(col(Booking.id), col(Booking.company_id), col(Booking.aggregator))
         .execution_options(synchronize_session="fetch")
     )
+    await note_reservation_changes(db, [ReservationRef(*row) for row in cancelled])
 
 
 async def get_booking(*, db: AsyncSession, company_id: uuid.UUID, booking_id: uuid.UUID) -> Booking:

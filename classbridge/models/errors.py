@@ -33,6 +33,8 @@ class ErrorCode(enum.StrEnum):
     AGGREGATOR_ID_TAKEN = "AGGREGATOR_ID_TAKEN"
     EXTENSION_NOT_ACTIVATED = "EXTENSION_NOT_ACTIVATED"
     INVALID_STATE = "INVALID_STATE"
+    MERGE_CONFLICT = "MERGE_CONFLICT"
+    """Both customers of a merge hold an aggregator reservation in the same session."""
     BUILT_IN_PRODUCT = "BUILT_IN_PRODUCT"
     SLOW_CONSUMER = "SLOW_CONSUMER"
     """A live subscriber fell too far behind and was dropped; resubscribe for a snapshot."""

@@ -8,12 +8,17 @@ from sqlmodel import col, select, update
 from classbridge.models.base import utcnow
 from classbridge.models.booking import cancel_live_bookings
 from classbridge.models.customer import get_customer
-from classbridge.models.errors import invalid
+from classbridge.models.errors import DomainError, ErrorCode, invalid
 from classbridge.models.fields import TEXT_LENGTH
 from classbridge.models.outbox import touch_session
 from classbridge.models.session import lock_class_session
 from classbridge.models.sign_in_events import SignInChange, record_sign_in_event
-from classbridge.models.tables.booking import Booking, BookingStatus, CancellationType
+from classbridge.models.tables.booking import (
+    Booking,
+    BookingSource,
+    BookingStatus,
+    CancellationType,
+)
 from classbridge.models.tables.customer import Customer, CustomerAggregatorId
 
 # Details the survivor takes over from the duplicate where it has none of its own.
@@ -28,8 +33,8 @@ async def merge_customers(
     merged_id: uuid.UUID,
 ) -> Customer:
     """Fold `merged_id` into `survivor_id`: bookings and aggregator IDs move, the duplicate
-    is deleted. Where both were booked into the same session, the survivor's booking stays
-    and the duplicate's is cancelled."""
+    is deleted. Where both were booked into the same session one booking is cancelled, never
+    an aggregator's reservation (see `_move_bookings`)."""
     if survivor_id == merged_id:
         raise invalid("a customer cannot be merged into itself", loc=("merged_id",))
     survivor = await get_customer(db=db, company_id=company_id, customer_id=survivor_id)
@@ -56,27 +61,53 @@ async def merge_customers(
 async def _move_bookings(
     db: AsyncSession, *, from_customer: Customer, to_customer: Customer
 ) -> None:
-    """Move bookings; a duplicate live booking in one session is cancelled, and that session
-    (one booking fewer) is touched for the aggregators."""
-    survivor_sessions = select(Booking.session_id).where(
-        Booking.customer_id == to_customer.id, Booking.status != BookingStatus.CANCELLED
+    """Move bookings. Where both customers hold a live booking in one session, one goes:
+
+    - an aggregator's reservation is never cancelled by a merge (its member did nothing and
+      the aggregator would not be told why), so the studio's own booking is cancelled;
+    - where both are aggregator reservations the merge is refused (MERGE_CONFLICT, naming
+      the session): someone must cancel one of them in the aggregator's app first;
+    - otherwise the duplicate's booking is cancelled.
+
+    Each session that lost a booking (one spot freer) is touched for the aggregators."""
+    customers = (from_customer.id, to_customer.id)
+    live = (col(Booking.customer_id).in_(customers)) & (
+        col(Booking.status) != BookingStatus.CANCELLED
     )
-    doubled = await db.scalars(
-        select(Booking.session_id).where(
-            Booking.customer_id == from_customer.id,
-            Booking.status != BookingStatus.CANCELLED,
-            col(Booking.session_id).in_(survivor_sessions),
-        )
-    )
+    by_session: dict[uuid.UUID, int] = {}
+    for sid in await db.scalars(select(Booking.session_id).where(live)):
+        by_session[sid] = by_session.get(sid, 0) + 1
+    doubled = sorted(sid for sid, n in by_session.items() if n > 1)
     # Lock the sessions before their bookings change (as `book` does), in id order, so
     # neither a concurrent booking nor another merge can deadlock with us.
-    sessions = [await lock_class_session(db=db, session_id=sid) for sid in sorted(set(doubled))]
-    await cancel_live_bookings(
-        db,
-        (col(Booking.customer_id) == from_customer.id)
-        & col(Booking.session_id).in_(survivor_sessions),
-        CancellationType.EARLY,
-    )
+    sessions = [await lock_class_session(db=db, session_id=sid) for sid in doubled]
+    pairs: dict[uuid.UUID, list[Booking]] = {}
+    for booking in await db.scalars(
+        select(Booking)
+        .where(live, col(Booking.session_id).in_(doubled))
+        .execution_options(populate_existing=True)  # read again under the locks
+    ):
+        pairs.setdefault(booking.session_id, []).append(booking)
+    losing: list[uuid.UUID] = []
+    for session in sessions:
+        assert session is not None
+        pair = pairs.get(session.id, [])
+        if len(pair) < 2:
+            continue  # changed before we held the lock
+        reservations = [b for b in pair if b.source is BookingSource.AGGREGATOR]
+        if len(reservations) > 1:
+            raise DomainError(
+                ErrorCode.MERGE_CONFLICT,
+                f"both customers hold an aggregator reservation in session {session.id} "
+                f"(starting {session.starts_at:%Y-%m-%d %H:%M} UTC); a merge never cancels "
+                "one: the member cancels it in the aggregator's app first",
+                loc=("merged_id",),
+            )
+        if reservations:
+            losing += [b.id for b in pair if b.source is not BookingSource.AGGREGATOR]
+        else:
+            losing += [b.id for b in pair if b.customer_id == from_customer.id]
+    await cancel_live_bookings(db, col(Booking.id).in_(losing), CancellationType.EARLY)
     await db.execute(
         update(Booking)
         .where(col(Booking.customer_id) == from_customer.id)

@@ -5,19 +5,29 @@ rolled-back change leaves none, and a committed one is never forgotten even if t
 dies. A change an aggregator can see also grows the session's `version` (and `updated_at`),
 so receivers can drop stale updates: `touch_session` for a session row in hand,
 `touch_sessions` for many at once; `bump_versions` is the one UPDATE behind both kinds.
+
+When the studio side changes an aggregator's *reservation* (cancels its session, a
+waitlist promotion, a no-show, …), `note_reservation_change` owes the aggregator a
+reservation event: it grows the reservation's event version and marks it pending, in the
+same transaction (docs/aggregator-push.md, "Reservation events").
 """
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, update
 
 from classbridge.models.base import utcnow
 from classbridge.models.db import notify
 from classbridge.models.tables.aggregator import Aggregator
+from classbridge.models.tables.booking import Booking
 from classbridge.models.tables.outbox import OutboxItem, OutboxKind
+from classbridge.models.tables.push import ReservationDelivery
 from classbridge.models.tables.session import ClassSession
 
 
@@ -92,3 +102,66 @@ async def touch_sessions(db: AsyncSession, where: sa.ColumnElement[bool]) -> int
 def upcoming() -> sa.ColumnElement[bool]:
     """Sessions that have not ended yet: the ones aggregators still care about."""
     return col(ClassSession.ends_at) > utcnow()
+
+
+@dataclass(frozen=True)
+class ReservationRef:
+    """Enough of a booking to owe its aggregator an event (e.g. from an UPDATE's RETURNING)."""
+
+    booking_id: uuid.UUID
+    company_id: uuid.UUID
+    aggregator: Aggregator | None
+
+
+async def note_reservation_change(db: AsyncSession, booking: Booking) -> None:
+    """The studio side changed this booking's state (cancelled it, promoted it, marked it a
+    no-show…): if it is an aggregator's reservation, that aggregator receives a signed
+    reservation event with the booking's state at sending time and a grown version.
+
+    Call it in the transaction that changed the booking, after the change (nothing is sent
+    if the transaction rolls back). Bookings of staff or customers are ignored, so callers
+    need not check. Changes the aggregator made itself (partner API) need no event.
+    """
+    await note_reservation_changes(
+        db, [ReservationRef(booking.id, booking.company_id, booking.aggregator)]
+    )
+
+
+async def note_reservation_changes(db: AsyncSession, refs: Iterable[ReservationRef]) -> None:
+    """`note_reservation_change` for many bookings at once (one upsert)."""
+    rows = sorted(
+        {(r.booking_id, r.company_id, r.aggregator) for r in refs if r.aggregator is not None},
+        key=lambda r: str(r[0]),  # one lock order for concurrent transactions
+    )
+    if not rows:
+        return
+    insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(ReservationDelivery).values(
+        [
+            {
+                "booking_id": booking_id,
+                "company_id": company_id,
+                "aggregator": aggregator,
+                "version": 1,
+                "pending": True,
+                "pending_gen": 1,
+                "attempts": 0,
+            }
+            for booking_id, company_id, aggregator in rows
+        ]
+    )
+    await db.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["booking_id"],
+            set_={
+                "version": ReservationDelivery.version + 1,
+                "pending": True,
+                "pending_gen": ReservationDelivery.pending_gen + 1,
+                "failed_at": None,
+                "attempts": 0,
+                "next_attempt_at": None,
+            },
+        )
+    )
+    for company_id in {company_id for _, company_id, _ in rows}:
+        notify(db, OutboxWritten(company_id=company_id))

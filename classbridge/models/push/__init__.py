@@ -18,6 +18,16 @@ from classbridge.models.push.claims import (
 )
 from classbridge.models.push.delivery import Ack, Claimed
 from classbridge.models.push.owed import expand_outbox, forget_acks, known_sessions, mark_differing
+from classbridge.models.push.reservations import (
+    ClaimedReservation,
+    ReservationState,
+    claim_reservations,
+    next_reservation_due,
+    record_reservation_acks,
+    record_reservation_failure,
+    reservation_states,
+    retry_failed_reservations,
+)
 from classbridge.models.push.status import (
     ConnectionSync,
     connection_sync,
@@ -28,8 +38,11 @@ from classbridge.models.push.status import (
 __all__ = [
     "Ack",
     "Claimed",
+    "ClaimedReservation",
     "ConnectionSync",
+    "ReservationState",
     "claim_deliveries",
+    "claim_reservations",
     "connection_sync",
     "defer_deliveries",
     "expand_outbox",
@@ -38,7 +51,12 @@ __all__ = [
     "known_sessions",
     "mark_differing",
     "next_due",
+    "next_reservation_due",
     "record_acks",
     "record_failure",
+    "record_reservation_acks",
+    "record_reservation_failure",
+    "reservation_states",
+    "retry_failed_reservations",
     "session_deliveries",
 ]

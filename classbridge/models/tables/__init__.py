@@ -26,7 +26,13 @@ from classbridge.models.tables.customer import Customer, CustomerAggregatorId
 from classbridge.models.tables.email import EmailMessage
 from classbridge.models.tables.outbox import OutboxItem, OutboxKind
 from classbridge.models.tables.product import Product, ProductKind
-from classbridge.models.tables.push import KNOWN_STATES, MAX_ERROR_LENGTH, PushDelivery, PushState
+from classbridge.models.tables.push import (
+    KNOWN_STATES,
+    MAX_ERROR_LENGTH,
+    PushDelivery,
+    PushState,
+    ReservationDelivery,
+)
 from classbridge.models.tables.session import AggregatorMode, ClassSession
 from classbridge.models.tables.staff import StaffRole, StaffToken, StaffUser
 
@@ -57,6 +63,7 @@ __all__ = [
     "ProductKind",
     "PushDelivery",
     "PushState",
+    "ReservationDelivery",
     "StaffRole",
     "StaffToken",
     "StaffUser",

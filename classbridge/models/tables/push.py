@@ -56,3 +56,34 @@ class PushDelivery(SQLModel, table=True):
     last_attempt_at: datetime | None = timestamp_field()
     failed_at: datetime | None = timestamp_field()
     last_error: str | None = Field(default=None, max_length=MAX_ERROR_LENGTH)
+
+
+class ReservationDelivery(SQLModel, table=True):
+    """What one aggregator has been told of one of its reservations (an aggregator booking)
+    that the studio side changed, and whether a newer state is owed.
+
+    `version` grows with every change noted by `outbox.note_reservation_change`; the push
+    sends the booking's state at that moment with this version (docs/aggregator-push.md,
+    "Reservation events")."""
+
+    __tablename__ = "reservation_delivery"
+    __table_args__ = (
+        sa.Index("ix_reservation_delivery_due", "aggregator", "pending", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    booking_id: uuid.UUID = Field(foreign_key="booking.id", unique=True, ondelete="CASCADE")
+    company_id: uuid.UUID = Field(foreign_key="company.id", index=True, ondelete="CASCADE")
+    aggregator: Aggregator = Field(sa_type=enum_type(Aggregator))
+    version: int = 1
+    pending: bool = True
+    pending_gen: int = 1
+    attempts: int = 0
+    next_attempt_at: datetime | None = timestamp_field()
+    lease_token: str | None = Field(default=None, max_length=64)
+    lease_until: datetime | None = timestamp_field()
+    acked_version: int | None = None
+    acked_at: datetime | None = timestamp_field()
+    last_attempt_at: datetime | None = timestamp_field()
+    failed_at: datetime | None = timestamp_field()
+    last_error: str | None = Field(default=None, max_length=MAX_ERROR_LENGTH)
