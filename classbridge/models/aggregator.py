@@ -1,5 +1,10 @@
-"""Who is calling the partner API, which aggregators a company is connected to, and the
-aggregators' ids of our venues."""
+"""What an aggregator sees: the one module of aggregator visibility.
+
+Who is calling the partner API, which aggregators a company is connected to, the
+aggregators' ids of our venues, and the SQL clauses (with their Python twins for rows in
+hand) that decide whether a session is offered, shown cancelled, or reported in the change
+feed. The partner API (models/catalog.py), the offer (models/offer.py), the push
+(models/push/) and the reconciliation all use these and nothing else."""
 
 import uuid
 from collections.abc import Collection
@@ -10,12 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped
 from sqlmodel import col, select
 
+from classbridge.models.tables.activity import Activity
 from classbridge.models.tables.aggregator import (
     Aggregator,
     AggregatorExtension,
     AggregatorVenueLink,
     ExtensionStatus,
 )
+from classbridge.models.tables.session import AggregatorMode, ClassSession
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,61 @@ def extension_active(
     if aggregator is not None:
         clause = clause.where(col(AggregatorExtension.aggregator) == aggregator)
     return clause
+
+
+def active_extension_clause(aggregator: Aggregator) -> sa.ColumnElement[bool]:
+    """SQL: the session's company has this aggregator's extension ACTIVE."""
+    return extension_active(col(ClassSession.company_id), aggregator)
+
+
+def offered_clause() -> sa.ColumnElement[bool]:
+    """SQL: the session's effective "allow bookings from aggregators" (join Activity).
+    Its twin for rows in hand is `session.effective_rules(...).aggregator_allowed`."""
+    return (
+        sa.case(
+            (
+                col(ClassSession.aggregator_mode) == AggregatorMode.INDIVIDUAL,
+                col(ClassSession.aggregator_allowed),
+            ),
+            else_=Activity.allow_aggregator_bookings,
+        )
+        == sa.true()
+    )
+
+
+def is_offered(*, aggregator_allowed: bool, extension_is_active: bool) -> bool:
+    """A session is offered to an aggregator when both hold (the offer's `offered`)."""
+    return aggregator_allowed and extension_is_active
+
+
+def shown_cancelled(aggregator: Aggregator) -> sa.ColumnElement[bool]:
+    """SQL: the session appears cancelled (withdrawn) to this aggregator: cancelled by the
+    studio, or no longer offered to it (join Activity)."""
+    return sa.or_(
+        col(ClassSession.cancelled_at).is_not(None),
+        sa.not_(offered_clause()),
+        sa.not_(active_extension_clause(aggregator)),
+    )
+
+
+def in_change_feed(aggregator: Aggregator) -> sa.ColumnElement[bool]:
+    """SQL: the change feed (`updatedAfter`) reports this session to the aggregator: its
+    company has the extension ACTIVE, or deactivated it — then only changes up to the
+    deactivation, which grew every upcoming session once, so each is reported withdrawn
+    once and nothing after that."""
+    ext = AggregatorExtension
+    return sa.exists().where(
+        col(ext.company_id) == ClassSession.company_id,
+        col(ext.aggregator) == aggregator,
+        sa.or_(
+            col(ext.status) == ExtensionStatus.ACTIVE,
+            sa.and_(
+                col(ext.status) == ExtensionStatus.DEACTIVATED,
+                col(ext.deactivated_at).is_not(None),
+                col(ClassSession.updated_at) <= ext.deactivated_at,
+            ),
+        ),
+    )
 
 
 async def active_aggregators(*, db: AsyncSession, company_id: uuid.UUID) -> list[Aggregator]:

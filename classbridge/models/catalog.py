@@ -1,9 +1,9 @@
 """What an aggregator may list: connected companies, their venues, their sessions.
 
-Visibility: an aggregator sees companies whose extension for it is ACTIVE. A change feed
-(`changed_after`) also reports sessions of studios it was ever linked to, so that a
-session that was withdrawn (activity no longer offered, extension deactivated) reaches
-the aggregator as a change instead of silently vanishing.
+Visibility (models/aggregator.py): an aggregator sees companies whose extension for it is
+ACTIVE. The change feed (`changed_after`) also reports withdrawn sessions (they appear
+cancelled), so a withdrawal reaches the aggregator as a change instead of silently
+vanishing; after a deactivation only the withdrawal itself, nothing later.
 """
 
 import uuid
@@ -14,12 +14,17 @@ from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from classbridge.models.aggregator import extension_active
+from classbridge.models.aggregator import (
+    active_extension_clause,
+    extension_active,
+    in_change_feed,
+    offered_clause,
+    shown_cancelled,
+)
 from classbridge.models.base import utcnow
 from classbridge.models.errors import not_found
 from classbridge.models.fields import Moment
 from classbridge.models.keyset import after_key
-from classbridge.models.offer import active_extension_clause, offered_clause
 from classbridge.models.tables.activity import Activity
 from classbridge.models.tables.aggregator import (
     Aggregator,
@@ -132,16 +137,6 @@ class SessionQuery(Input):
     changed_after: Moment | None = None
 
 
-def shown_cancelled(aggregator: Aggregator) -> sa.ColumnElement[bool]:
-    """SQL: the session appears cancelled to this aggregator (cancelled by the studio,
-    or no longer offered to it)."""
-    return sa.or_(
-        col(ClassSession.cancelled_at).is_not(None),
-        sa.not_(offered_clause()),
-        sa.not_(active_extension_clause(aggregator)),
-    )
-
-
 async def list_sessions(
     *,
     db: AsyncSession,
@@ -174,9 +169,7 @@ async def list_sessions(
             )
         order = (col(ClassSession.starts_at), col(ClassSession.id))
     else:
-        stmt = stmt.where(
-            _ever_linked_session(aggregator), ClassSession.updated_at > query.changed_after
-        )
+        stmt = stmt.where(in_change_feed(aggregator), ClassSession.updated_at > query.changed_after)
         if query.cancelled is not None:
             cancelled = shown_cancelled(aggregator)
             stmt = stmt.where(cancelled if query.cancelled else sa.not_(cancelled))

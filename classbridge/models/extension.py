@@ -159,14 +159,15 @@ async def deactivate_extension(
             f"the {aggregator.display_name} extension is not activated",
         )
     was_active = extension.status is ExtensionStatus.ACTIVE
-    now = utcnow()
     extension.status = ExtensionStatus.DEACTIVATED
-    extension.deactivated_at = now
-    extension.updated_at = now
-    await db.flush()
     if was_active:
         # Every upcoming session changes for this aggregator: it is no longer offered.
         await _touch_upcoming_sessions(db, company.id)
+    # Stamped after the bump: the change feed reports changes up to this moment only.
+    now = utcnow()
+    extension.deactivated_at = now
+    extension.updated_at = now
+    await db.flush()
     _announce_change(db, company.id, aggregator)
     return extension
 

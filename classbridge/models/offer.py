@@ -1,22 +1,27 @@
 """What an aggregator sees of a session (its "offer"): one definition for the partner API
-and for the push to aggregators, so both always say the same thing."""
+and for the push to aggregators, so both always say the same thing. The visibility rules
+it applies live in models/aggregator.py (re-exported here for callers of the offer)."""
 
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from classbridge.models.aggregator import extension_active
+from classbridge.models.aggregator import (
+    active_extension_clause,
+    extension_active,
+    is_offered,
+    offered_clause,
+)
 from classbridge.models.booking import available_spots, booking_counts
 from classbridge.models.localtime import utc_to_local
 from classbridge.models.session import effective_rules
 from classbridge.models.tables.activity import Activity
 from classbridge.models.tables.aggregator import Aggregator
 from classbridge.models.tables.company import Company, Venue
-from classbridge.models.tables.session import AggregatorMode, ClassSession
+from classbridge.models.tables.session import ClassSession
 
 
 def format_local(moment: datetime, *, with_offset: bool) -> str:
@@ -68,24 +73,11 @@ class SessionOffer:
     booking_window_end: str | None
     late_cancel_window: str
 
-
-def offered_clause() -> sa.ColumnElement[bool]:
-    """SQL: the session's effective "allow bookings from aggregators" (join Activity)."""
-    return (
-        sa.case(
-            (
-                col(ClassSession.aggregator_mode) == AggregatorMode.INDIVIDUAL,
-                col(ClassSession.aggregator_allowed),
-            ),
-            else_=Activity.allow_aggregator_bookings,
-        )
-        == sa.true()
-    )
-
-
-def active_extension_clause(aggregator: Aggregator) -> sa.ColumnElement[bool]:
-    """SQL: the session's company has this aggregator's extension ACTIVE."""
-    return extension_active(col(ClassSession.company_id), aggregator)
+    @property
+    def shown_cancelled(self) -> bool:
+        """The aggregator sees it cancelled (withdrawn): cancelled by the studio, or not
+        offered to it. The Python twin of `aggregator.shown_cancelled`."""
+        return self.is_cancelled or not self.offered
 
 
 async def session_offers(
@@ -114,7 +106,10 @@ async def session_offers(
     offers = {}
     for session, activity, venue in rows:
         rules = effective_rules(session, activity)
-        offered = rules.aggregator_allowed and session.company_id in active
+        offered = is_offered(
+            aggregator_allowed=rules.aggregator_allowed,
+            extension_is_active=session.company_id in active,
+        )
         offers[session.id] = SessionOffer(
             session_id=session.id,
             company_id=session.company_id,
@@ -148,3 +143,13 @@ async def session_offers(
             late_cancel_window=format_offset(activity.free_cancellation_minutes) or "00:00",
         )
     return offers
+
+
+__all__ = [
+    "SessionOffer",
+    "active_extension_clause",
+    "format_local",
+    "format_offset",
+    "offered_clause",
+    "session_offers",
+]

@@ -6,21 +6,20 @@ from sqlalchemy import select
 from classbridge.jobs.push import PushRuntime, push_changes
 from classbridge.jobs.reconcile import reconcile
 from classbridge.models import booking as booking_model
+from classbridge.models import extension as extension_model
 from classbridge.models import session as session_model
 from classbridge.models import session_cancellation
 from classbridge.models.inputs.activity import RegistrationRules
 from classbridge.models.inputs.session import SessionEdit
-from classbridge.models.outbox import add_outbox_items
 from classbridge.models.tables import (
-    AggregatorExtension,
+    Aggregator,
     AggregatorMode,
     BookingSource,
-    ExtensionStatus,
     OutboxItem,
-    OutboxKind,
     PushDelivery,
     PushState,
 )
+from tests.aggregators.partner import owner_actor
 from tests.jobs.conftest import all_arrived, connect, versions
 from tests.jobs.processes import Receiver
 from tests.studio import Studio
@@ -210,17 +209,10 @@ async def test_deactivated_extension_withdraws_every_known_session(
     ids = [await studio.session(days_ahead=d) for d in (1, 2)]
     await push_changes(runtime)
     before = await versions(studio.database, ids)
+    actor = await owner_actor(studio)
     async with studio.database.transaction() as db:
-        extension = await db.scalar(
-            select(AggregatorExtension).where(AggregatorExtension.company_id == studio.company_id)
-        )
-        assert extension is not None
-        extension.status = ExtensionStatus.DEACTIVATED
-        add_outbox_items(
-            db=db,
-            company_id=studio.company_id,
-            kind=OutboxKind.EXTENSION_CHANGED,
-            aggregator=extension.aggregator,
+        await extension_model.deactivate_extension(
+            db=db, actor=actor, aggregator=Aggregator.EGYM_WELLPASS
         )
 
     await push_changes(runtime)

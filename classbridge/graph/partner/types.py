@@ -382,7 +382,7 @@ class Session:
     )
     async def is_cancelled(self, info: PartnerInfo) -> bool:
         offer = await self._offer(info)
-        return offer.is_cancelled or not offer.offered
+        return offer.shown_cancelled
 
     @strawberry.field(description="When it was cancelled (or withdrawn from you).")
     async def cancelled_at(self, info: PartnerInfo) -> datetime | None:

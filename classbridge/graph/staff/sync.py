@@ -7,7 +7,6 @@ import strawberry
 from classbridge.graph.context import Info
 from classbridge.graph.ids import parse_id
 from classbridge.graph.staff.types import Aggregator, ExtensionStatus, Session
-from classbridge.models import aggregator as aggregator_model
 from classbridge.models import push as push_model
 from classbridge.models import session as session_model
 from classbridge.models import tables
@@ -70,6 +69,7 @@ class AggregatorSync:
 class SessionPush:
     row: strawberry.Private[tables.PushDelivery]
     current_version: strawberry.Private[int]
+    owed: strawberry.Private[bool]
 
     @strawberry.field
     def aggregator(self) -> Aggregator:
@@ -89,11 +89,11 @@ class SessionPush:
 
     @strawberry.field(description="True when the aggregator has the session's current version.")
     def up_to_date(self) -> bool:
-        return self.row.acked_version == self.current_version and not self.row.pending
+        return self.row.acked_version == self.current_version and not self.owed
 
-    @strawberry.field
+    @strawberry.field(description="A newer state is on its way (also while still coalescing).")
     def pending(self) -> bool:
-        return self.row.pending and self.row.failed_at is None
+        return self.owed
 
     @strawberry.field
     def failed(self) -> bool:
@@ -136,19 +136,12 @@ class SyncQuery:
             session = await session_model.get_class_session(
                 db=db, company_id=actor.company_id, session_id=parse_id(session_id)
             )
-            rows = (await push_model.session_deliveries(db=db, session_ids=[session.id]))[
-                session.id
-            ]
-            active = await aggregator_model.active_aggregators(db=db, company_id=actor.company_id)
-        # An ACTIVE aggregator without a row yet: the change waits to be picked up.
-        rows += [
-            tables.PushDelivery(
-                company_id=session.company_id, session_id=session.id, aggregator=a, pending=True
-            )
-            for a in sorted(set(active) - {r.aggregator for r in rows})
-        ]
+            statuses = await push_model.session_sync(db=db, session=session)
         return SessionSync(
             session=Session(row=session),
             version=session.version,
-            aggregators=[SessionPush(row=r, current_version=session.version) for r in rows],
+            aggregators=[
+                SessionPush(row=s.row, current_version=session.version, owed=s.pending)
+                for s in statuses
+            ],
         )

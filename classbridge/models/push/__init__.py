@@ -17,7 +17,12 @@ from classbridge.models.push.claims import (
     record_failure,
 )
 from classbridge.models.push.delivery import Ack, Claimed
-from classbridge.models.push.owed import expand_outbox, forget_acks, known_sessions, mark_differing
+from classbridge.models.push.owed import (
+    expand_outbox,
+    forget_acks,
+    known_sessions,
+    mark_differing,
+)
 from classbridge.models.push.reservations import (
     ClaimedReservation,
     ReservationState,
@@ -30,9 +35,11 @@ from classbridge.models.push.reservations import (
 )
 from classbridge.models.push.status import (
     ConnectionSync,
+    SessionPushStatus,
     connection_sync,
     failed_deliveries,
     session_deliveries,
+    session_sync,
 )
 
 __all__ = [
@@ -41,6 +48,7 @@ __all__ = [
     "ClaimedReservation",
     "ConnectionSync",
     "ReservationState",
+    "SessionPushStatus",
     "claim_deliveries",
     "claim_reservations",
     "connection_sync",
@@ -59,4 +67,5 @@ __all__ = [
     "reservation_states",
     "retry_failed_reservations",
     "session_deliveries",
+    "session_sync",
 ]

@@ -11,7 +11,7 @@ from sqlmodel import col, select, update
 
 from classbridge.models.aggregator import active_aggregators, extension_active
 from classbridge.models.base import utcnow
-from classbridge.models.outbox import bump_versions, upcoming
+from classbridge.models.outbox import upcoming
 from classbridge.models.tables.aggregator import Aggregator
 from classbridge.models.tables.outbox import OutboxItem, OutboxKind
 from classbridge.models.tables.push import KNOWN_STATES, PushDelivery
@@ -120,14 +120,17 @@ async def _extension_changed(
 ) -> None:
     """An extension was (de)activated: every upcoming session looks different to it now.
 
-    The sessions' versions grow, so a receiver accepts the removal (or the new offer)
-    even though the session itself did not change.
+    Whoever changed the extension already grew the sessions' versions once, in its own
+    transaction (`outbox.touch_sessions`, the one version bump): here they are only marked
+    owed to that aggregator, so a receiver gets the removal (or the new offer).
     """
-    bumped = await bump_versions(db, (col(ClassSession.company_id) == company_id) & upcoming())
+    session_ids = await db.scalars(
+        select(col(ClassSession.id)).where(col(ClassSession.company_id) == company_id, upcoming())
+    )
     aggregators = (
         [Aggregator(aggregator)] if aggregator else await _connected_aggregators(db, company_id)
     )
-    await _mark_pending(db, [(company_id, session_id) for session_id, _ in bumped], aggregators)
+    await _mark_pending(db, [(company_id, sid) for sid in session_ids], aggregators)
 
 
 async def mark_differing(*, db: AsyncSession, aggregator: Aggregator, window: timedelta) -> int:

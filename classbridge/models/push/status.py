@@ -7,9 +7,15 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, func, select
 
-from classbridge.models.tables.aggregator import Aggregator, AggregatorExtension, ExtensionStatus
+from classbridge.models.aggregator import active_aggregators
+from classbridge.models.tables.aggregator import (
+    Aggregator,
+    AggregatorExtension,
+    ExtensionStatus,
+)
 from classbridge.models.tables.outbox import OutboxItem
-from classbridge.models.tables.push import PushDelivery
+from classbridge.models.tables.push import KNOWN_STATES, PushDelivery
+from classbridge.models.tables.session import ClassSession
 
 
 @dataclass(frozen=True)
@@ -106,3 +112,50 @@ async def session_deliveries(
     for row in rows:
         result[row.session_id].append(row)
     return result
+
+
+@dataclass(frozen=True)
+class SessionPushStatus:
+    """Where one session stands at one aggregator (`row` may be unsaved: nothing yet)."""
+
+    row: PushDelivery
+    pending: bool
+    """A newer state is on its way (owed, or still in the outbox)."""
+
+
+async def session_sync(*, db: AsyncSession, session: ClassSession) -> list[SessionPushStatus]:
+    """Per aggregator that must hear of this session: ACTIVE ones, and any that still holds
+    it (a deactivated one until its removal is acknowledged; after that nothing is owed to
+    it and it is not listed, so it never shows "not up to date" forever).
+
+    A change still in the outbox (the coalescing window; no worker ran yet) counts as
+    pending, exactly as `connection_sync` counts it."""
+    rows = (await session_deliveries(db=db, session_ids=[session.id]))[session.id]
+    active = set(await active_aggregators(db=db, company_id=session.company_id))
+    in_outbox = bool(
+        await db.scalar(
+            select(func.count()).where(
+                col(OutboxItem.session_id) == session.id,
+                col(OutboxItem.processed_at).is_(None),
+            )
+        )
+    )
+    result = [
+        SessionPushStatus(row, (row.pending and row.failed_at is None) or in_outbox)
+        for row in rows
+        if row.aggregator in active or row.acked_state in KNOWN_STATES
+    ]
+    # An ACTIVE aggregator without a row yet: the change waits to be picked up.
+    result += [
+        SessionPushStatus(
+            PushDelivery(
+                company_id=session.company_id,
+                session_id=session.id,
+                aggregator=a,
+                pending=True,
+            ),
+            True,
+        )
+        for a in sorted(active - {r.aggregator for r in rows})
+    ]
+    return sorted(result, key=lambda s: s.row.aggregator)
