@@ -2,6 +2,7 @@
 record acknowledgements. The arq worker and the embedded runner call the same functions."""
 
 import asyncio
+import hashlib
 import json
 import logging
 import uuid
@@ -113,6 +114,13 @@ def session_payload(
         cancelledAt=offer.cancelled_at.isoformat() if offer.cancelled_at else None,
     )
     return body
+
+
+def content_digest(item: dict[str, Any]) -> str:
+    """Digest of what a pushed session state says, leaving out its version and updatedAt:
+    equal digests, equal content (the reconciliation compares what was acknowledged)."""
+    content = {k: v for k, v in item.items() if k not in ("version", "updatedAt")}
+    return hashlib.sha256(encode(content)).hexdigest()
 
 
 def encode(data: dict[str, Any]) -> bytes:
@@ -244,7 +252,15 @@ async def send_batch(
         acks = list(quiet)
         for items, outcome in groups:
             if isinstance(outcome, Delivered):
-                acks += [Ack(c, o.version, s) for c, o, s in items]
+                acks += [
+                    Ack(
+                        c,
+                        o.version,
+                        s,
+                        content_digest(session_payload(o, s, links.get(o.venue_id))),
+                    )
+                    for c, o, s in items
+                ]
                 rt.count("sent", len(items))
                 rt.count("requests")
             else:

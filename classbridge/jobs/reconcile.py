@@ -9,19 +9,34 @@ import logging
 import uuid
 from datetime import timedelta
 
+from sqlmodel import col
+
 from classbridge.jobs.client import Delivered
-from classbridge.jobs.push import MANIFEST_PATH, PushRuntime, encode, push_changes
+from classbridge.jobs.push import (
+    MANIFEST_PATH,
+    PushRuntime,
+    content_digest,
+    encode,
+    push_changes,
+    session_payload,
+    state_of,
+)
+from classbridge.models.aggregator import venue_links
+from classbridge.models.offer import session_offers
+from classbridge.models.outbox import touch_sessions
 from classbridge.models.push import (
+    acked_contents,
     forget_acks,
     known_sessions,
     mark_differing,
     retry_failed_reservations,
 )
-from classbridge.models.tables import Aggregator
+from classbridge.models.tables import Aggregator, ClassSession
 
 log = logging.getLogger("classbridge.push")
 
 MANIFEST_CHUNK = 1000
+REPAIR_CHUNK = 500
 
 
 async def reconcile(rt: PushRuntime) -> int:
@@ -32,6 +47,7 @@ async def reconcile(rt: PushRuntime) -> int:
             async with rt.database.transaction() as db:
                 marked = await mark_differing(db=db, aggregator=aggregator, window=window)
                 marked += await retry_failed_reservations(db=db, aggregator=aggregator)
+            marked += await repair_content(rt, aggregator)
             lost = await check_manifest(rt, aggregator, window)
         except Exception:
             log.exception("reconciliation for %s failed; the next run tries again", aggregator)
@@ -39,6 +55,40 @@ async def reconcile(rt: PushRuntime) -> int:
         log.info("reconcile %s: %d differing, %d lost by the receiver", aggregator, marked, lost)
     rt.count("reconciliations")
     return await push_changes(rt)
+
+
+async def repair_content(rt: PushRuntime, aggregator: Aggregator) -> int:
+    """Compare what the aggregator acknowledged with what it would be sent now, by content.
+    A session whose content differs at the same version changed without its version bump
+    (a path that forgot to touch it): it gets a new version now, and the push sends it."""
+    async with rt.database.read() as db:
+        acked = await acked_contents(db=db, aggregator=aggregator)
+    changed: list[uuid.UUID] = []
+    for start in range(0, len(acked), REPAIR_CHUNK):
+        chunk = acked[start : start + REPAIR_CHUNK]
+        async with rt.database.read() as db:
+            offers = await session_offers(
+                db=db, aggregator=aggregator, session_ids=[sid for sid, _, _ in chunk]
+            )
+            links = await venue_links(
+                db=db, aggregator=aggregator, venue_ids={o.venue_id for o in offers.values()}
+            )
+        for sid, version, digest in chunk:
+            offer = offers.get(sid)
+            if offer is None or offer.version != version:
+                continue  # a newer version is owed already (mark_differing)
+            item = session_payload(offer, state_of(offer), links.get(offer.venue_id))
+            if content_digest(item) != digest:
+                changed.append(sid)
+    if changed:
+        async with rt.database.transaction() as db:
+            await touch_sessions(db, col(ClassSession.id).in_(changed))
+        log.warning(
+            "reconcile %s: %d session(s) changed without a new version; re-versioned",
+            aggregator,
+            len(changed),
+        )
+    return len(changed)
 
 
 async def check_manifest(rt: PushRuntime, aggregator: Aggregator, window: timedelta) -> int:

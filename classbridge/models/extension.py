@@ -13,7 +13,12 @@ from classbridge.models import email as email_model
 from classbridge.models.base import utcnow
 from classbridge.models.errors import DomainError, ErrorCode, not_found
 from classbridge.models.fields import ExternalId
-from classbridge.models.outbox import add_outbox_items, touch_sessions, upcoming
+from classbridge.models.outbox import (
+    add_outbox_items,
+    touch_sessions,
+    touch_venue_sessions,
+    upcoming,
+)
 from classbridge.models.staff import StaffActor
 from classbridge.models.tables.aggregator import (
     Aggregator,
@@ -204,6 +209,7 @@ async def set_aggregator_venue_id(
     )
     now = utcnow()
     newly_linked = link is None
+    relinked = link is not None and link.aggregator_venue_id != aggregator_venue_id
     if link is None:
         link = AggregatorVenueLink(
             venue_id=venue.id, aggregator=aggregator, aggregator_venue_id=aggregator_venue_id
@@ -221,6 +227,9 @@ async def set_aggregator_venue_id(
     if became_active:
         await _touch_upcoming_sessions(db, company.id)
         _announce_change(db, company.id, aggregator)
+    elif newly_linked or relinked:
+        # The venue's sessions carry the aggregator's venue id: a change it can see.
+        await touch_venue_sessions(db, venue.id)
     if newly_linked:
         name = aggregator.display_name
         email_model.queue_email(

@@ -99,6 +99,12 @@ async def touch_sessions(db: AsyncSession, where: sa.ColumnElement[bool]) -> int
     return sum(len(ids) for ids in changed.values())
 
 
+async def touch_venue_sessions(db: AsyncSession, venue_id: uuid.UUID) -> int:
+    """A change to a venue that aggregators can see (its link, name, address, time zone…):
+    every upcoming session of the venue gets a new version and goes out again."""
+    return await touch_sessions(db, (col(ClassSession.venue_id) == venue_id) & upcoming())
+
+
 def upcoming() -> sa.ColumnElement[bool]:
     """Sessions that have not ended yet: the ones aggregators still care about."""
     return col(ClassSession.ends_at) > utcnow()

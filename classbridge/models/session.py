@@ -180,6 +180,20 @@ async def schedule_sessions(
     return sessions
 
 
+def _edited_columns(session: ClassSession) -> tuple[object, ...]:
+    """What `edit_session` may change (every one of them is shown to aggregators)."""
+    return (
+        session.starts_at,
+        session.ends_at,
+        session.room,
+        session.teacher,
+        session.capacity_override,
+        session.aggregator_mode,
+        session.aggregator_allowed,
+        session.aggregator_limit,
+    )
+
+
 async def edit_session(
     *,
     db: AsyncSession,
@@ -194,6 +208,7 @@ async def edit_session(
     venue = await db.get(Venue, session.venue_id)
     assert venue is not None
     previous_start = session.starts_at
+    before = _edited_columns(session)
     given = changes.given()
     duration = (
         timedelta(minutes=given.pop("duration_minutes"))
@@ -205,7 +220,8 @@ async def edit_session(
     session.ends_at = session.starts_at + duration
     for name, value in given.items():  # the rest are columns of the session
         setattr(session, name, value)
-    touch_session(db, session)
+    if _edited_columns(session) != before:
+        touch_session(db, session)  # an edit that changes nothing grows no version
     await db.flush()
     moved = session.starts_at != previous_start
     record_sign_in_event(

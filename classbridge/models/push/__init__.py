@@ -18,6 +18,7 @@ from classbridge.models.push.claims import (
 )
 from classbridge.models.push.delivery import Ack, Claimed
 from classbridge.models.push.owed import (
+    acked_contents,
     expand_outbox,
     forget_acks,
     known_sessions,
@@ -49,6 +50,7 @@ __all__ = [
     "ConnectionSync",
     "ReservationState",
     "SessionPushStatus",
+    "acked_contents",
     "claim_deliveries",
     "claim_reservations",
     "connection_sync",

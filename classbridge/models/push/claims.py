@@ -74,6 +74,7 @@ async def record_acks(*, db: AsyncSession, token: str, acks: list[Ack]) -> None:
         .values(
             acked_version=sa.case((c.acked_version > version, c.acked_version), else_=version),
             acked_state=sa.bindparam("b_state"),
+            acked_digest=sa.bindparam("b_digest"),
             acked_at=utcnow(),
             # A change that arrived while this one was in flight keeps the row pending.
             pending=c.pending_gen != sa.bindparam("b_gen", type_=sa.Integer),
@@ -93,6 +94,7 @@ async def record_acks(*, db: AsyncSession, token: str, acks: list[Ack]) -> None:
                 "b_id": a.claimed.id,
                 "b_version": a.version,
                 "b_state": a.state,
+                "b_digest": a.digest,
                 "b_gen": a.claimed.pending_gen,
             }
             # Session order, as everywhere rows are locked in bulk: no deadlocks.

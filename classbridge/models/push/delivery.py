@@ -26,3 +26,5 @@ class Ack:
     claimed: Claimed
     version: int
     state: PushState
+    digest: str | None = None
+    """Digest of the acknowledged content (None when nothing was sent)."""

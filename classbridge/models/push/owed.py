@@ -201,6 +201,26 @@ async def known_sessions(
     return [(r[0], r[1]) for r in rows]
 
 
+async def acked_contents(
+    *, db: AsyncSession, aggregator: Aggregator
+) -> list[tuple[uuid.UUID, int, str]]:
+    """(session id, acknowledged version, acknowledged content digest) of every session the
+    aggregator holds that has not ended: what the reconciliation compares by content."""
+    rows = await db.execute(
+        select(PushDelivery.session_id, PushDelivery.acked_version, PushDelivery.acked_digest)
+        .join(ClassSession, col(ClassSession.id) == PushDelivery.session_id)
+        .where(
+            PushDelivery.aggregator == aggregator,
+            col(PushDelivery.acked_state).in_(KNOWN_STATES),
+            col(PushDelivery.acked_digest).is_not(None),
+            col(PushDelivery.acked_version).is_not(None),
+            ClassSession.ends_at > utcnow(),
+        )
+        .order_by(col(PushDelivery.session_id))
+    )
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
 async def forget_acks(
     *, db: AsyncSession, aggregator: Aggregator, session_ids: list[uuid.UUID]
 ) -> None:

@@ -52,6 +52,10 @@ class PushDelivery(SQLModel, table=True):
     lease_until: datetime | None = timestamp_field()
     acked_version: int | None = None
     acked_state: PushState | None = Field(default=None, sa_type=enum_type(PushState))
+    # Digest of the acknowledged content (the pushed state without version and updatedAt):
+    # the reconciliation compares content, so a change that missed its version bump is
+    # still repaired (with a new version).
+    acked_digest: str | None = Field(default=None, max_length=64)
     acked_at: datetime | None = timestamp_field()
     last_attempt_at: datetime | None = timestamp_field()
     failed_at: datetime | None = timestamp_field()
