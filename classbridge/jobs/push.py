@@ -32,8 +32,10 @@ from classbridge.models.push import (
     claim_reservations,
     defer_deliveries,
     expand_outbox,
+    mark_entering_window,
     next_due,
     next_reservation_due,
+    next_window_entry,
     record_acks,
     record_failure,
     record_reservation_acks,
@@ -142,12 +144,17 @@ async def push_changes(rt: PushRuntime) -> int:
             if not await expand_outbox(db=db):
                 break
     aggregators = rt.aggregators()
+    window = timedelta(days=rt.settings.reconcile_window_days)
+    async with rt.database.transaction() as db:
+        await mark_entering_window(db=db, aggregators=aggregators, window=window)
     sent = sum(await asyncio.gather(*(deliver(rt, a) for a in aggregators)))
     sent += sum(await asyncio.gather(*(deliver_reservations(rt, a) for a in aggregators)))
     async with rt.database.read() as db:
         moments = [
             await next_due(db=db, aggregators=aggregators),
             await next_reservation_due(db=db, aggregators=aggregators),
+            # Wake up when the next session enters the window (not at the reconciliation).
+            await next_window_entry(db=db, aggregators=aggregators, window=window),
         ]
     due = min((m for m in moments if m is not None), default=None)
     if due is not None:

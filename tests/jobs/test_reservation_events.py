@@ -92,7 +92,8 @@ async def test_an_event_is_retried_and_a_rejected_one_repaired_by_the_reconcilia
     first = await _reserve(studio, await studio.session(days_ahead=1), "m-1")
     second = await _reserve(studio, await studio.session(days_ahead=2), "m-2")
     await push_changes(runtime)
-    runtime.settings.retry_backoff_base_seconds = 600  # a retried item waits out the test
+    # A retried item waits out the test.
+    runtime.settings.retry_backoff_base_seconds = runtime.settings.retry_backoff_max_seconds = 600
 
     # Each cancellation sends the session's new state, then the event: both are refused.
     await receiver.faults(failStatus=503, failCount=2)

@@ -23,6 +23,8 @@ from classbridge.models.push.owed import (
     forget_acks,
     known_sessions,
     mark_differing,
+    mark_entering_window,
+    next_window_entry,
 )
 from classbridge.models.push.reservations import (
     ClaimedReservation,
@@ -60,8 +62,10 @@ __all__ = [
     "forget_acks",
     "known_sessions",
     "mark_differing",
+    "mark_entering_window",
     "next_due",
     "next_reservation_due",
+    "next_window_entry",
     "record_acks",
     "record_failure",
     "record_reservation_acks",

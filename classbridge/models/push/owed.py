@@ -1,7 +1,7 @@
 """What is owed to aggregators: outbox rows and reconciliation mark deliveries pending."""
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -180,6 +180,69 @@ async def mark_differing(*, db: AsyncSession, aggregator: Aggregator, window: ti
         )
     ).all()
     return await _mark_pending(db, [(r[0], r[1]) for r in rows], [aggregator])
+
+
+def _entering_window(aggregator: Aggregator, horizon: datetime) -> sa.ColumnElement[bool]:
+    """SQL: a session of a company connected to the aggregator, in the window, never
+    acknowledged and not owed: it was held back (outside the window) and has come in."""
+    untold = sa.exists().where(
+        col(PushDelivery.session_id) == ClassSession.id,
+        col(PushDelivery.aggregator) == aggregator,
+        sa.or_(
+            col(PushDelivery.acked_version).is_not(None),
+            col(PushDelivery.pending).is_(True),
+            col(PushDelivery.failed_at).is_not(None),
+        ),
+    )
+    return sa.and_(
+        extension_active(col(ClassSession.company_id), aggregator),
+        col(ClassSession.cancelled_at).is_(None),
+        col(ClassSession.ends_at) > utcnow(),
+        col(ClassSession.starts_at) < horizon,
+        sa.not_(untold),
+    )
+
+
+async def mark_entering_window(
+    *, db: AsyncSession, aggregators: list[Aggregator], window: timedelta
+) -> int:
+    """Sessions that entered the window by the passing of time become owed (the push held
+    them back while they were further out). Cheap: only never-told sessions qualify."""
+    horizon = utcnow() + window
+    marked = 0
+    for aggregator in aggregators:
+        rows = (
+            await db.execute(
+                select(ClassSession.company_id, ClassSession.id).where(
+                    _entering_window(aggregator, horizon)
+                )
+            )
+        ).all()
+        marked += await _mark_pending(db, [(r[0], r[1]) for r in rows], [aggregator])
+    return marked
+
+
+async def next_window_entry(
+    *, db: AsyncSession, aggregators: list[Aggregator], window: timedelta
+) -> datetime | None:
+    """When the next session of a connected company enters the window (its start minus
+    the window): the push wakes up then instead of waiting for the reconciliation."""
+    if not aggregators:
+        return None
+    horizon = utcnow() + window
+    first = await db.scalar(
+        select(sa.func.min(ClassSession.starts_at)).where(
+            col(ClassSession.starts_at) >= horizon,
+            col(ClassSession.cancelled_at).is_(None),
+            sa.or_(*(extension_active(col(ClassSession.company_id), a) for a in aggregators)),
+        )
+    )
+    return None if first is None else _as_utc(first) - window
+
+
+def _as_utc(moment: datetime) -> datetime:
+    # MIN() over a timestamp comes back naive on SQLite (the column type is not applied).
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 async def known_sessions(
