@@ -163,7 +163,7 @@ def cmd_simulate_aggregator(_settings: Settings, args: argparse.Namespace) -> No
     )
     if args.down_for:
         faults.update({"downForSeconds": args.down_for})
-    app = create_simulator(args.secret, faults)
+    app = create_simulator(args.secret, faults, path_prefix=args.path_prefix)
     print(f"aggregator simulator on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 
@@ -443,6 +443,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--down-for", type=float, default=0.0, help="answer 503 for N seconds")
     sim.add_argument("--rate-limit-count", type=int, default=0, help="answer 429 N times")
     sim.add_argument("--retry-after", type=float, default=1.0, help="Retry-After with a 429")
+    sim.add_argument(
+        "--path-prefix", default="", help="serve the contract under this path, e.g. /hooks/cb"
+    )
     sim.set_defaults(func=cmd_simulate_aggregator)
 
     command(

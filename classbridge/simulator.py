@@ -92,7 +92,12 @@ class ReceiverState:
         self.counters[key] = self.counters.get(key, 0) + n
 
 
-def create_simulator(secret: str, faults: Faults | None = None) -> Starlette:
+def create_simulator(
+    secret: str, faults: Faults | None = None, *, path_prefix: str = ""
+) -> Starlette:
+    """The receiver app; `path_prefix` serves the contract's paths under a prefix (a base
+    URL with a path), the /state and /admin paths stay at the root."""
+    prefix = "/" + path_prefix.strip("/") if path_prefix.strip("/") else ""
     webhook = Webhook(secret)
     state = ReceiverState()
     faults = faults or Faults()
@@ -269,9 +274,9 @@ def create_simulator(secret: str, faults: Faults | None = None) -> Starlette:
 
     return Starlette(
         routes=[
-            Route("/v1/sessions", sessions, methods=["POST"]),
-            Route("/v1/sessions/manifest", manifest, methods=["POST"]),
-            Route("/v1/reservations", reservations, methods=["POST"]),
+            Route(f"{prefix}/v1/sessions", sessions, methods=["POST"]),
+            Route(f"{prefix}/v1/sessions/manifest", manifest, methods=["POST"]),
+            Route(f"{prefix}/v1/reservations", reservations, methods=["POST"]),
             Route("/state", read_state, methods=["GET"]),
             Route("/versions", read_versions, methods=["GET"]),
             Route("/admin/faults", set_faults, methods=["POST"]),

@@ -19,6 +19,7 @@ from classbridge.models.tables.activity import Activity
 from classbridge.models.tables.aggregator import (
     Aggregator,
     AggregatorExtension,
+    AggregatorVenueExclusion,
     AggregatorVenueLink,
     ExtensionStatus,
 )
@@ -47,6 +48,38 @@ def extension_active(
     return clause
 
 
+def venue_offered(
+    venue_id: Mapped[uuid.UUID] | uuid.UUID, aggregator: Aggregator
+) -> sa.ColumnElement[bool]:
+    """SQL: the venue (a column or an id) is the aggregator's: it linked the venue and the
+    studio did not keep the venue from it. Unlinked or excluded venues are neither
+    listed, offered, pushed nor bookable for that aggregator."""
+    linked = sa.exists().where(
+        col(AggregatorVenueLink.venue_id) == venue_id,
+        col(AggregatorVenueLink.aggregator) == aggregator,
+    )
+    excluded = sa.exists().where(
+        col(AggregatorVenueExclusion.venue_id) == venue_id,
+        col(AggregatorVenueExclusion.aggregator) == aggregator,
+    )
+    return sa.and_(linked, sa.not_(excluded))
+
+
+async def offered_venues(
+    *, db: AsyncSession, aggregator: Aggregator, venue_ids: Collection[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Which of these venues are the aggregator's (the Python side of `venue_offered`)."""
+    if not venue_ids:
+        return set()
+    rows = await db.scalars(
+        select(col(AggregatorVenueLink.venue_id)).where(
+            col(AggregatorVenueLink.venue_id).in_(venue_ids),
+            venue_offered(col(AggregatorVenueLink.venue_id), aggregator),
+        )
+    )
+    return set(rows)
+
+
 def active_extension_clause(aggregator: Aggregator) -> sa.ColumnElement[bool]:
     """SQL: the session's company has this aggregator's extension ACTIVE."""
     return extension_active(col(ClassSession.company_id), aggregator)
@@ -67,9 +100,11 @@ def offered_clause() -> sa.ColumnElement[bool]:
     )
 
 
-def is_offered(*, aggregator_allowed: bool, extension_is_active: bool) -> bool:
-    """A session is offered to an aggregator when both hold (the offer's `offered`)."""
-    return aggregator_allowed and extension_is_active
+def is_offered(
+    *, aggregator_allowed: bool, extension_is_active: bool, venue_is_offered: bool
+) -> bool:
+    """A session is offered to an aggregator when all hold (the offer's `offered`)."""
+    return aggregator_allowed and extension_is_active and venue_is_offered
 
 
 def shown_cancelled(aggregator: Aggregator) -> sa.ColumnElement[bool]:
@@ -79,6 +114,7 @@ def shown_cancelled(aggregator: Aggregator) -> sa.ColumnElement[bool]:
         col(ClassSession.cancelled_at).is_not(None),
         sa.not_(offered_clause()),
         sa.not_(active_extension_clause(aggregator)),
+        sa.not_(venue_offered(col(ClassSession.venue_id), aggregator)),
     )
 
 

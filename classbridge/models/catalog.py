@@ -20,6 +20,7 @@ from classbridge.models.aggregator import (
     in_change_feed,
     offered_clause,
     shown_cancelled,
+    venue_offered,
 )
 from classbridge.models.base import utcnow
 from classbridge.models.errors import not_found
@@ -68,7 +69,11 @@ async def get_venue(*, db: AsyncSession, aggregator: Aggregator, venue_id: uuid.
     venue = await db.scalar(
         select(Venue)
         .join(Company, col(Company.id) == Venue.company_id)
-        .where(Venue.id == venue_id, _active_company(aggregator))
+        .where(
+            Venue.id == venue_id,
+            _active_company(aggregator),
+            venue_offered(col(Venue.id), aggregator),
+        )
     )
     if venue is None:
         raise not_found("venue")
@@ -83,11 +88,11 @@ async def list_venues(
     after: tuple[datetime, uuid.UUID] | None,
     limit: int,
 ) -> list[Venue]:
-    """Venues of connected companies, oldest first."""
+    """The aggregator's venues of connected companies (linked, not excluded), oldest first."""
     stmt = (
         select(Venue)
         .join(Company, col(Company.id) == Venue.company_id)
-        .where(_active_company(aggregator))
+        .where(_active_company(aggregator), venue_offered(col(Venue.id), aggregator))
     )
     if company_id is not None:
         stmt = stmt.where(Venue.company_id == company_id)
@@ -161,7 +166,11 @@ async def list_sessions(
         )
     )
     if query.changed_after is None:
-        stmt = stmt.where(active_extension_clause(aggregator), offered_clause())
+        stmt = stmt.where(
+            active_extension_clause(aggregator),
+            offered_clause(),
+            venue_offered(col(ClassSession.venue_id), aggregator),
+        )
         if query.cancelled is not None:
             cancelled_at = col(ClassSession.cancelled_at)
             stmt = stmt.where(

@@ -11,6 +11,7 @@ from sqlmodel import col, select
 from classbridge.models import company as company_model
 from classbridge.models import email as email_model
 from classbridge.models.base import utcnow
+from classbridge.models.db import is_unique_violation
 from classbridge.models.errors import DomainError, ErrorCode, not_found
 from classbridge.models.fields import ExternalId
 from classbridge.models.outbox import (
@@ -23,6 +24,7 @@ from classbridge.models.staff import StaffActor
 from classbridge.models.tables.aggregator import (
     Aggregator,
     AggregatorExtension,
+    AggregatorVenueExclusion,
     AggregatorVenueLink,
     ExtensionStatus,
 )
@@ -38,6 +40,8 @@ class VenueLinkView:
 
     venue: Venue
     aggregator_venue_id: str | None
+    offered: bool
+    """The studio lets this aggregator have the venue (it still needs linking)."""
 
 
 @dataclass(frozen=True)
@@ -207,6 +211,17 @@ async def set_aggregator_venue_id(
             AggregatorVenueLink.aggregator == aggregator,
         )
     )
+    taken = await db.scalar(
+        select(sa.func.count())
+        .select_from(AggregatorVenueLink)
+        .where(
+            AggregatorVenueLink.aggregator == aggregator,
+            AggregatorVenueLink.aggregator_venue_id == aggregator_venue_id,
+            AggregatorVenueLink.venue_id != venue.id,
+        )
+    )
+    if taken:
+        raise _venue_id_taken(aggregator_venue_id)
     now = utcnow()
     newly_linked = link is None
     relinked = link is not None and link.aggregator_venue_id != aggregator_venue_id
@@ -223,7 +238,14 @@ async def set_aggregator_venue_id(
         extension.status = ExtensionStatus.ACTIVE
         extension.updated_at = now
     venue.updated_at = now
-    await db.flush()
+    try:
+        # A savepoint: two venues linked to one id at once meet the unique constraint.
+        async with db.begin_nested():
+            await db.flush()
+    except sa.exc.IntegrityError as exc:
+        if not is_unique_violation(exc):
+            raise
+        raise _venue_id_taken(aggregator_venue_id) from None
     if became_active:
         await _touch_upcoming_sessions(db, company.id)
         _announce_change(db, company.id, aggregator)
@@ -249,6 +271,47 @@ async def set_aggregator_venue_id(
     return venue
 
 
+def _venue_id_taken(aggregator_venue_id: str) -> DomainError:
+    # Which venue holds it is not said: it may be another studio's.
+    return DomainError(
+        ErrorCode.AGGREGATOR_ID_TAKEN,
+        f"the venue id {aggregator_venue_id} is already linked to another venue",
+        loc=("aggregator_venue_id",),
+    )
+
+
+async def set_venue_offered(
+    *,
+    db: AsyncSession,
+    actor: StaffActor,
+    aggregator: Aggregator,
+    venue_id: uuid.UUID,
+    offered: bool,
+) -> Venue:
+    """The OWNER chooses whether this aggregator gets one of the studio's venues. A venue
+    kept from it is neither listed, offered, pushed nor bookable there (its sessions are
+    withdrawn); offering it again brings them back once the aggregator linked it."""
+    actor.require_owner()
+    venue = await company_model.get_venue(db=db, company_id=actor.company_id, venue_id=venue_id)
+    await _lock_company(db, venue.company_id)
+    exclusion = await db.scalar(
+        select(AggregatorVenueExclusion).where(
+            AggregatorVenueExclusion.venue_id == venue.id,
+            AggregatorVenueExclusion.aggregator == aggregator,
+        )
+    )
+    if offered == (exclusion is None):
+        return venue  # already so: nothing changes, nothing is sent
+    if offered:
+        assert exclusion is not None
+        await db.delete(exclusion)
+    else:
+        db.add(AggregatorVenueExclusion(venue_id=venue.id, aggregator=aggregator))
+    await db.flush()
+    await touch_venue_sessions(db, venue.id)
+    return venue
+
+
 async def list_extensions(*, db: AsyncSession, company_id: uuid.UUID) -> list[ExtensionView]:
     """Settings > Aggregators: every aggregator, its status, and the IDs it needs."""
     rows = {
@@ -258,6 +321,14 @@ async def list_extensions(*, db: AsyncSession, company_id: uuid.UUID) -> list[Ex
         )
     }
     venues = await company_model.list_venues(db=db, company_id=company_id)
+    excluded = {
+        (e.venue_id, e.aggregator)
+        for e in await db.scalars(
+            select(AggregatorVenueExclusion).where(
+                col(AggregatorVenueExclusion.venue_id).in_([v.id for v in venues])
+            )
+        )
+    }
     links: dict[tuple[uuid.UUID, Aggregator], str] = {
         (link.venue_id, link.aggregator): link.aggregator_venue_id
         for link in await db.scalars(
@@ -272,7 +343,10 @@ async def list_extensions(*, db: AsyncSession, company_id: uuid.UUID) -> list[Ex
             company_id=company_id,
             status=rows[aggregator].status if aggregator in rows else ExtensionStatus.NOT_ACTIVATED,
             extension=rows.get(aggregator),
-            venues=[VenueLinkView(v, links.get((v.id, aggregator))) for v in venues],
+            venues=[
+                VenueLinkView(v, links.get((v.id, aggregator)), (v.id, aggregator) not in excluded)
+                for v in venues
+            ],
         )
         for aggregator in Aggregator
     ]

@@ -14,6 +14,7 @@ from classbridge.models.aggregator import (
     extension_active,
     is_offered,
     offered_clause,
+    offered_venues,
 )
 from classbridge.models.booking import available_spots, booking_counts
 from classbridge.models.localtime import utc_to_local
@@ -102,6 +103,9 @@ async def session_offers(
             )
         )
     )
+    venues = await offered_venues(
+        db=db, aggregator=aggregator, venue_ids={s.venue_id for s, _, _ in rows}
+    )
     counts = await booking_counts(db=db, session_ids=[s.id for s, _, _ in rows])
     offers = {}
     for session, activity, venue in rows:
@@ -109,6 +113,7 @@ async def session_offers(
         offered = is_offered(
             aggregator_allowed=rules.aggregator_allowed,
             extension_is_active=session.company_id in active,
+            venue_is_offered=session.venue_id in venues,
         )
         offers[session.id] = SessionOffer(
             session_id=session.id,

@@ -11,10 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from classbridge.models import booking as booking_model
-from classbridge.models.aggregator import extension_active
+from classbridge.models.aggregator import extension_active, venue_offered
 from classbridge.models.customer import find_by_aggregator_id
 from classbridge.models.db import is_unique_violation
-from classbridge.models.errors import not_found
+from classbridge.models.errors import DomainError, ErrorCode, not_found
 from classbridge.models.inputs.customer import Member
 from classbridge.models.session import lock_class_session
 from classbridge.models.tables.aggregator import Aggregator
@@ -33,6 +33,10 @@ async def _offered_session(
         raise not_found("session")
     if not await db.scalar(select(extension_active(session.company_id, aggregator))):
         raise not_found("session")
+    if not await db.scalar(select(venue_offered(session.venue_id, aggregator))):
+        raise DomainError(
+            ErrorCode.NOT_BOOKABLE_BY_AGGREGATOR, "this session's venue is not offered to you"
+        )
     return session
 
 

@@ -123,6 +123,13 @@ CANCEL_BOOKING = "mutation($id: ID!) { cancelBooking(id: $id) { __typename id } 
 CHECK_IN = "mutation($id: ID!) { checkIn(bookingId: $id) { __typename id } }"
 UNDO_CHECK_IN = "mutation($id: ID!) { undoCheckIn(bookingId: $id) { __typename id } }"
 MARK_NO_SHOW = "mutation($id: ID!) { markNoShow(bookingId: $id) { __typename id } }"
+VENUE_OFFERED = """
+mutation($id: ID!) {
+  setAggregatorVenueOffered(aggregator: EGYM_WELLPASS, venueId: $id, offered: false) {
+    __typename
+  }
+}
+"""
 
 
 def _one(doc: str, path: str, kind: str) -> Case:
@@ -183,6 +190,7 @@ CASES = [
     _one(CHECK_IN, "checkIn.bookingId", "booking"),
     _one(UNDO_CHECK_IN, "undoCheckIn.bookingId", "booking"),
     _one(MARK_NO_SHOW, "markNoShow.bookingId", "booking"),
+    _one(VENUE_OFFERED, "setAggregatorVenueOffered.venueId", "venue"),
 ]
 
 

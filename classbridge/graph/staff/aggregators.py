@@ -6,6 +6,7 @@ from datetime import datetime
 import strawberry
 
 from classbridge.graph.context import Info
+from classbridge.graph.ids import parse_id
 from classbridge.graph.staff.types import Aggregator, ExtensionStatus
 from classbridge.models import extension as extension_model
 from classbridge.models.tables import Aggregator as AggregatorEnum
@@ -17,6 +18,10 @@ class AggregatorVenue:
     name: str
     aggregator_venue_id: str | None = strawberry.field(
         description="The aggregator's own id for this venue, once it linked it."
+    )
+    offered: bool = strawberry.field(
+        description="Whether the studio lets the aggregator have this venue: one that is "
+        "not offered (or not linked yet) is neither listed, offered nor bookable there."
     )
 
 
@@ -45,6 +50,7 @@ def _format(view: extension_model.ExtensionView) -> AggregatorExtension:
                 venue_id=strawberry.ID(str(v.venue.id)),
                 name=v.venue.name,
                 aggregator_venue_id=v.aggregator_venue_id,
+                offered=v.offered,
             )
             for v in view.venues
         ],
@@ -92,4 +98,26 @@ class AggregatorMutation:
         actor = info.context.require_staff()
         async with info.context.transaction() as db:
             await extension_model.deactivate_extension(db=db, actor=actor, aggregator=aggregator)
+        return await _one(info, aggregator)
+
+    @strawberry.mutation(
+        description="Choose whether an aggregator gets one of your venues (OWNER): a venue "
+        "not offered is neither listed, offered, pushed nor bookable there."
+    )
+    async def set_aggregator_venue_offered(
+        self,
+        info: Info,
+        aggregator: Aggregator,
+        venue_id: strawberry.ID,
+        offered: bool,
+    ) -> AggregatorExtension:
+        actor = info.context.require_staff()
+        async with info.context.transaction() as db:
+            await extension_model.set_venue_offered(
+                db=db,
+                actor=actor,
+                aggregator=aggregator,
+                venue_id=parse_id(venue_id, field="venueId"),
+                offered=offered,
+            )
         return await _one(info, aggregator)

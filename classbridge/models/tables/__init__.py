@@ -10,6 +10,7 @@ from classbridge.models.tables.activity import Activity, ActivityKind
 from classbridge.models.tables.aggregator import (
     Aggregator,
     AggregatorExtension,
+    AggregatorVenueExclusion,
     AggregatorVenueLink,
     ExtensionStatus,
     PartnerToken,
@@ -45,6 +46,7 @@ __all__ = [
     "Aggregator",
     "AggregatorExtension",
     "AggregatorMode",
+    "AggregatorVenueExclusion",
     "AggregatorVenueLink",
     "Booking",
     "BookingSource",

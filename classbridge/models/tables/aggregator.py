@@ -63,13 +63,30 @@ class AggregatorVenueLink(SQLModel, table=True):
     """The aggregator's own id for one of our venues, set by the aggregator."""
 
     __tablename__ = "aggregator_venue_link"
-    __table_args__ = (sa.UniqueConstraint("venue_id", "aggregator"),)
+    __table_args__ = (
+        sa.UniqueConstraint("venue_id", "aggregator"),
+        # One of the aggregator's venue ids names one of our venues, never two.
+        sa.UniqueConstraint("aggregator", "aggregator_venue_id"),
+    )
 
     id: uuid.UUID = uuid_pk()
     venue_id: uuid.UUID = Field(foreign_key="venue.id", index=True, ondelete="CASCADE")
     aggregator: Aggregator = Field(sa_type=enum_type(Aggregator))
     aggregator_venue_id: str = Field(max_length=EXTERNAL_ID_LENGTH)
     linked_at: datetime = created_at_field()
+
+
+class AggregatorVenueExclusion(SQLModel, table=True):
+    """The studio keeps one of its venues from one aggregator: nothing of it is listed,
+    offered, pushed or bookable there, linked or not."""
+
+    __tablename__ = "aggregator_venue_exclusion"
+    __table_args__ = (sa.UniqueConstraint("venue_id", "aggregator"),)
+
+    id: uuid.UUID = uuid_pk()
+    venue_id: uuid.UUID = Field(foreign_key="venue.id", index=True, ondelete="CASCADE")
+    aggregator: Aggregator = Field(sa_type=enum_type(Aggregator))
+    created_at: datetime = created_at_field()
 
 
 class PartnerToken(SQLModel, table=True):
