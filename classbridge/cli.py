@@ -183,6 +183,17 @@ def cmd_export_schema(_settings: Settings, args: argparse.Namespace) -> None:
         sys.stdout.write(sdl)
 
 
+def cmd_export_roles(_settings: Settings, args: argparse.Namespace) -> None:
+    from classbridge.graph.staff.permissions import roles_markdown
+    from classbridge.graph.staff.schema import staff_permissions
+
+    text = roles_markdown(staff_permissions())
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        sys.stdout.write(text)
+
+
 def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> None:
     from classbridge.demo import seed_demo
 
@@ -345,6 +356,7 @@ SETTINGS_READ: dict[str, list[str]] = {
     "seed-demo": [*_DATABASE, "token_ttl_days", *_LOGS],
     "create-owner": [*_DATABASE, *_LOGS],
     "export-schema": [],
+    "export-roles": [],
     "simulate-aggregator": [],
 }
 # Read by one command straight from the environment (never stored in Settings).
@@ -460,6 +472,15 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--output", help="write to this file instead of stdout")
     export.add_argument("--partner", action="store_true", help="the partner API's schema instead")
     export.set_defaults(func=cmd_export_schema)
+
+    roles = command(
+        "export-roles",
+        "print the staff roles table (Markdown)",
+        "Print docs/staff-roles.md: which role may call each query, mutation and "
+        "subscription of the staff API, generated from the resolvers' permission classes.",
+    )
+    roles.add_argument("--output", help="write to this file instead of stdout")
+    roles.set_defaults(func=cmd_export_roles)
 
     from classbridge.models.tables import Aggregator
 

@@ -24,10 +24,6 @@ class StaffActor:
     company_id: uuid.UUID
     role: StaffRole
 
-    def require_owner(self) -> None:
-        if self.role is not StaffRole.OWNER:
-            raise DomainError(ErrorCode.FORBIDDEN, "only the company's owner may do this")
-
 
 async def create_staff_user(
     *, db: AsyncSession, company_id: uuid.UUID, user: StaffUserCreate
