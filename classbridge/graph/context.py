@@ -12,6 +12,7 @@ from starlette.websockets import WebSocket
 from strawberry.types import Info as StrawberryInfo
 
 from classbridge.graph.loaders import Loaders
+from classbridge.graph.login_limit import LoginRateLimit
 from classbridge.live.bus import EventBus
 from classbridge.live.payload import SignInMessage
 from classbridge.models.aggregator import AggregatorActor
@@ -48,6 +49,7 @@ class Context:
     token: str | None = None
     bus: EventBus[SignInMessage] | None = None
     connection_params: dict[str, object] | None = None  # a WebSocket's connection_init payload
+    login_limit: LoginRateLimit | None = None  # brute-force budgets of sign-in (HTTP only)
     _db: AsyncSession | None = field(default=None, init=False)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
     _closed: bool = field(default=False, init=False)
@@ -80,6 +82,11 @@ class Context:
         if self.staff is None:
             raise DomainError(ErrorCode.UNAUTHENTICATED, "sign in: send Authorization: Bearer")
         return self.staff
+
+    def client_address(self) -> str | None:
+        """The caller's IP address (behind a proxy: as uvicorn's --proxy-headers set it)."""
+        client = self.request.client
+        return client.host if client else None
 
     def require_aggregator(self) -> AggregatorActor:
         if self.aggregator is None:

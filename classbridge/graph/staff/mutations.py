@@ -1,6 +1,7 @@
 """Staff mutations: parse, authorize, call the domain function, format. No rules here."""
 
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from datetime import date
 
 import strawberry
@@ -154,13 +155,22 @@ class StaffMutation:
         description="Sign in; returns a bearer token.", permission_classes=[Anyone]
     )
     async def login(self, info: Info, email: str, password: str) -> LoginResult:
-        async with info.context.transaction() as db:
-            token = await staff_model.login(
-                db=db, email=email, password=password, ttl_days=info.context.settings.token_ttl_days
-            )
-            actor = await staff_model.authenticate(db=db, token=token)
-            assert actor is not None
-            user = await db.get(StaffUserRow, actor.user_id)
+        limit = info.context.login_limit
+        async with AsyncExitStack() as stack:
+            if limit is not None:  # brute force: failed attempts count, RATE_LIMITED when spent
+                await stack.enter_async_context(
+                    limit.login(email=email, address=info.context.client_address())
+                )
+            async with info.context.transaction() as db:
+                token = await staff_model.login(
+                    db=db,
+                    email=email,
+                    password=password,
+                    ttl_days=info.context.settings.token_ttl_days,
+                )
+                actor = await staff_model.authenticate(db=db, token=token)
+                assert actor is not None
+                user = await db.get(StaffUserRow, actor.user_id)
         assert user is not None
         return LoginResult(token=token, user=StaffUser(row=user))
 

@@ -6,6 +6,7 @@ from classbridge.graph.errors import CodedSchema
 from classbridge.graph.limits import limit_extensions
 from classbridge.graph.operation_metrics import OperationMetrics
 from classbridge.graph.scalars import scalar_config
+from classbridge.graph.staff.accounts import StaffAccountMutation, StaffAccountQuery
 from classbridge.graph.staff.aggregators import AggregatorMutation, AggregatorQuery
 from classbridge.graph.staff.live import OnlySubscriptionsOverWebSocket, Subscription
 from classbridge.graph.staff.mutations import StaffMutation
@@ -20,12 +21,12 @@ from classbridge.settings import Settings, get_settings
 
 
 @strawberry.type
-class Query(StaffQuery, AggregatorQuery, SyncQuery):
+class Query(StaffQuery, AggregatorQuery, SyncQuery, StaffAccountQuery):
     pass
 
 
 @strawberry.type
-class Mutation(StaffMutation, AggregatorMutation):
+class Mutation(StaffMutation, AggregatorMutation, StaffAccountMutation):
     pass
 
 

@@ -28,7 +28,14 @@ from classbridge.models.tables.outbox import OutboxItem, OutboxKind
 from classbridge.models.tables.product import Product, ProductKind
 from classbridge.models.tables.push import KNOWN_STATES, MAX_ERROR_LENGTH, PushDelivery, PushState
 from classbridge.models.tables.session import AggregatorMode, ClassSession
-from classbridge.models.tables.staff import StaffRole, StaffToken, StaffUser
+from classbridge.models.tables.staff import (
+    StaffInvitation,
+    StaffPasswordReset,
+    StaffRole,
+    StaffStatus,
+    StaffToken,
+    StaffUser,
+)
 
 __all__ = [
     "KNOWN_STATES",
@@ -57,7 +64,10 @@ __all__ = [
     "ProductKind",
     "PushDelivery",
     "PushState",
+    "StaffInvitation",
+    "StaffPasswordReset",
     "StaffRole",
+    "StaffStatus",
     "StaffToken",
     "StaffUser",
     "Venue",
