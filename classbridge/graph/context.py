@@ -15,10 +15,12 @@ from classbridge.graph.loaders import Loaders
 from classbridge.graph.login_limit import LoginRateLimit
 from classbridge.live.bus import EventBus
 from classbridge.live.payload import SignInMessage
+from classbridge.models import audit
 from classbridge.models.aggregator import AggregatorActor
 from classbridge.models.db import Database
 from classbridge.models.errors import DomainError, ErrorCode
 from classbridge.models.staff import StaffActor
+from classbridge.models.tables import AuditActorKind
 from classbridge.settings import Settings
 
 
@@ -83,6 +85,20 @@ class Context:
             raise DomainError(ErrorCode.UNAUTHENTICATED, "sign in: send Authorization: Bearer")
         return self.staff
 
+    def audit_actor(self) -> audit.AuditActor | None:
+        """Who this request's changes are recorded as (None: anonymous, not audited)."""
+        if self.staff is not None:
+            return audit.AuditActor(
+                kind=AuditActorKind.STAFF, id=self.staff.user_id, company_id=self.staff.company_id
+            )
+        if self.aggregator is not None:
+            return audit.AuditActor(
+                kind=AuditActorKind.AGGREGATOR,
+                id=self.aggregator.token_id,
+                label=self.aggregator.aggregator.display_name,
+            )
+        return None
+
     def client_address(self) -> str | None:
         """The caller's IP address (behind a proxy: as uvicorn's --proxy-headers set it)."""
         client = self.request.client
@@ -98,6 +114,7 @@ class Context:
         """A change: committed atomically; later reads in this request see it."""
         await self.end_read()
         async with self._lock, self.database.transaction() as db:
+            audit.act_as(db, self.audit_actor())  # every change is recorded (models/audit.py)
             yield db
         self.loaders.clear()
 

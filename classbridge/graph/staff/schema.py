@@ -8,6 +8,7 @@ from classbridge.graph.operation_metrics import OperationMetrics
 from classbridge.graph.scalars import scalar_config
 from classbridge.graph.staff.accounts import StaffAccountMutation, StaffAccountQuery
 from classbridge.graph.staff.aggregators import AggregatorMutation, AggregatorQuery
+from classbridge.graph.staff.audit import AuditQuery
 from classbridge.graph.staff.live import OnlySubscriptionsOverWebSocket, Subscription
 from classbridge.graph.staff.mutations import StaffMutation
 from classbridge.graph.staff.permissions import (
@@ -21,7 +22,7 @@ from classbridge.settings import Settings, get_settings
 
 
 @strawberry.type
-class Query(StaffQuery, AggregatorQuery, SyncQuery, StaffAccountQuery):
+class Query(StaffQuery, AggregatorQuery, SyncQuery, StaffAccountQuery, AuditQuery):
     pass
 
 

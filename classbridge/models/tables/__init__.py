@@ -14,6 +14,7 @@ from classbridge.models.tables.aggregator import (
     ExtensionStatus,
     PartnerToken,
 )
+from classbridge.models.tables.audit import AuditAction, AuditActorKind, AuditEntry
 from classbridge.models.tables.booking import (
     LIVE_STATUSES,
     Booking,
@@ -47,6 +48,9 @@ __all__ = [
     "AggregatorExtension",
     "AggregatorMode",
     "AggregatorVenueLink",
+    "AuditAction",
+    "AuditActorKind",
+    "AuditEntry",
     "Booking",
     "BookingSource",
     "BookingStatus",
