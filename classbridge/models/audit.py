@@ -38,6 +38,7 @@ from sqlalchemy.orm import Mapper, ORMExecuteState, Session
 from sqlmodel import col, select
 
 from classbridge.models.base import utcnow
+from classbridge.models.inputs.audit import AuditFilter
 from classbridge.models.keyset import before_key
 from classbridge.models.tables import (
     AuditAction,
@@ -432,15 +433,6 @@ def _entry(
 # --- reading ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class AuditFilter:
-    entity_type: str | None = None
-    entity_id: str | None = None
-    actor_id: uuid.UUID | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-
-
 async def list_entries(
     *,
     db: AsyncSession,
@@ -457,10 +449,10 @@ async def list_entries(
         query = query.where(AuditEntry.entity_id == where.entity_id)
     if where.actor_id is not None:
         query = query.where(AuditEntry.actor_id == where.actor_id)
-    if where.since is not None:
-        query = query.where(AuditEntry.at >= where.since)
-    if where.until is not None:
-        query = query.where(AuditEntry.at < where.until)
+    if where.from_time is not None:
+        query = query.where(AuditEntry.at >= where.from_time)
+    if where.to_time is not None:
+        query = query.where(AuditEntry.at < where.to_time)
     if after is not None:
         query = query.where(before_key([col(AuditEntry.at), col(AuditEntry.id)], after))
     query = query.order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc()).limit(limit)

@@ -137,6 +137,10 @@ CANCEL_BOOKING = "mutation($id: ID!) { cancelBooking(id: $id) { __typename id } 
 CHECK_IN = "mutation($id: ID!) { checkIn(bookingId: $id) { __typename id } }"
 UNDO_CHECK_IN = "mutation($id: ID!) { undoCheckIn(bookingId: $id) { __typename id } }"
 MARK_NO_SHOW = "mutation($id: ID!) { markNoShow(bookingId: $id) { __typename id } }"
+AUDIT_LOG = """
+query($f: AuditLogFilter) { auditLog(filter: $f) { __typename edges { node { id } } } }
+"""
+FILTERS = {SESSIONS: "sessions", AUDIT_LOG: "auditLog"}  # a foreign ID finds nothing
 UPDATE_STAFF_ROLE = """
 mutation($id: ID!) { updateStaffRole(id: $id, role: OWNER) { __typename id } }
 """
@@ -201,6 +205,14 @@ CASES = [
     _one(CHECK_IN, "checkIn.bookingId", "booking"),
     _one(UNDO_CHECK_IN, "undoCheckIn.bookingId", "booking"),
     _one(MARK_NO_SHOW, "markNoShow.bookingId", "booking"),
+    Case(
+        AUDIT_LOG,
+        {"f": {"entityId": "$customer", "actorId": "$staff"}},
+        {
+            "auditLog.filter.entityId": (("f", "entityId"), "customer"),
+            "auditLog.filter.actorId": (("f", "actorId"), "staff"),
+        },
+    ),
     _one(UPDATE_STAFF_ROLE, "updateStaffRole.id", "staff"),
     _one(DEACTIVATE_STAFF, "deactivateStaff.id", "staff"),
 ]
@@ -271,11 +283,11 @@ async def test_another_companys_ids_behave_like_unknown_ids_and_change_nothing(
                 client, case.doc, _with(own, var_path, str(uuid.uuid4())), token=other_studio.token
             )
             assert foreign == unknown, path
-            if case.doc is SESSIONS:  # a filter: the foreign ID finds nothing, like an unknown
+            if case.doc in FILTERS:  # a filter: the foreign ID finds nothing, like an unknown
                 if foreign.get("errors"):
                     assert foreign["errors"][0]["extensions"]["code"] == "NOT_FOUND", path
                 else:
-                    assert foreign["data"]["sessions"]["edges"] == [], path
+                    assert foreign["data"][FILTERS[case.doc]]["edges"] == [], path
                 continue
             assert foreign["data"] is None, path
             assert [e["extensions"]["code"] for e in foreign["errors"]] == ["NOT_FOUND"], path
@@ -292,6 +304,7 @@ LISTS = """
   sessions(first: 100) { edges { node { id bookings { id customer { id } } } } }
   customers(first: 100) { edges { node { id } } }
   staffMembers { id }
+  auditLog(first: 100) { edges { node { id entityId actorId } } }
 }
 """
 

@@ -10,6 +10,8 @@ from sqlmodel import Field, SQLModel
 
 from classbridge.models.base import enum_type, timestamp_field, uuid_pk
 
+ENTITY_LENGTH = 64
+
 
 class AuditActorKind(enum.StrEnum):
     STAFF = "STAFF"
@@ -38,8 +40,8 @@ class AuditEntry(SQLModel, table=True):
     """The staff member's id, or the partner token's id of an aggregator."""
     actor_label: str = Field(max_length=300)
     """Who, readable when the entry was written: the staff member's email, the aggregator."""
-    entity_type: str = Field(max_length=64)
-    entity_id: str = Field(max_length=64)
+    entity_type: str = Field(max_length=ENTITY_LENGTH)
+    entity_id: str = Field(max_length=ENTITY_LENGTH)
     action: str = Field(max_length=32)
     """CREATE, UPDATE, DELETE, or the name an operation gave its change (e.g. ERASE)."""
     changes: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
