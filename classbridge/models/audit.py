@@ -288,11 +288,10 @@ def _bulk(state: ORMExecuteState) -> Any:
         return None
     pk = list(table.primary_key.columns)
     statement: Any = state.statement
-    rows_before = (
-        state.session.execute(sa.select(*table.columns).where(statement.whereclause))
-        .mappings()
-        .all()
-    )
+    matching = sa.select(*table.columns)
+    if statement.whereclause is not None:
+        matching = matching.where(statement.whereclause)
+    rows_before = state.session.execute(matching).mappings().all()
     result = state.invoke_statement()
     names = [c.name for c in table.columns if c.name not in NOT_RECORDED_COLUMNS]
     if state.is_delete:
