@@ -7,6 +7,7 @@ import strawberry
 
 from classbridge.graph.context import Info
 from classbridge.graph.ids import parse_id
+from classbridge.graph.staff.permissions import AnyStaff, OwnerOnly
 from classbridge.graph.staff.types import Aggregator, ExtensionStatus
 from classbridge.models import extension as extension_model
 from classbridge.models.tables import Aggregator as AggregatorEnum
@@ -66,7 +67,10 @@ async def _one(info: Info, aggregator: AggregatorEnum) -> AggregatorExtension:
 
 @strawberry.type
 class AggregatorQuery:
-    @strawberry.field(description="Settings > Aggregators: every aggregator and its status.")
+    @strawberry.field(
+        description="Settings > Aggregators: every aggregator and its status.",
+        permission_classes=[AnyStaff],
+    )
     async def aggregator_extensions(self, info: Info) -> list[AggregatorExtension]:
         actor = info.context.require_staff()
         async with info.context.read() as db:
@@ -77,7 +81,8 @@ class AggregatorQuery:
 @strawberry.type
 class AggregatorMutation:
     @strawberry.mutation(
-        description="Activate an aggregator (OWNER): emails the next steps and the IDs."
+        permission_classes=[OwnerOnly],
+        description="Activate an aggregator (OWNER): emails the next steps and the IDs.",
     )
     async def activate_aggregator_extension(
         self,
@@ -89,7 +94,10 @@ class AggregatorMutation:
             await extension_model.activate_extension(db=db, actor=actor, aggregator=aggregator)
         return await _one(info, aggregator)
 
-    @strawberry.mutation(description="Deactivate an aggregator (OWNER): nothing is offered.")
+    @strawberry.mutation(
+        description="Deactivate an aggregator (OWNER): nothing is offered.",
+        permission_classes=[OwnerOnly],
+    )
     async def deactivate_aggregator_extension(
         self,
         info: Info,
@@ -102,7 +110,8 @@ class AggregatorMutation:
 
     @strawberry.mutation(
         description="Choose whether an aggregator gets one of your venues (OWNER): a venue "
-        "not offered is neither listed, offered, pushed nor bookable there."
+        "not offered is neither listed, offered, pushed nor bookable there.",
+        permission_classes=[OwnerOnly],
     )
     async def set_aggregator_venue_offered(
         self,

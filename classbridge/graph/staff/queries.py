@@ -16,6 +16,7 @@ from classbridge.graph.pagination import (
     cursor_time,
     decode_cursor,
 )
+from classbridge.graph.staff.permissions import AnyStaff
 from classbridge.graph.staff.types import (
     Activity,
     Booking,
@@ -71,7 +72,7 @@ async def _session(info: Info, id: strawberry.ID) -> Session:
 
 @strawberry.type
 class StaffQuery:
-    @strawberry.field(description="The signed-in staff member.")
+    @strawberry.field(description="The signed-in staff member.", permission_classes=[AnyStaff])
     async def me(self, info: Info) -> StaffUser:
         actor = info.context.require_staff()
         async with info.context.read() as db:
@@ -80,7 +81,7 @@ class StaffQuery:
             raise not_found("staff user")
         return StaffUser(row=user)
 
-    @strawberry.field(description="The caller's company.")
+    @strawberry.field(description="The caller's company.", permission_classes=[AnyStaff])
     async def company(self, info: Info) -> Company:
         actor = info.context.require_staff()
         row = await info.context.loaders.company.load(actor.company_id)
@@ -88,14 +89,14 @@ class StaffQuery:
             raise not_found("company")
         return Company(row=row)
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[AnyStaff])
     async def venues(self, info: Info) -> list[Venue]:
         actor = info.context.require_staff()
         async with info.context.read() as db:
             rows = await company_model.list_venues(db=db, company_id=actor.company_id)
         return [Venue(row=r) for r in rows]
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[AnyStaff])
     async def venue(self, info: Info, id: strawberry.ID) -> Venue:
         actor = info.context.require_staff()
         async with info.context.read() as db:
@@ -104,7 +105,7 @@ class StaffQuery:
             )
         return Venue(row=row)
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[AnyStaff])
     async def activities(self, info: Info, include_archived: bool = False) -> list[Activity]:
         actor = info.context.require_staff()
         async with info.context.read() as db:
@@ -113,7 +114,7 @@ class StaffQuery:
             )
         return [Activity(row=r) for r in rows]
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[AnyStaff])
     async def activity(self, info: Info, id: strawberry.ID) -> Activity:
         actor = info.context.require_staff()
         async with info.context.read() as db:
@@ -122,7 +123,7 @@ class StaffQuery:
             )
         return Activity(row=row)
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[AnyStaff])
     async def products(self, info: Info, include_archived: bool = False) -> list[Product]:
         actor = info.context.require_staff()
         async with info.context.read() as db:
@@ -131,7 +132,9 @@ class StaffQuery:
             )
         return [Product(row=r) for r in rows]
 
-    @strawberry.field(description="Sessions in start order (at most 100 per page).")
+    @strawberry.field(
+        description="Sessions in start order (at most 100 per page).", permission_classes=[AnyStaff]
+    )
     async def sessions(
         self,
         info: Info,
@@ -156,11 +159,14 @@ class StaffQuery:
         )
         return page
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[AnyStaff])
     async def session(self, info: Info, id: strawberry.ID) -> Session:
         return await _session(info, id)
 
-    @strawberry.field(description="Customers by last name; search matches name or email.")
+    @strawberry.field(
+        description="Customers by last name; search matches name or email.",
+        permission_classes=[AnyStaff],
+    )
     async def customers(
         self,
         info: Info,
@@ -185,7 +191,7 @@ class StaffQuery:
         )
         return page
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[AnyStaff])
     async def customer(self, info: Info, id: strawberry.ID) -> Customer:
         actor = info.context.require_staff()
         async with info.context.read() as db:
@@ -194,7 +200,7 @@ class StaffQuery:
             )
         return Customer(row=row)
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[AnyStaff])
     async def booking(self, info: Info, id: strawberry.ID) -> Booking:
         actor = info.context.require_staff()
         async with info.context.read() as db:
@@ -203,7 +209,9 @@ class StaffQuery:
             )
         return Booking(row=row)
 
-    @strawberry.field(description="A session's sign-in list with its counts.")
+    @strawberry.field(
+        description="A session's sign-in list with its counts.", permission_classes=[AnyStaff]
+    )
     async def sign_in_list(self, info: Info, session_id: strawberry.ID) -> SignInList:
         session = await _session(info, session_id)
         return SignInList(

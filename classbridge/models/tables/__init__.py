@@ -15,6 +15,7 @@ from classbridge.models.tables.aggregator import (
     ExtensionStatus,
     PartnerToken,
 )
+from classbridge.models.tables.audit import AuditAction, AuditActorKind, AuditEntry
 from classbridge.models.tables.booking import (
     LIVE_STATUSES,
     Booking,
@@ -35,7 +36,14 @@ from classbridge.models.tables.push import (
     ReservationDelivery,
 )
 from classbridge.models.tables.session import AggregatorMode, ClassSession
-from classbridge.models.tables.staff import StaffRole, StaffToken, StaffUser
+from classbridge.models.tables.staff import (
+    StaffInvitation,
+    StaffPasswordReset,
+    StaffRole,
+    StaffStatus,
+    StaffToken,
+    StaffUser,
+)
 
 __all__ = [
     "KNOWN_STATES",
@@ -48,6 +56,9 @@ __all__ = [
     "AggregatorMode",
     "AggregatorVenueExclusion",
     "AggregatorVenueLink",
+    "AuditAction",
+    "AuditActorKind",
+    "AuditEntry",
     "Booking",
     "BookingSource",
     "BookingStatus",
@@ -66,7 +77,10 @@ __all__ = [
     "PushDelivery",
     "PushState",
     "ReservationDelivery",
+    "StaffInvitation",
+    "StaffPasswordReset",
     "StaffRole",
+    "StaffStatus",
     "StaffToken",
     "StaffUser",
     "Venue",
