@@ -1,6 +1,7 @@
 """Configuration from `CLASSBRIDGE_*` environment variables (pydantic-settings)."""
 
 import json
+from datetime import timedelta
 from functools import lru_cache
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -32,6 +33,12 @@ class Settings(BaseSettings):
         default="classbridge <noreply@classbridge.local>", description="Sender of outgoing email."
     )
     token_ttl_days: int = Field(default=30, ge=1, le=365, description="Lifetime of staff tokens.")
+    check_in_opens_minutes: int = Field(
+        default=60,
+        ge=0,
+        le=7 * 24 * 60,
+        description="Minutes before a session's start when check-in opens.",
+    )
     # What one request may cost (docs/limits.md).
     max_query_nodes: int = Field(
         default=50_000,
@@ -195,6 +202,10 @@ class Settings(BaseSettings):
         if 3600 % value or (value > 60 and value % 60):
             raise ValueError("must divide an hour: 1-60 s dividing 60, or whole minutes")
         return value
+
+    @property
+    def check_in_opens_before(self) -> timedelta:
+        return timedelta(minutes=self.check_in_opens_minutes)
 
     def push_target(self, aggregator: str) -> tuple[str, list[str]] | None:
         """(base URL, secrets) of an aggregator's receiver, or None when not configured."""

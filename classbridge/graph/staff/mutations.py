@@ -137,12 +137,17 @@ class VenueInput:
 SignInStep = Callable[..., Awaitable[tables.Booking]]
 
 
-async def _sign_in_step(info: Info, booking_id: strawberry.ID, step: SignInStep) -> Booking:
+async def _sign_in_step(
+    info: Info, booking_id: strawberry.ID, step: SignInStep, **settings: object
+) -> Booking:
     """Check in, undo or no-show: the same parse, authorize, call, format."""
     actor = info.context.require_staff()
     async with info.context.transaction() as db:
         booking = await step(
-            db=db, company_id=actor.company_id, booking_id=parse_id(booking_id, field="bookingId")
+            db=db,
+            company_id=actor.company_id,
+            booking_id=parse_id(booking_id, field="bookingId"),
+            **settings,
         )
     return Booking(row=booking)
 
@@ -245,7 +250,10 @@ class StaffMutation:
             )
         return Session(row=session)
 
-    @strawberry.mutation(description="Cancel a session; its bookings are cancelled (SESSION).")
+    @strawberry.mutation(
+        description="Cancel a session: bookings still BOOKED are cancelled (SESSION); "
+        "check-ins and no-shows keep their status."
+    )
     async def cancel_session(
         self, info: Info, id: strawberry.ID, reason: str | None = None
     ) -> Session:
@@ -387,9 +395,17 @@ class StaffMutation:
             )
         return Booking(row=booking)
 
-    @strawberry.mutation(description="Sign a booked customer in at the door.")
+    @strawberry.mutation(
+        description="Sign a booked customer in at the door; check-in opens "
+        "CLASSBRIDGE_CHECK_IN_OPENS_MINUTES before the start (earlier: CHECK_IN_NOT_OPEN)."
+    )
     async def check_in(self, info: Info, booking_id: strawberry.ID) -> Booking:
-        return await _sign_in_step(info, booking_id, booking_model.check_in)
+        return await _sign_in_step(
+            info,
+            booking_id,
+            booking_model.check_in,
+            opens_before=info.context.settings.check_in_opens_before,
+        )
 
     @strawberry.mutation(description="Take a check-in back.")
     async def undo_check_in(self, info: Info, booking_id: strawberry.ID) -> Booking:
