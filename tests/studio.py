@@ -79,6 +79,21 @@ class Studio:
                 .values(starts_at=start, ends_at=start + timedelta(minutes=duration_minutes))
             )
 
+    async def desk_token(self, email: str | None = None) -> str:
+        """A token of a STAFF (not OWNER) member of this studio."""
+        async with self.database.transaction() as db:
+            clerk = await staff_model.create_staff_user(
+                db=db,
+                company_id=self.company_id,
+                user=StaffUserCreate(
+                    email=email or f"desk-{uuid.uuid4().hex[:8]}@example.com",
+                    name="Front Desk",
+                    password="correct horse battery",
+                    role=tables.StaffRole.STAFF,
+                ),
+            )
+            return await staff_model.issue_token(db=db, user=clerk, ttl_days=1)
+
     async def customer(self, first: str = "Kim", last: str = "Meyer") -> uuid.UUID:
         async with self.database.transaction() as db:
             customer = await customer_model.create_customer(

@@ -49,6 +49,9 @@ UPDATE_CUSTOMER = """
 mutation($id: ID!, $input: CustomerInput!) { updateCustomer(id: $id, input: $input) { id } }
 """
 CREATE_VENUE = "mutation($input: VenueInput!) { createVenue(input: $input) { id } }"
+UPDATE_VENUE = """
+mutation($id: ID!, $input: UpdateVenueInput!) { updateVenue(id: $id, input: $input) { notice } }
+"""
 SESSIONS = "query($filter: SessionFilter) { sessions(filter: $filter) { edges { cursor } } }"
 BOOK = """
 mutation($s: ID!, $c: ID!, $p: ID!) { bookCustomer(sessionId: $s, customerId: $c, productId: $p) {
@@ -222,15 +225,34 @@ def staff_cases(studio: Studio, session_id: str) -> Iterator[tuple[str, str, str
         )
 
     venue = {"name": "V", "timezone": "Europe/Berlin"}
-    for field, value in {
-        "name": " ",
-        "timezone": "Mars/Olympus",
+    venue_details = {
         "street": "s" * 201,
         "zip": "z" * 21,
         "city": "c" * 101,
         "country": "c" * 101,
-    }.items():
+        "phone": "p" * 51,
+        "email": "a@",
+        "website": "ftp://example.com",
+    }
+    for field, value in {"name": " ", "timezone": "Mars/Olympus", **venue_details}.items():
         yield "createVenue", f"input.{field}", CREATE_VENUE, {"input": {**venue, field: value}}
+    for field, value in {"name": None, "timezone": None, **venue_details}.items():
+        yield (
+            "updateVenue",
+            f"input.{field}",
+            UPDATE_VENUE,
+            {"id": str(studio.venue_id), "input": {field: value}},
+        )
+    for operation, doc, around in (
+        ("createVenue", CREATE_VENUE, {"input": venue}),
+        ("updateVenue", UPDATE_VENUE, {"id": str(studio.venue_id), "input": {}}),
+    ):
+        for field, point in {
+            "latitude": {"latitude": -90.5, "longitude": 0},
+            "longitude": {"latitude": 0, "longitude": 181},
+        }.items():
+            variables = {**around, "input": {**around["input"], "coordinates": point}}
+            yield operation, f"input.coordinates.{field}", doc, variables
 
     for field, value in {"venueId": "x", "activityId": ""}.items():
         yield "sessions", f"filter.{field}", SESSIONS, {"filter": {field: value}}

@@ -77,6 +77,9 @@ SESSION_SYNC = "query($id: ID!) { sessionSync(sessionId: $id) { __typename } }"
 SESSIONS = """
 query($f: SessionFilter) { sessions(filter: $f) { __typename edges { node { id } } } }
 """
+UPDATE_VENUE = """
+mutation($id: ID!) { updateVenue(id: $id, input: {city: "Elsewhere"}) { __typename } }
+"""
 UPDATE_ACTIVITY = """
 mutation($id: ID!) { updateActivity(id: $id, input: {name: "Taken"}) { __typename id } }
 """
@@ -145,6 +148,7 @@ CASES = [
             "sessions.filter.activityId": (("f", "activityId"), "activity"),
         },
     ),
+    _one(UPDATE_VENUE, "updateVenue.id", "venue"),
     _one(UPDATE_ACTIVITY, "updateActivity.id", "activity"),
     _one(ARCHIVE_ACTIVITY, "archiveActivity.id", "activity"),
     _one(UPDATE_RULES, "updateRegistrationRules.activityId", "activity"),

@@ -21,6 +21,7 @@ from classbridge.graph.staff.types import (
     ProductKind,
     Session,
     StaffUser,
+    UpdateVenueResult,
     Venue,
 )
 from classbridge.models import activity as activity_model
@@ -32,7 +33,7 @@ from classbridge.models import product as product_model
 from classbridge.models import session as session_model
 from classbridge.models import staff as staff_model
 from classbridge.models.inputs.activity import ActivityCreate, ActivityUpdate, RegistrationRules
-from classbridge.models.inputs.company import VenueCreate
+from classbridge.models.inputs.company import VenueCreate, VenueUpdate
 from classbridge.models.inputs.customer import CustomerCreate, CustomerUpdate
 from classbridge.models.inputs.session import SessionEdit, SessionSchedule
 from classbridge.models.tables import ActivityKind as ActivityKindEnum
@@ -124,6 +125,12 @@ class CustomerInput:
     country: str | None = strawberry.UNSET
 
 
+@strawberry.input(description="A point on the map (WGS 84).")
+class CoordinatesInput:
+    latitude: float = strawberry.field(description="Degrees north, -90 to 90.")
+    longitude: float = strawberry.field(description="Degrees east, -180 to 180.")
+
+
 @strawberry.input
 class VenueInput:
     name: str
@@ -132,6 +139,29 @@ class VenueInput:
     zip: str | None = None
     city: str | None = None
     country: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    website: str | None = strawberry.field(default=None, description="An http(s) address.")
+    coordinates: CoordinatesInput | None = None
+
+
+@strawberry.input(
+    description="Fields left out keep their value; null clears one (not name or timezone)."
+)
+class UpdateVenueInput:
+    name: str | None = strawberry.UNSET
+    timezone: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="IANA time zone; sessions keep their instants, their local times follow.",
+    )
+    street: str | None = strawberry.UNSET
+    zip: str | None = strawberry.UNSET
+    city: str | None = strawberry.UNSET
+    country: str | None = strawberry.UNSET
+    phone: str | None = strawberry.UNSET
+    email: str | None = strawberry.UNSET
+    website: str | None = strawberry.UNSET
+    coordinates: CoordinatesInput | None = strawberry.UNSET
 
 
 SignInStep = Callable[..., Awaitable[tables.Booking]]
@@ -181,6 +211,34 @@ class StaffMutation:
         async with info.context.transaction() as db:
             row = await company_model.create_venue(db=db, company_id=actor.company_id, venue=venue)
         return Venue(row=row)
+
+    @strawberry.mutation(
+        description="Change a venue (owners only). A new time zone keeps every session at "
+        "its instant; the answer says how many upcoming sessions now read other local times."
+    )
+    async def update_venue(
+        self, info: Info, id: strawberry.ID, input: UpdateVenueInput
+    ) -> UpdateVenueResult:
+        actor = info.context.require_staff()
+        actor.require_owner()
+        changes = to_domain(VenueUpdate, input, at="input")
+        async with info.context.transaction() as db:
+            change = await company_model.update_venue(
+                db=db, company_id=actor.company_id, venue_id=parse_id(id), changes=changes
+            )
+        notice = None
+        if change.previous_timezone is not None:
+            notice = (
+                f"The time zone changed from {change.previous_timezone} to "
+                f"{change.venue.timezone}: {change.sessions_kept} upcoming session(s) keep "
+                "their instant; their local times now read in the new zone."
+            )
+        return UpdateVenueResult(
+            venue=Venue(row=change.venue),
+            previous_timezone=change.previous_timezone,
+            sessions_kept_at_instant=change.sessions_kept,
+            notice=notice,
+        )
 
     @strawberry.mutation
     async def create_activity(self, info: Info, input: CreateActivityInput) -> Activity:

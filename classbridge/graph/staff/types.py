@@ -48,6 +48,12 @@ class Company:
         return self.row.name
 
 
+@strawberry.type(description="A point on the map (WGS 84).")
+class Coordinates:
+    latitude: float
+    longitude: float
+
+
 @strawberry.type(description="A location of the company, with its own time zone.")
 class Venue:
     row: strawberry.Private[tables.Venue]
@@ -79,6 +85,43 @@ class Venue:
     @strawberry.field
     def country(self) -> str | None:
         return self.row.country
+
+    @strawberry.field
+    def phone(self) -> str | None:
+        return self.row.phone
+
+    @strawberry.field
+    def email(self) -> str | None:
+        return self.row.email
+
+    @strawberry.field
+    def website(self) -> str | None:
+        return self.row.website
+
+    @strawberry.field(description="Where the venue is on the map; aggregators show it.")
+    def coordinates(self) -> Coordinates | None:
+        if self.row.latitude is None or self.row.longitude is None:
+            return None
+        return Coordinates(latitude=self.row.latitude, longitude=self.row.longitude)
+
+    @strawberry.field
+    def updated_at(self) -> datetime:
+        return self.row.updated_at
+
+
+@strawberry.type(description="What updateVenue changed.")
+class UpdateVenueResult:
+    venue: Venue
+    previous_timezone: str | None = strawberry.field(
+        description="The venue's time zone before, when this change gave it a new one."
+    )
+    sessions_kept_at_instant: int = strawberry.field(
+        description="With a new time zone: upcoming sessions that keep their instant (UTC "
+        "start); their venue-local times now read in the new zone. 0 otherwise."
+    )
+    notice: str | None = strawberry.field(
+        description="A sentence for the person who made the change, when it has consequences."
+    )
 
 
 @strawberry.type(description="Who may book an activity's sessions, how many, and when.")
