@@ -39,6 +39,17 @@ class Settings(BaseSettings):
         le=7 * 24 * 60,
         description="Minutes before a session's start when check-in opens.",
     )
+    series_horizon_days: int = Field(
+        default=90,
+        ge=1,
+        le=366,
+        description="How far ahead a weekly series without an end date is scheduled.",
+    )
+    series_extend_interval_seconds: int = Field(
+        default=3600,
+        ge=1,
+        description="How often rolling series are extended; must divide an hour.",
+    )
     # What one request may cost (docs/limits.md).
     max_query_nodes: int = Field(
         default=50_000,
@@ -195,7 +206,7 @@ class Settings(BaseSettings):
             raise ValueError("must be a rate like 600/minute or 10/second") from None
         return value
 
-    @field_validator("reconcile_interval_seconds")
+    @field_validator("reconcile_interval_seconds", "series_extend_interval_seconds")
     @classmethod
     def _divides_an_hour(cls, value: int) -> int:
         # The cron runs at fixed seconds/minutes of each hour (arq cron fields).

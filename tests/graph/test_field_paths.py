@@ -44,6 +44,11 @@ SCHEDULE = "mutation($input: ScheduleSessionsInput!) { scheduleSessions(input: $
 EDIT = (
     "mutation($id: ID!, $input: EditSessionInput!) { editSession(id: $id, input: $input) { id } }"
 )
+EDIT_SERIES = """
+mutation($id: ID!, $from: Date!, $input: EditSeriesInput!) {
+  editSeries(id: $id, fromDate: $from, input: $input) { sessions { id } }
+}
+"""
 CREATE_CUSTOMER = "mutation($input: CustomerInput!) { createCustomer(input: $input) { id } }"
 UPDATE_CUSTOMER = """
 mutation($id: ID!, $input: CustomerInput!) { updateCustomer(id: $id, input: $input) { id } }
@@ -203,6 +208,19 @@ def staff_cases(studio: Studio, session_id: str) -> Iterator[tuple[str, str, str
     }.items():
         yield "editSession", f"input.{field}", EDIT, {"id": session_id, "input": {field: value}}
     yield "editSession", "input.start", EDIT, {"id": session_id, "input": {"start": PAST}}
+    # Inputs are checked before the series is looked up: any id will do.
+    series = {"id": "00000000-0000-0000-0000-000000000001", "from": "2099-01-01"}
+    for field, value in {
+        "startTime": None,
+        "durationMinutes": 0,
+        "room": "r" * 101,
+        "teacher": "t" * 201,
+        "capacityOverride": 0,
+        "aggregatorMode": None,
+        "aggregatorAllowed": None,
+        "aggregatorLimit": -1,
+    }.items():
+        yield "editSeries", f"input.{field}", EDIT_SERIES, {**series, "input": {field: value}}
 
     names = {"firstName": "Ada", "lastName": "Byron"}
     for field, value in {**CUSTOMER_DETAILS, "firstName": " ", "lastName": "l" * 101}.items():

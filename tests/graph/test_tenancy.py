@@ -3,6 +3,7 @@ unknown IDs in every query and mutation that takes one, and nothing changes."""
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -11,7 +12,11 @@ from graphql import GraphQLInputObjectType, GraphQLNamedType, get_named_type
 from classbridge.graph.staff.schema import build_staff_schema
 from classbridge.models import booking as booking_model
 from classbridge.models import customer as customer_model
-from classbridge.models.tables import Aggregator, BookingSource
+from classbridge.models import session as session_model
+from classbridge.models.base import utcnow
+from classbridge.models.inputs.session import SessionSchedule, WeeklyRepeat
+from classbridge.models.localtime import utc_to_local
+from classbridge.models.tables import Aggregator, BookingSource, Venue
 from tests.graph.rows import diff, snapshot
 from tests.studio import Studio, gql
 
@@ -25,6 +30,7 @@ class Ids:
     customer2: str
     product: str
     booking: str
+    series: str
 
 
 async def _ids(studio: Studio) -> Ids:
@@ -46,7 +52,9 @@ async def _ids(studio: Studio) -> Ids:
             aggregator=Aggregator.EGYM_WELLPASS,
             external_id="EGYM-1",
         )
+    series = await _series(studio)
     return Ids(
+        series=series,
         venue=str(studio.venue_id),
         activity=str(studio.activity_id),
         session=str(session_id),
@@ -55,6 +63,25 @@ async def _ids(studio: Studio) -> Ids:
         product=str(studio.product_id),
         booking=str(booking.id),
     )
+
+
+async def _series(studio: Studio) -> str:
+    """A weekly series of two sessions, from a week ahead."""
+    async with studio.database.transaction() as db:
+        venue = await db.get(Venue, studio.venue_id)
+        assert venue is not None
+        first = utc_to_local(utcnow(), venue.zone).date() + timedelta(days=7)
+        sessions = await session_model.schedule_sessions(
+            db=db,
+            company_id=studio.company_id,
+            schedule=SessionSchedule(
+                activity_id=studio.activity_id,
+                venue_id=studio.venue_id,
+                start=datetime(first.year, first.month, first.day, 10),
+                repeat=WeeklyRepeat(weekdays=[first.isoweekday()], until=first + timedelta(days=7)),
+            ),
+        )
+    return str(sessions[0].series_id)
 
 
 @dataclass
@@ -96,6 +123,15 @@ EDIT_SESSION = """
 mutation($id: ID!) { editSession(id: $id, input: {capacityOverride: 1}) { __typename id } }
 """
 CANCEL_SESSION = "mutation($id: ID!) { cancelSession(id: $id) { __typename id } }"
+SESSION_SERIES = "query($id: ID!) { sessionSeries(id: $id) { __typename id } }"
+EDIT_SERIES = """
+mutation($id: ID!) {
+  editSeries(id: $id, fromDate: "2000-01-01", input: {room: "X"}) { __typename }
+}
+"""
+CANCEL_SERIES = """
+mutation($id: ID!) { cancelSeries(id: $id, fromDate: "2000-01-01") { __typename } }
+"""
 UPDATE_CUSTOMER = """
 mutation($id: ID!) { updateCustomer(id: $id, input: {lastName: "X"}) { __typename id } }
 """
@@ -162,6 +198,9 @@ CASES = [
     ),
     _one(EDIT_SESSION, "editSession.id", "session"),
     _one(CANCEL_SESSION, "cancelSession.id", "session"),
+    _one(SESSION_SERIES, "sessionSeries.id", "series"),
+    _one(EDIT_SERIES, "editSeries.id", "series"),
+    _one(CANCEL_SERIES, "cancelSeries.id", "series"),
     _one(UPDATE_CUSTOMER, "updateCustomer.id", "customer"),
     Case(
         MERGE,
@@ -273,7 +312,9 @@ LISTS = """
   venues { id }
   activities(includeArchived: true) { id }
   products(includeArchived: true) { id }
-  sessions(first: 100) { edges { node { id bookings { id customer { id } } } } }
+  sessions(first: 100) {
+    edges { node { id series { id } bookings { id customer { id } } } }
+  }
   customers(first: 100) { edges { node { id } } }
 }
 """
@@ -292,7 +333,8 @@ async def test_lists_never_include_another_companys_rows(
     assert [v["id"] for v in data["venues"]] == [caller.venue]
     assert {a["id"] for a in data["activities"]} == {caller.activity}
     sessions = [e["node"] for e in data["sessions"]["edges"]]
-    assert [s["id"] for s in sessions] == [caller.session]
+    assert sessions[0]["id"] == caller.session  # then the two of its series, a week ahead
+    assert len(sessions) == 3
     assert [b["id"] for b in sessions[0]["bookings"]] == [caller.booking]
     assert {e["node"]["id"] for e in data["customers"]["edges"]} == {
         caller.customer,

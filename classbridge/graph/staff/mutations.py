@@ -1,7 +1,7 @@
 """Staff mutations: parse, authorize, call the domain function, format. No rules here."""
 
 from collections.abc import Awaitable, Callable
-from datetime import date
+from datetime import date, time
 
 import strawberry
 
@@ -19,7 +19,9 @@ from classbridge.graph.staff.types import (
     LoginResult,
     Product,
     ProductKind,
+    SeriesChange,
     Session,
+    SessionSeries,
     StaffUser,
     UpdateVenueResult,
     Venue,
@@ -30,12 +32,13 @@ from classbridge.models import company as company_model
 from classbridge.models import customer as customer_model
 from classbridge.models import merge, session_cancellation, tables
 from classbridge.models import product as product_model
+from classbridge.models import series as series_model
 from classbridge.models import session as session_model
 from classbridge.models import staff as staff_model
 from classbridge.models.inputs.activity import ActivityCreate, ActivityUpdate, RegistrationRules
 from classbridge.models.inputs.company import VenueCreate, VenueUpdate
 from classbridge.models.inputs.customer import CustomerCreate, CustomerUpdate
-from classbridge.models.inputs.session import SessionEdit, SessionSchedule
+from classbridge.models.inputs.session import SeriesEdit, SessionEdit, SessionSchedule
 from classbridge.models.tables import ActivityKind as ActivityKindEnum
 from classbridge.models.tables import BookingSource
 from classbridge.models.tables import StaffUser as StaffUserRow
@@ -79,10 +82,15 @@ class UpdateActivityInput:
     default_duration_minutes: int | None = strawberry.UNSET
 
 
-@strawberry.input(description="Repeat weekly on these ISO weekdays (1 = Monday) until a date.")
+@strawberry.input(
+    description="Repeat weekly on these ISO weekdays (1 = Monday) until a date; without one, "
+    "for a rolling horizon (CLASSBRIDGE_SERIES_HORIZON_DAYS) extended periodically."
+)
 class WeeklyRepeatInput:
     weekdays: list[int]
-    until: date = strawberry.field(description="Last day (inclusive), venue-local.")
+    until: date | None = strawberry.field(
+        default=None, description="Last day (inclusive), venue-local; null: no end."
+    )
 
 
 @strawberry.input
@@ -102,6 +110,23 @@ class ScheduleSessionsInput:
 @strawberry.input(description="Fields left out keep their value; null clears an override.")
 class EditSessionInput:
     start: LocalDateTime | None = strawberry.UNSET
+    duration_minutes: int | None = strawberry.UNSET
+    room: str | None = strawberry.UNSET
+    teacher: str | None = strawberry.UNSET
+    capacity_override: int | None = strawberry.UNSET
+    aggregator_mode: AggregatorMode | None = strawberry.UNSET
+    aggregator_allowed: bool | None = strawberry.UNSET
+    aggregator_limit: int | None = strawberry.UNSET
+
+
+@strawberry.input(
+    description="A change to every session of a series from a date on; fields left out keep "
+    "their value, null clears an override."
+)
+class EditSeriesInput:
+    start_time: time | None = strawberry.field(
+        default=strawberry.UNSET, description="New venue-local start time of each session."
+    )
     duration_minutes: int | None = strawberry.UNSET
     room: str | None = strawberry.UNSET
     teacher: str | None = strawberry.UNSET
@@ -294,7 +319,10 @@ class StaffMutation:
         schedule = to_domain(SessionSchedule, input, at="input")
         async with info.context.transaction() as db:
             sessions = await session_model.schedule_sessions(
-                db=db, company_id=actor.company_id, schedule=schedule
+                db=db,
+                company_id=actor.company_id,
+                schedule=schedule,
+                horizon_days=info.context.settings.series_horizon_days,
             )
         return [Session(row=s) for s in sessions]
 
@@ -321,6 +349,49 @@ class StaffMutation:
                 db=db, company_id=actor.company_id, session_id=parse_id(id), reason=reason
             )
         return Session(row=session)
+
+    @strawberry.mutation(
+        description="Change every session of a series from a venue-local date on (those not "
+        "started or cancelled), each exactly as editSession would, and how the series goes on."
+    )
+    async def edit_series(
+        self, info: Info, id: strawberry.ID, from_date: date, input: EditSeriesInput
+    ) -> SeriesChange:
+        actor = info.context.require_staff()
+        changes = to_domain(SeriesEdit, input, at="input")
+        async with info.context.transaction() as db:
+            change = await series_model.edit_series(
+                db=db,
+                company_id=actor.company_id,
+                series_id=parse_id(id),
+                from_date=from_date,
+                changes=changes,
+            )
+        return SeriesChange(
+            series=SessionSeries(row=change.series),
+            sessions=[Session(row=s) for s in change.sessions],
+        )
+
+    @strawberry.mutation(
+        description="Cancel every session of a series from a venue-local date on (those not "
+        "started or cancelled), each exactly as cancelSession would; the series ends there."
+    )
+    async def cancel_series(
+        self, info: Info, id: strawberry.ID, from_date: date, reason: str | None = None
+    ) -> SeriesChange:
+        actor = info.context.require_staff()
+        async with info.context.transaction() as db:
+            change = await series_model.cancel_series(
+                db=db,
+                company_id=actor.company_id,
+                series_id=parse_id(id),
+                from_date=from_date,
+                reason=reason,
+            )
+        return SeriesChange(
+            series=SessionSeries(row=change.series),
+            sessions=[Session(row=s) for s in change.sessions],
+        )
 
     @strawberry.mutation
     async def create_customer(self, info: Info, input: CustomerInput) -> Customer:

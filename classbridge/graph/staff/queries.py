@@ -23,6 +23,7 @@ from classbridge.graph.staff.types import (
     Customer,
     Product,
     Session,
+    SessionSeries,
     SignInList,
     StaffUser,
     Venue,
@@ -32,6 +33,7 @@ from classbridge.models import booking as booking_model
 from classbridge.models import company as company_model
 from classbridge.models import customer as customer_model
 from classbridge.models import product as product_model
+from classbridge.models import series as series_model
 from classbridge.models import session as session_model
 from classbridge.models.errors import not_found
 from classbridge.models.inputs.customer import CustomerFilter
@@ -159,6 +161,15 @@ class StaffQuery:
     @strawberry.field
     async def session(self, info: Info, id: strawberry.ID) -> Session:
         return await _session(info, id)
+
+    @strawberry.field(description="A series of sessions scheduled together.")
+    async def session_series(self, info: Info, id: strawberry.ID) -> SessionSeries:
+        actor = info.context.require_staff()
+        async with info.context.read() as db:
+            row = await series_model.get_series(
+                db=db, company_id=actor.company_id, series_id=parse_id(id)
+            )
+        return SessionSeries(row=row)
 
     @strawberry.field(description="Customers by last name; search matches name or email.")
     async def customers(
