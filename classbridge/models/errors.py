@@ -34,6 +34,8 @@ class ErrorCode(enum.StrEnum):
     EXTENSION_NOT_ACTIVATED = "EXTENSION_NOT_ACTIVATED"
     INVALID_STATE = "INVALID_STATE"
     BUILT_IN_PRODUCT = "BUILT_IN_PRODUCT"
+    CUSTOMER_HAS_UPCOMING_BOOKINGS = "CUSTOMER_HAS_UPCOMING_BOOKINGS"
+    """A customer is erased only once none of their bookings lies ahead."""
     CHECK_IN_NOT_OPEN = "CHECK_IN_NOT_OPEN"
     """Check-in opens a set time before the session's start (CLASSBRIDGE_CHECK_IN_OPENS_MINUTES)."""
     SLOW_CONSUMER = "SLOW_CONSUMER"

@@ -152,6 +152,8 @@ mutation($id: ID!) {
   }
 }
 """
+EXPORT_CUSTOMER = "query($id: ID!) { exportCustomer(id: $id) }"
+ERASE_CUSTOMER = "mutation($id: ID!) { eraseCustomer(id: $id) { __typename id } }"
 ARCHIVE_PRODUCT = "mutation($id: ID!) { archiveProduct(id: $id) { __typename id } }"
 BOOK = """
 mutation($s: ID!, $c: ID!, $p: ID!) {
@@ -212,6 +214,8 @@ CASES = [
     ),
     _one(ADD_AGGREGATOR_ID, "addCustomerAggregatorId.customerId", "customer"),
     _one(REMOVE_AGGREGATOR_ID, "removeCustomerAggregatorId.customerId", "customer"),
+    _one(EXPORT_CUSTOMER, "exportCustomer.id", "customer"),
+    _one(ERASE_CUSTOMER, "eraseCustomer.id", "customer"),
     _one(ARCHIVE_PRODUCT, "archiveProduct.id", "product"),
     Case(
         BOOK,

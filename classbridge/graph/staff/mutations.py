@@ -30,7 +30,7 @@ from classbridge.models import activity as activity_model
 from classbridge.models import booking as booking_model
 from classbridge.models import company as company_model
 from classbridge.models import customer as customer_model
-from classbridge.models import merge, session_cancellation, tables
+from classbridge.models import merge, privacy, session_cancellation, tables
 from classbridge.models import product as product_model
 from classbridge.models import series as series_model
 from classbridge.models import session as session_model
@@ -412,6 +412,20 @@ class StaffMutation:
         async with info.context.transaction() as db:
             row = await customer_model.update_customer(
                 db=db, company_id=actor.company_id, customer_id=parse_id(id), changes=changes
+            )
+        return Customer(row=row)
+
+    @strawberry.mutation(
+        description="Anonymise a customer (owners only): names, contact, birthday, notes, "
+        "address and aggregator ids go; bookings stay for counts and reports. Refused with "
+        "CUSTOMER_HAS_UPCOMING_BOOKINGS while a booking lies ahead."
+    )
+    async def erase_customer(self, info: Info, id: strawberry.ID) -> Customer:
+        actor = info.context.require_staff()
+        actor.require_owner()
+        async with info.context.transaction() as db:
+            row = await privacy.erase_customer(
+                db=db, company_id=actor.company_id, customer_id=parse_id(id)
             )
         return Customer(row=row)
 

@@ -2,8 +2,10 @@
 
 import uuid
 from datetime import date, datetime
+from typing import cast
 
 import strawberry
+from strawberry.scalars import JSON
 
 from classbridge.graph.context import Info
 from classbridge.graph.ids import parse_id
@@ -32,6 +34,7 @@ from classbridge.models import activity as activity_model
 from classbridge.models import booking as booking_model
 from classbridge.models import company as company_model
 from classbridge.models import customer as customer_model
+from classbridge.models import privacy
 from classbridge.models import product as product_model
 from classbridge.models import series as series_model
 from classbridge.models import session as session_model
@@ -161,6 +164,19 @@ class StaffQuery:
     @strawberry.field
     async def session(self, info: Info, id: strawberry.ID) -> Session:
         return await _session(info, id)
+
+    @strawberry.field(
+        description="Everything stored about a customer, as JSON (owners only): profile, "
+        "aggregator ids, bookings."
+    )
+    async def export_customer(self, info: Info, id: strawberry.ID) -> JSON:
+        actor = info.context.require_staff()
+        actor.require_owner()
+        async with info.context.read() as db:
+            data = await privacy.export_customer(
+                db=db, company_id=actor.company_id, customer_id=parse_id(id)
+            )
+        return cast(JSON, data)  # JSON is a NewType strawberry serializes as it is
 
     @strawberry.field(description="A series of sessions scheduled together.")
     async def session_series(self, info: Info, id: strawberry.ID) -> SessionSeries:

@@ -393,6 +393,10 @@ class Customer:
     def created_at(self) -> datetime:
         return self.row.created_at
 
+    @strawberry.field(description="When the profile was anonymised (eraseCustomer); else null.")
+    def erased_at(self) -> datetime | None:
+        return self.row.erased_at
+
 
 @strawberry.type(description="How a booking is paid.")
 class Product:

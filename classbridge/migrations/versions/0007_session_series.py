@@ -1,4 +1,5 @@
-"""session series: sessions scheduled together, and rolling series' template
+"""session series (sessions scheduled together, rolling series' template); customers'
+erasure time
 
 Revision ID: 0007
 Revises: 0004
@@ -88,7 +89,17 @@ def upgrade() -> None:
         )
 
 
+    with op.batch_alter_table("customer", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column(
+                "erased_at", classbridge.models.base.UTCDateTime(timezone=True), nullable=True
+            )
+        )
+
+
 def downgrade() -> None:
+    with op.batch_alter_table("customer", schema=None) as batch_op:
+        batch_op.drop_column("erased_at")
     with op.batch_alter_table("class_session", schema=None) as batch_op:
         batch_op.drop_constraint(
             batch_op.f("fk_class_session_series_id_session_series"), type_="foreignkey"
