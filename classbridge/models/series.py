@@ -15,12 +15,14 @@ from classbridge.models import session as session_model
 from classbridge.models import session_cancellation
 from classbridge.models.base import utcnow
 from classbridge.models.errors import DomainError, not_found
+from classbridge.models.fields import Day
 from classbridge.models.inputs.session import SeriesEdit, SessionEdit
 from classbridge.models.localtime import SkippedLocalTime, day_start, local_to_utc, utc_to_local
 from classbridge.models.outbox import add_outbox_items
 from classbridge.models.tables.company import Venue
 from classbridge.models.tables.outbox import OutboxKind
 from classbridge.models.tables.session import ClassSession, SessionSeries
+from classbridge.models.validation import check
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ async def edit_series(
 ) -> SeriesChange:
     """Change every session of the series on `from_date` or later (not started, not
     cancelled) with `session.edit_session`, and the template the series goes on with."""
+    from_date = check(Day, from_date, name="from_date")
     await get_series(db=db, company_id=company_id, series_id=series_id)
     series = await _lock_series(db, series_id)
     venue = await _venue(db, series)
@@ -131,6 +134,7 @@ async def cancel_series(
     """Cancel every session of the series on `from_date` or later (not started, not
     cancelled) with `session_cancellation.cancel_session`; the series ends the day before,
     so the periodic job schedules no more."""
+    from_date = check(Day, from_date, name="from_date")
     await get_series(db=db, company_id=company_id, series_id=series_id)
     series = await _lock_series(db, series_id)
     cancelled = [

@@ -221,6 +221,11 @@ async def test_a_refused_series_edit_changes_nothing(
         client, CANCEL_SERIES, {"id": str(uuid.uuid4()), "from": "2000-01-01"}, token=studio.token
     )
     assert error_codes(body) == ["NOT_FOUND"]
+    body = await gql(
+        client, CANCEL_SERIES, {"id": series_id, "from": "0001-01-01"}, token=studio.token
+    )
+    assert error_codes(body) == ["VALIDATION"]
+    assert body["errors"][0]["extensions"]["field"] == "fromDate"
     after = await snapshot(studio.database)
     assert after == before, diff(before, after)
 
