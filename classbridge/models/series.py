@@ -24,6 +24,9 @@ from classbridge.models.tables.outbox import OutboxKind
 from classbridge.models.tables.session import ClassSession, SessionSeries
 from classbridge.models.validation import check
 
+SERIES_PAGE = 366
+"""Most sessions `series_sessions` lists at once (the API's declared list bound)."""
+
 
 @dataclass(frozen=True)
 class SeriesChange:
@@ -63,20 +66,30 @@ async def _venue(db: AsyncSession, series: SessionSeries) -> Venue:
 
 
 async def series_sessions(
-    *, db: AsyncSession, series: SessionSeries, from_date: date | None = None
+    *,
+    db: AsyncSession,
+    series: SessionSeries,
+    from_date: date | None = None,
+    changeable: bool = True,
+    limit: int | None = None,
 ) -> list[ClassSession]:
-    """The series' sessions in start order; with `from_date`, those on that venue-local
-    day or later that have not started and are not cancelled: what a change reaches."""
+    """The series' sessions in start order, from the venue-local day `from_date` on; with
+    `changeable`, only those that have not started and are not cancelled (what a change
+    reaches)."""
     stmt = select(ClassSession).where(ClassSession.series_id == series.id)
     if from_date is not None:
         venue = await _venue(db, series)
         lower = day_start(from_date, venue.zone)
         if lower is not None:
             stmt = stmt.where(col(ClassSession.starts_at) >= lower)
+    if changeable:
         stmt = stmt.where(
             col(ClassSession.starts_at) > utcnow(), col(ClassSession.cancelled_at).is_(None)
         )
-    return list(await db.scalars(stmt.order_by(col(ClassSession.starts_at), col(ClassSession.id))))
+    stmt = stmt.order_by(col(ClassSession.starts_at), col(ClassSession.id))
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return list(await db.scalars(stmt))
 
 
 async def edit_series(

@@ -575,10 +575,19 @@ class SessionSeries:
     def scheduled_through(self) -> date:
         return self.row.scheduled_through
 
-    @strawberry.field(description="Its sessions in start order, cancelled ones included.")
-    async def sessions(self, info: Info) -> list[Session]:
+    @strawberry.field(
+        description="Its sessions in start order, past and cancelled ones included: from "
+        "the venue-local day fromDate on (all when left out), at most 366."
+    )
+    async def sessions(self, info: Info, from_date: date | None = None) -> list[Session]:
         async with info.context.read() as db:
-            rows = await series_model.series_sessions(db=db, series=self.row)
+            rows = await series_model.series_sessions(
+                db=db,
+                series=self.row,
+                from_date=from_date,
+                changeable=False,
+                limit=series_model.SERIES_PAGE,
+            )
         return [Session(row=r) for r in rows]
 
 
