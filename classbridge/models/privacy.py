@@ -7,8 +7,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, delete, func, select
+from sqlmodel import col, func, select
 
+from classbridge.models import audit
 from classbridge.models.base import utcnow
 from classbridge.models.customer import aggregator_ids_of, get_customer
 from classbridge.models.errors import DomainError, ErrorCode
@@ -141,21 +142,23 @@ async def erase_customer(
             ErrorCode.CUSTOMER_HAS_UPCOMING_BOOKINGS,
             f"the customer has {ahead} upcoming booking(s): cancel them before erasing",
         )
-    # AUDIT (issue 13.7, branch issue-13-team; not on main yet): the audit log must record
-    # this erasure without the old personal data. Once models/audit.py is on main, call here,
-    # before the changes below are flushed:
-    #     audit.name_change(db, customer, "ERASE"); audit.hide_values(db, customer)
-    # and after them:
-    #     await audit.forget_values(db, entity_type="customer", entity_id=customer.id)
+    # The audit log records the erasure as ERASE, naming the cleared fields without their
+    # old values, and forgets the values of the customer's earlier entries.
+    audit.name_change(db, customer, "ERASE")
+    audit.hide_values(db, customer)
     customer.first_name = ERASED_FIRST_NAME
     customer.last_name = ERASED_LAST_NAME
     for name in PROFILE_FIELDS[2:]:
         setattr(customer, name, None)
-    await db.execute(
-        delete(CustomerAggregatorId).where(col(CustomerAggregatorId.customer_id) == customer.id)
-    )
+    member_ids = await aggregator_ids_of(db=db, customer_ids=[customer.id])
+    for member_id in member_ids:  # one by one, so each deletion is audited without values
+        audit.hide_values(db, member_id)
+        await db.delete(member_id)
     now = utcnow()
     customer.erased_at = now
     customer.updated_at = now
     await db.flush()
+    await audit.forget_values(db, entity_type=Customer.__tablename__, entity_id=customer.id)
+    for member_id in member_ids:
+        await audit.forget_values(db, entity_type="customer_aggregator_id", entity_id=member_id.id)
     return customer

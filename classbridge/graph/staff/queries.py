@@ -18,6 +18,7 @@ from classbridge.graph.pagination import (
     cursor_time,
     decode_cursor,
 )
+from classbridge.graph.staff.permissions import AnyStaff, OwnerOnly
 from classbridge.graph.staff.types import (
     Activity,
     Booking,
@@ -76,7 +77,7 @@ async def _session(info: Info, id: strawberry.ID) -> Session:
 
 @strawberry.type
 class StaffQuery:
-    @strawberry.field(description="The signed-in staff member.")
+    @strawberry.field(description="The signed-in staff member.", permission_classes=[AnyStaff])
     async def me(self, info: Info) -> StaffUser:
         actor = info.context.require_staff()
         async with info.context.read() as db:
@@ -85,7 +86,7 @@ class StaffQuery:
             raise not_found("staff user")
         return StaffUser(row=user)
 
-    @strawberry.field(description="The caller's company.")
+    @strawberry.field(description="The caller's company.", permission_classes=[AnyStaff])
     async def company(self, info: Info) -> Company:
         actor = info.context.require_staff()
         row = await info.context.loaders.company.load(actor.company_id)
@@ -93,14 +94,14 @@ class StaffQuery:
             raise not_found("company")
         return Company(row=row)
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[AnyStaff])
     async def venues(self, info: Info) -> list[Venue]:
         actor = info.context.require_staff()
         async with info.context.read() as db:
             rows = await company_model.list_venues(db=db, company_id=actor.company_id)
         return [Venue(row=r) for r in rows]
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[AnyStaff])
     async def venue(self, info: Info, id: strawberry.ID) -> Venue:
         actor = info.context.require_staff()
         async with info.context.read() as db:
@@ -109,7 +110,7 @@ class StaffQuery:
             )
         return Venue(row=row)
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[AnyStaff])
     async def activities(self, info: Info, include_archived: bool = False) -> list[Activity]:
         actor = info.context.require_staff()
         async with info.context.read() as db:
@@ -118,7 +119,7 @@ class StaffQuery:
             )
         return [Activity(row=r) for r in rows]
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[AnyStaff])
     async def activity(self, info: Info, id: strawberry.ID) -> Activity:
         actor = info.context.require_staff()
         async with info.context.read() as db:
@@ -127,7 +128,7 @@ class StaffQuery:
             )
         return Activity(row=row)
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[AnyStaff])
     async def products(self, info: Info, include_archived: bool = False) -> list[Product]:
         actor = info.context.require_staff()
         async with info.context.read() as db:
@@ -136,7 +137,9 @@ class StaffQuery:
             )
         return [Product(row=r) for r in rows]
 
-    @strawberry.field(description="Sessions in start order (at most 100 per page).")
+    @strawberry.field(
+        description="Sessions in start order (at most 100 per page).", permission_classes=[AnyStaff]
+    )
     async def sessions(
         self,
         info: Info,
@@ -161,24 +164,26 @@ class StaffQuery:
         )
         return page
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[AnyStaff])
     async def session(self, info: Info, id: strawberry.ID) -> Session:
         return await _session(info, id)
 
     @strawberry.field(
         description="Everything stored about a customer, as JSON (owners only): profile, "
-        "aggregator ids, bookings."
+        "aggregator ids, bookings.",
+        permission_classes=[OwnerOnly],
     )
     async def export_customer(self, info: Info, id: strawberry.ID) -> JSON:
         actor = info.context.require_staff()
-        actor.require_owner()
         async with info.context.read() as db:
             data = await privacy.export_customer(
                 db=db, company_id=actor.company_id, customer_id=parse_id(id)
             )
         return cast(JSON, data)  # JSON is a NewType strawberry serializes as it is
 
-    @strawberry.field(description="A series of sessions scheduled together.")
+    @strawberry.field(
+        description="A series of sessions scheduled together.", permission_classes=[AnyStaff]
+    )
     async def session_series(self, info: Info, id: strawberry.ID) -> SessionSeries:
         actor = info.context.require_staff()
         async with info.context.read() as db:
@@ -187,7 +192,10 @@ class StaffQuery:
             )
         return SessionSeries(row=row)
 
-    @strawberry.field(description="Customers by last name; search matches name or email.")
+    @strawberry.field(
+        description="Customers by last name; search matches name or email.",
+        permission_classes=[AnyStaff],
+    )
     async def customers(
         self,
         info: Info,
@@ -212,7 +220,7 @@ class StaffQuery:
         )
         return page
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[AnyStaff])
     async def customer(self, info: Info, id: strawberry.ID) -> Customer:
         actor = info.context.require_staff()
         async with info.context.read() as db:
@@ -221,7 +229,7 @@ class StaffQuery:
             )
         return Customer(row=row)
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[AnyStaff])
     async def booking(self, info: Info, id: strawberry.ID) -> Booking:
         actor = info.context.require_staff()
         async with info.context.read() as db:
@@ -230,7 +238,9 @@ class StaffQuery:
             )
         return Booking(row=row)
 
-    @strawberry.field(description="A session's sign-in list with its counts.")
+    @strawberry.field(
+        description="A session's sign-in list with its counts.", permission_classes=[AnyStaff]
+    )
     async def sign_in_list(self, info: Info, session_id: strawberry.ID) -> SignInList:
         session = await _session(info, session_id)
         return SignInList(
