@@ -16,7 +16,7 @@ from classbridge.models.errors import DomainError, ErrorCode
 from classbridge.models.tables.activity import Activity
 from classbridge.models.tables.booking import Booking, BookingStatus
 from classbridge.models.tables.company import Venue
-from classbridge.models.tables.customer import Customer, CustomerAggregatorId
+from classbridge.models.tables.customer import Customer
 from classbridge.models.tables.product import Product
 from classbridge.models.tables.session import ClassSession
 
@@ -158,7 +158,7 @@ async def erase_customer(
     customer.erased_at = now
     customer.updated_at = now
     await db.flush()
-    await audit.forget_values(db, entity_type=Customer.__tablename__, entity_id=customer.id)
+    await audit.forget_values(db, entity_type="customer", entity_id=customer.id)
     for member_id in member_ids:
         await audit.forget_values(db, entity_type="customer_aggregator_id", entity_id=member_id.id)
     return customer

@@ -5,9 +5,11 @@ booking lies ahead."""
 from typing import Any
 
 import httpx
+from sqlmodel import select
 
 from classbridge.models import customer as customer_model
 from classbridge.models.tables import Aggregator
+from classbridge.models.tables.audit import AuditEntry
 from tests.graph.rows import diff, snapshot
 from tests.studio import Studio, error_codes, gql
 
@@ -129,6 +131,13 @@ async def test_erase_is_refused_while_a_booking_lies_ahead_then_anonymises_and_k
     text = repr(exported)
     for value in [*PROFILE.values(), "Ada", "Lovelace", "EGYM-42"]:
         assert value not in text
+    # The audit log has the erasure, without the old personal data anywhere in it.
+    async with studio.database.read() as db:
+        entries = list(await db.scalars(select(AuditEntry).where(AuditEntry.entity_id == ada)))
+    assert "ERASE" in [e.action for e in entries]
+    logged = repr([e.changes for e in entries])
+    for value in [*PROFILE.values(), "Lovelace"]:
+        assert value not in logged
     # Erasing again changes nothing.
     again = (await _ok(client, studio, ERASE, id=ada))["eraseCustomer"]
     assert again["erasedAt"] == erased["erasedAt"]
