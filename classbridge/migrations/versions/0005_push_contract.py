@@ -1,7 +1,7 @@
 """push contract (issue 11): reservation events, acknowledged content digests, venue exclusions, unique aggregator venue ids
 
 Revision ID: 0005
-Revises: 0006
+Revises: 0007
 Create Date: 2026-11-25
 
 """
@@ -16,7 +16,7 @@ import classbridge.models.base
 
 # revision identifiers, used by Alembic.
 revision: str = '0005'
-down_revision: Union[str, Sequence[str], None] = '0006'  # after main's 0006 (merge)
+down_revision: Union[str, Sequence[str], None] = '0007'  # after main's 0007 (merge)
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

@@ -35,7 +35,7 @@ from classbridge.models.tables.push import (
     PushState,
     ReservationDelivery,
 )
-from classbridge.models.tables.session import AggregatorMode, ClassSession
+from classbridge.models.tables.session import AggregatorMode, ClassSession, SessionSeries
 from classbridge.models.tables.staff import (
     StaffInvitation,
     StaffPasswordReset,
@@ -77,6 +77,7 @@ __all__ = [
     "PushDelivery",
     "PushState",
     "ReservationDelivery",
+    "SessionSeries",
     "StaffInvitation",
     "StaffPasswordReset",
     "StaffRole",
