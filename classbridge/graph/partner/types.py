@@ -468,6 +468,13 @@ class Reservation:
     def cancellation_type(self) -> CancellationType:
         return _CANCELLATION[self.row.cancellation_type]
 
+    @strawberry.field(
+        description="True when the studio marked that your member held the spot but did not "
+        "come (status stays RESERVATION_STATUS_ENROLLED); a later check-in clears it."
+    )
+    def is_no_show(self) -> bool:
+        return self.row.status is BookingStatus.NO_SHOW
+
     @strawberry.field(description="Your member id (UserInput.id).")
     async def user_id(self, info: PartnerInfo) -> str:
         return await info.context.member_id.load(self.row.customer_id)
