@@ -12,7 +12,9 @@ from sqlmodel import col, func, select, update
 
 from classbridge.models.base import utcnow
 from classbridge.models.customer import get_customer
+from classbridge.models.email import queue_email
 from classbridge.models.errors import DomainError, ErrorCode, not_found
+from classbridge.models.localtime import utc_to_local
 from classbridge.models.outbox import touch_session
 from classbridge.models.product import aggregator_product, get_product
 from classbridge.models.session import SessionRules, effective_rules, lock_own_class_session
@@ -26,9 +28,11 @@ from classbridge.models.tables.booking import (
     BookingStatus,
     CancellationType,
 )
+from classbridge.models.tables.company import Venue
 from classbridge.models.tables.customer import Customer
 from classbridge.models.tables.product import Product
 from classbridge.models.tables.session import ClassSession
+from classbridge.models.tables.waitlist import WaitlistEntry, WaitlistStatus
 
 SIGN_IN_ORDER = (
     col(Customer.last_name),
@@ -109,7 +113,7 @@ def spot_counts(rules: SessionRules, counts: BookingCounts) -> SpotCounts:
     )
 
 
-def _check_bookable(
+def check_bookable(
     session: ClassSession, rules: SessionRules, now: datetime, *, aggregator: bool
 ) -> None:
     if session.is_cancelled:
@@ -170,10 +174,10 @@ async def book(
         raise ValueError("aggregator bookings, and only they, name an aggregator")
     session, activity = await _locked_session_with_activity(db, company_id, session_id)
     customer = await get_customer(db=db, company_id=company_id, customer_id=customer_id)
-    product = await _booking_product(db, company_id, product_id, aggregator)
+    product = await booking_product(db, company_id, product_id, aggregator)
     now = utcnow()
     rules = effective_rules(session, activity)
-    _check_bookable(session, rules, now, aggregator=aggregator is not None)
+    check_bookable(session, rules, now, aggregator=aggregator is not None)
     if await live_booking(db=db, session_id=session.id, customer_id=customer.id) is not None:
         raise DomainError(
             ErrorCode.ALREADY_BOOKED,
@@ -204,11 +208,22 @@ async def book(
     db.add(booking)
     touch_session(db, session)
     await db.flush()
+    # Booked directly while waiting (e.g. a staff spot freed): the entry has done its job.
+    await db.execute(
+        update(WaitlistEntry)
+        .where(
+            col(WaitlistEntry.session_id) == session.id,
+            col(WaitlistEntry.customer_id) == customer.id,
+            col(WaitlistEntry.status) == WaitlistStatus.WAITING,
+        )
+        .values(status=WaitlistStatus.LEFT, ended_at=now, updated_at=now)
+        .execution_options(synchronize_session="fetch")
+    )
     record_sign_in_event(db, SignInChange.BOOKED, session, booking.id)
     return booking
 
 
-async def _booking_product(
+async def booking_product(
     db: AsyncSession,
     company_id: uuid.UUID,
     product_id: uuid.UUID | None,
@@ -304,6 +319,8 @@ async def cancel_booking(
     touch_session(db, session)
     await db.flush()
     record_sign_in_event(db, SignInChange.CANCELLED, session, booking.id)
+    # The freed spot goes to the waitlist in the same transaction, under the same lock.
+    await fill_from_waitlist(db=db, session=session, activity=activity)
     return booking
 
 
@@ -366,7 +383,7 @@ async def mark_no_show(
     *, db: AsyncSession, company_id: uuid.UUID, booking_id: uuid.UUID
 ) -> Booking:
     """Mark that a booked customer did not come (once the session has started)."""
-    return await _set_status(
+    booking = await _set_status(
         db,
         company_id,
         booking_id,
@@ -374,3 +391,158 @@ async def mark_no_show(
         to=BookingStatus.NO_SHOW,
         change=SignInChange.NO_SHOW,
     )
+    if booking.aggregator is not None:
+        reservation_event_for_aggregator(db, booking)  # aggregators bill by no-shows
+    return booking
+
+
+# -- waitlist promotion and expiry ---------------------------------------------------------
+# Here rather than in models/waitlist.py: cancelling (this module) frees spots, and the
+# promotion must happen in the same transaction under the same session lock.
+
+
+async def waiting_entries(*, db: AsyncSession, session_id: uuid.UUID) -> list[WaitlistEntry]:
+    """A session's waiting entries, in the order they joined."""
+    return list(
+        await db.scalars(
+            select(WaitlistEntry)
+            .where(
+                WaitlistEntry.session_id == session_id,
+                WaitlistEntry.status == WaitlistStatus.WAITING,
+            )
+            .order_by(col(WaitlistEntry.position))
+        )
+    )
+
+
+async def fill_from_waitlist(
+    *, db: AsyncSession, session: ClassSession, activity: Activity
+) -> list[Booking]:
+    """Turn waiting entries into bookings while spots are free, strictly in waitlist
+    order; an aggregator's member whose aggregator has no spot left is passed over (and
+    keeps their place). The caller holds the session's lock. Once the booking window has
+    closed, the waiting entries expire instead. Returns the bookings made."""
+    now = utcnow()
+    rules = effective_rules(session, activity)
+    if session.is_cancelled or now >= rules.booking_closes_at or session.ends_at <= now:
+        await expire_waitlist(db=db, session=session, activity=activity)
+        return []
+    entries = await waiting_entries(db=db, session_id=session.id)
+    if not entries:
+        return []
+    counts = (await booking_counts(db=db, session_ids=[session.id]))[session.id]
+    promoted: list[tuple[WaitlistEntry, Booking]] = []
+    for entry in entries:
+        if available_spots(rules, counts, for_aggregator=False) == 0:
+            break
+        if entry.aggregator is not None and not available_spots(rules, counts, for_aggregator=True):
+            continue
+        if await live_booking(db=db, session_id=session.id, customer_id=entry.customer_id):
+            _end_entry(entry, WaitlistStatus.LEFT, now)  # booked meanwhile
+            continue
+        booking = Booking(
+            company_id=session.company_id,
+            session_id=session.id,
+            customer_id=entry.customer_id,
+            product_id=entry.product_id,
+            source=entry.source,
+            aggregator=entry.aggregator,
+            status=BookingStatus.BOOKED,
+        )
+        db.add(booking)
+        await db.flush()
+        _end_entry(entry, WaitlistStatus.PROMOTED, now)
+        entry.booking_id = booking.id
+        counts = BookingCounts(
+            counts.booked + 1,
+            counts.checked_in,
+            counts.aggregator_booked + (entry.aggregator is not None),
+        )
+        promoted.append((entry, booking))
+    if not promoted:
+        return []
+    touch_session(db, session)
+    await db.flush()
+    for entry, booking in promoted:
+        record_sign_in_event(db, SignInChange.PROMOTED, session, booking.id)
+        await _tell_member(
+            db, entry, session, activity, "You have a place", "a spot freed up: you are booked"
+        )
+        if booking.aggregator is not None:
+            reservation_event_for_aggregator(db, booking)
+    return [booking for _, booking in promoted]
+
+
+async def expire_waitlist(*, db: AsyncSession, session: ClassSession, activity: Activity) -> int:
+    """End every waiting entry of a session whose booking window has closed (or that was
+    cancelled or is over) and tell each member. The caller holds the session's lock."""
+    now = utcnow()
+    rules = effective_rules(session, activity)
+    if not (session.is_cancelled or now >= rules.booking_closes_at or session.ends_at <= now):
+        return 0
+    entries = await waiting_entries(db=db, session_id=session.id)
+    for entry in entries:
+        _end_entry(entry, WaitlistStatus.EXPIRED, now)
+    if not entries:
+        return 0
+    await db.flush()
+    record_sign_in_event(db, SignInChange.WAITLIST_CHANGED, session, None)
+    for entry in entries:
+        await _tell_member(
+            db,
+            entry,
+            session,
+            activity,
+            "No place this time",
+            "bookings have closed and no spot freed up: your waitlist place has expired",
+        )
+        if entry.aggregator is not None:
+            waitlist_event_for_aggregator(db, entry)
+    return len(entries)
+
+
+def _end_entry(entry: WaitlistEntry, status: WaitlistStatus, now: datetime) -> None:
+    entry.status = status
+    entry.ended_at = now
+    entry.updated_at = now
+
+
+async def _tell_member(
+    db: AsyncSession,
+    entry: WaitlistEntry,
+    session: ClassSession,
+    activity: Activity,
+    subject: str,
+    what: str,
+) -> None:
+    """Email the customer (when there is an address) through the email outbox."""
+    customer = await db.get(Customer, entry.customer_id)
+    if customer is None or not customer.email:
+        return
+    venue = await db.get(Venue, session.venue_id)
+    assert venue is not None
+    local = utc_to_local(session.starts_at, venue.zone)
+    queue_email(
+        db=db,
+        to=[customer.email],
+        subject=f"{subject}: {activity.name} on {local:%Y-%m-%d %H:%M}",
+        body=(
+            f"Hello {customer.first_name},\n\n{activity.name} at {venue.name} on "
+            f"{local:%A, %Y-%m-%d at %H:%M}: {what}.\n"
+        ),
+        company_id=session.company_id,
+    )
+
+
+def reservation_event_for_aggregator(db: AsyncSession, booking: Booking) -> None:
+    """PUSH-CONTRACT CALL SITE (issue 11): a reservation the aggregator never made itself
+    (a promotion) or whose state it bills by (a no-show) must reach it as a signed
+    reservation event. Issue 11's primitive is not on main yet: until it is, the
+    aggregator learns of it from the partner API (`reservations`, `reservation`,
+    `isNoShow`) and from the session's grown version (new availableSpots) in the push."""
+
+
+def waitlist_event_for_aggregator(db: AsyncSession, entry: WaitlistEntry) -> None:
+    """PUSH-CONTRACT CALL SITE (issue 11): an expired waitlist entry of a member; see
+    `reservation_event_for_aggregator`. Until then the partner API's `waitlistEntries`
+    shows the entry as EXPIRED."""

@@ -11,7 +11,8 @@ from graphql import GraphQLInputObjectType, GraphQLNamedType, get_named_type
 from classbridge.graph.staff.schema import build_staff_schema
 from classbridge.models import booking as booking_model
 from classbridge.models import customer as customer_model
-from classbridge.models.tables import Aggregator, BookingSource
+from classbridge.models.base import utcnow
+from classbridge.models.tables import Aggregator, BookingSource, WaitlistEntry
 from tests.graph.rows import diff, snapshot
 from tests.studio import Studio, gql
 
@@ -25,6 +26,7 @@ class Ids:
     customer2: str
     product: str
     booking: str
+    waitlist_entry: str
 
 
 async def _ids(studio: Studio) -> Ids:
@@ -46,6 +48,17 @@ async def _ids(studio: Studio) -> Ids:
             aggregator=Aggregator.EGYM_WELLPASS,
             external_id="EGYM-1",
         )
+        # A row as joinWaitlist leaves it (the rules are tested in tests/models/test_waitlist.py).
+        entry = WaitlistEntry(
+            company_id=studio.company_id,
+            session_id=session_id,
+            customer_id=second,
+            product_id=studio.product_id,
+            source=BookingSource.STAFF,
+            position=1,
+            updated_at=utcnow(),
+        )
+        db.add(entry)
     return Ids(
         venue=str(studio.venue_id),
         activity=str(studio.activity_id),
@@ -54,6 +67,7 @@ async def _ids(studio: Studio) -> Ids:
         customer2=str(second),
         product=str(studio.product_id),
         booking=str(booking.id),
+        waitlist_entry=str(entry.id),
     )
 
 
@@ -123,6 +137,12 @@ CANCEL_BOOKING = "mutation($id: ID!) { cancelBooking(id: $id) { __typename id } 
 CHECK_IN = "mutation($id: ID!) { checkIn(bookingId: $id) { __typename id } }"
 UNDO_CHECK_IN = "mutation($id: ID!) { undoCheckIn(bookingId: $id) { __typename id } }"
 MARK_NO_SHOW = "mutation($id: ID!) { markNoShow(bookingId: $id) { __typename id } }"
+JOIN_WAITLIST = """
+mutation($s: ID!, $c: ID!, $p: ID!) {
+  joinWaitlist(sessionId: $s, customerId: $c, productId: $p) { __typename id }
+}
+"""
+LEAVE_WAITLIST = "mutation($id: ID!) { leaveWaitlist(id: $id) { __typename id } }"
 
 
 def _one(doc: str, path: str, kind: str) -> Case:
@@ -183,6 +203,16 @@ CASES = [
     _one(CHECK_IN, "checkIn.bookingId", "booking"),
     _one(UNDO_CHECK_IN, "undoCheckIn.bookingId", "booking"),
     _one(MARK_NO_SHOW, "markNoShow.bookingId", "booking"),
+    Case(
+        JOIN_WAITLIST,
+        {"s": "$session", "c": "$customer2", "p": "$product"},
+        {
+            "joinWaitlist.sessionId": (("s",), "session"),
+            "joinWaitlist.customerId": (("c",), "customer2"),
+            "joinWaitlist.productId": (("p",), "product"),
+        },
+    ),
+    _one(LEAVE_WAITLIST, "leaveWaitlist.id", "waitlist_entry"),
 ]
 
 

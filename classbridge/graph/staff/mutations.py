@@ -22,6 +22,7 @@ from classbridge.graph.staff.types import (
     Session,
     StaffUser,
     Venue,
+    WaitlistEntry,
 )
 from classbridge.models import activity as activity_model
 from classbridge.models import booking as booking_model
@@ -31,6 +32,7 @@ from classbridge.models import merge, session_cancellation, tables
 from classbridge.models import product as product_model
 from classbridge.models import session as session_model
 from classbridge.models import staff as staff_model
+from classbridge.models import waitlist as waitlist_model
 from classbridge.models.inputs.activity import ActivityCreate, ActivityUpdate, RegistrationRules
 from classbridge.models.inputs.company import VenueCreate
 from classbridge.models.inputs.customer import CustomerCreate, CustomerUpdate
@@ -57,6 +59,7 @@ class RegistrationRulesInput:
     )
     allow_aggregator_bookings: bool | None = strawberry.UNSET
     aggregator_limit: int | None = strawberry.UNSET
+    waitlist_size: int | None = strawberry.UNSET
 
 
 @strawberry.input
@@ -108,6 +111,7 @@ class EditSessionInput:
     aggregator_mode: AggregatorMode | None = strawberry.UNSET
     aggregator_allowed: bool | None = strawberry.UNSET
     aggregator_limit: int | None = strawberry.UNSET
+    waitlist_size_override: int | None = strawberry.UNSET
 
 
 @strawberry.input
@@ -217,7 +221,7 @@ class StaffMutation:
         actor = info.context.require_staff()
         rules = to_domain(RegistrationRules, input, at="input")
         async with info.context.transaction() as db:
-            activity = await activity_model.update_rules(
+            activity = await waitlist_model.update_rules(
                 db=db,
                 company_id=actor.company_id,
                 activity_id=parse_id(activity_id, field="activityId"),
@@ -240,7 +244,7 @@ class StaffMutation:
         actor = info.context.require_staff()
         changes = to_domain(SessionEdit, input, at="input")
         async with info.context.transaction() as db:
-            session = await session_model.edit_session(
+            session = await waitlist_model.edit_session(
                 db=db, company_id=actor.company_id, session_id=parse_id(id), changes=changes
             )
         return Session(row=session)
@@ -377,6 +381,38 @@ class StaffMutation:
                 source=BookingSource.STAFF,
             )
         return Booking(row=booking)
+
+    @strawberry.mutation(
+        description="Put a customer on a full session's waitlist; when a spot frees before "
+        "the booking window closes, the first in line is booked with this product."
+    )
+    async def join_waitlist(
+        self,
+        info: Info,
+        session_id: strawberry.ID,
+        customer_id: strawberry.ID,
+        product_id: strawberry.ID,
+    ) -> WaitlistEntry:
+        actor = info.context.require_staff()
+        async with info.context.transaction() as db:
+            entry = await waitlist_model.join_waitlist(
+                db=db,
+                company_id=actor.company_id,
+                session_id=parse_id(session_id, field="sessionId"),
+                customer_id=parse_id(customer_id, field="customerId"),
+                product_id=parse_id(product_id, field="productId"),
+                source=BookingSource.STAFF,
+            )
+        return WaitlistEntry(row=entry)
+
+    @strawberry.mutation(description="Take an entry off the waitlist; leaving twice is a no-op.")
+    async def leave_waitlist(self, info: Info, id: strawberry.ID) -> WaitlistEntry:
+        actor = info.context.require_staff()
+        async with info.context.transaction() as db:
+            entry = await waitlist_model.leave_waitlist(
+                db=db, company_id=actor.company_id, entry_id=parse_id(id)
+            )
+        return WaitlistEntry(row=entry)
 
     @strawberry.mutation(description="Cancel a booking: EARLY or LATE by the activity's rules.")
     async def cancel_booking(self, info: Info, id: strawberry.ID) -> Booking:

@@ -210,4 +210,5 @@ class StaffQuery:
             session=session,
             bookings=await session.load_bookings(info),
             counts=await session.load_counts(info),
+            waitlist=await session.load_waitlist(info),
         )

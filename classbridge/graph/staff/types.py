@@ -7,6 +7,7 @@ import strawberry
 
 from classbridge.graph.context import Info
 from classbridge.models import tables
+from classbridge.models import waitlist as waitlist_model
 from classbridge.models.booking import spot_counts
 from classbridge.models.localtime import utc_to_local
 from classbridge.models.session import effective_rules
@@ -22,6 +23,7 @@ for _enum in (
     tables.ProductKind,
     tables.StaffRole,
     tables.ExtensionStatus,
+    tables.WaitlistStatus,
 ):
     strawberry.enum(_enum)
 Aggregator = tables.Aggregator
@@ -33,6 +35,7 @@ CancellationType = tables.CancellationType
 ProductKind = tables.ProductKind
 StaffRole = tables.StaffRole
 ExtensionStatus = tables.ExtensionStatus
+WaitlistStatus = tables.WaitlistStatus
 
 
 @strawberry.type(description="A studio business.")
@@ -110,6 +113,13 @@ class RegistrationRules:
     @strawberry.field(description="Spots aggregators may take per session; null: no limit.")
     def aggregator_limit(self) -> int | None:
         return self.row.aggregator_limit
+
+    @strawberry.field(
+        description="Places on a full session's waitlist; 0: no waitlist. Freed spots go to "
+        "the waitlist in order until the booking window closes."
+    )
+    def waitlist_size(self) -> int:
+        return self.row.waitlist_size
 
 
 @strawberry.type(description="A class type, e.g. 'Vinyasa Flow'.")
@@ -223,6 +233,21 @@ class Session:
     @strawberry.field(description="This session's own capacity; null: the activity's applies.")
     def capacity_override(self) -> int | None:
         return self.row.capacity_override
+
+    @strawberry.field(description="This session's own waitlist size; null: the activity's.")
+    def waitlist_size_override(self) -> int | None:
+        return self.row.waitlist_size_override
+
+    @strawberry.field(description="Who waits for a spot, in waitlist order.")
+    async def waitlist(self, info: Info) -> list["WaitlistEntry"]:
+        return await self.load_waitlist(info)
+
+    async def load_waitlist(self, info: Info) -> list["WaitlistEntry"]:
+        async with info.context.read() as db:
+            rows = await waitlist_model.list_entries(
+                db=db, session_ids=[self.row.id], waiting_only=True
+            )
+        return [WaitlistEntry(row=r) for r in rows]
 
     @strawberry.field
     def aggregator_setting(self) -> SessionAggregatorSetting:
@@ -427,11 +452,73 @@ class Booking:
         return self.row.checked_in_at
 
 
+@strawberry.type(description="A customer waiting for a spot in a full session.")
+class WaitlistEntry:
+    row: strawberry.Private[tables.WaitlistEntry]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field(description="Place in line (1 is next); numbers are not reused.")
+    def position(self) -> int:
+        return self.row.position
+
+    @strawberry.field
+    def status(self) -> WaitlistStatus:
+        return self.row.status
+
+    @strawberry.field
+    async def customer(self, info: Info) -> Customer:
+        row = await info.context.loaders.customer.load(self.row.customer_id)
+        assert row is not None
+        return Customer(row=row)
+
+    @strawberry.field
+    async def session(self, info: Info) -> Session:
+        row = await info.context.loaders.session.load(self.row.session_id)
+        assert row is not None
+        return Session(row=row)
+
+    @strawberry.field(description="The product the booking will carry.")
+    async def product(self, info: Info) -> Product:
+        row = await info.context.loaders.product.load(self.row.product_id)
+        assert row is not None
+        return Product(row=row)
+
+    @strawberry.field
+    def source(self) -> BookingSource:
+        return self.row.source
+
+    @strawberry.field(description="Set when source is AGGREGATOR.")
+    def aggregator(self) -> Aggregator | None:
+        return self.row.aggregator
+
+    @strawberry.field(description="The booking it became (status PROMOTED).")
+    async def booking(self, info: Info) -> Booking | None:
+        if self.row.booking_id is None:
+            return None
+        async with info.context.read() as db:
+            row = await db.get(tables.Booking, self.row.booking_id)
+        return Booking(row=row) if row is not None else None
+
+    @strawberry.field
+    def joined_at(self) -> datetime:
+        return self.row.joined_at
+
+    @strawberry.field(description="When it was promoted, left or expired.")
+    def ended_at(self) -> datetime | None:
+        return self.row.ended_at
+
+
 @strawberry.type(description="A session's bookings with its counts, for the front desk.")
 class SignInList:
     session: Session
     bookings: list[Booking]
     counts: SessionCounts
+    waitlist: list[WaitlistEntry] = strawberry.field(
+        description="Who waits for a spot, in waitlist order (1 is next)."
+    )
 
 
 @strawberry.type(description="A staff account.")

@@ -29,6 +29,7 @@ from classbridge.models.tables.product import Product, ProductKind
 from classbridge.models.tables.push import KNOWN_STATES, MAX_ERROR_LENGTH, PushDelivery, PushState
 from classbridge.models.tables.session import AggregatorMode, ClassSession
 from classbridge.models.tables.staff import StaffRole, StaffToken, StaffUser
+from classbridge.models.tables.waitlist import WaitlistEntry, WaitlistStatus
 
 __all__ = [
     "KNOWN_STATES",
@@ -61,4 +62,6 @@ __all__ = [
     "StaffToken",
     "StaffUser",
     "Venue",
+    "WaitlistEntry",
+    "WaitlistStatus",
 ]
