@@ -31,6 +31,7 @@ from classbridge.graph.staff.sockets import (
 )
 from classbridge.jobs.email import EmailDelivery
 from classbridge.jobs.embedded import push_lifespan
+from classbridge.jobs.waitlist import WaitlistExpiry
 from classbridge.live import EventBus, SignInMessage, attach_publisher, create_bus
 from classbridge.models import staff as staff_model
 from classbridge.models.db import Database
@@ -214,11 +215,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         )
         if delivery is not None:
             delivery.start()
+        expiry = WaitlistExpiry(database, every_seconds=settings.waitlist_expiry_seconds)
+        expiry.start()
         try:
             # Without Redis the push runs in this process (see jobs/embedded.py).
             async with push_lifespan(database, settings):
                 yield
         finally:
+            await expiry.stop()
             if delivery is not None:
                 await delivery.stop()
             # Committed sign-in events still go out before the bus closes (within reason).
