@@ -55,6 +55,7 @@ from classbridge.graph.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 SIGN_IN_LIST = 100  # bookings of one session (every status)
 VENUES = 100  # venues of one company
 AGGREGATORS = 3  # EGYM Wellpass, Urban Sports Club, ClassPass
+WAITLIST = 100  # entries of one session's waitlist
 LIST_BOUNDS: Mapping[tuple[str, str], int] = {
     # staff schema
     ("Query", "venues"): VENUES,
@@ -64,6 +65,8 @@ LIST_BOUNDS: Mapping[tuple[str, str], int] = {
     ("Query", "aggregatorSync"): AGGREGATORS,
     ("Session", "bookings"): SIGN_IN_LIST,
     ("SignInList", "bookings"): SIGN_IN_LIST,
+    ("Session", "waitlist"): WAITLIST,
+    ("SignInList", "waitlist"): WAITLIST,
     ("Customer", "aggregatorIds"): 10,
     ("AggregatorExtension", "venues"): VENUES,
     ("SessionSync", "aggregators"): AGGREGATORS,
@@ -72,6 +75,7 @@ LIST_BOUNDS: Mapping[tuple[str, str], int] = {
     ("SignInSessionList", "bookings"): SIGN_IN_LIST,
     # partner schema
     ("Session", "teachers"): 1,
+    ("Query", "waitlistEntries"): WAITLIST,
 }
 
 # Above any realistic result size: products saturate here instead of growing big integers.
