@@ -22,6 +22,7 @@ from classbridge.graph.errors import PAYLOAD_TOO_LARGE
 from classbridge.graph.graphiql import STATIC_URL, graphiql_assets, graphiql_response
 from classbridge.graph.http import bearer_token, error_response
 from classbridge.graph.partner.endpoint import PartnerGraphQL
+from classbridge.graph.reports import VisitReportDownload
 from classbridge.graph.staff.schema import build_staff_schema
 from classbridge.graph.staff.sockets import (
     CONNECTION_INIT_TIMEOUT,
@@ -250,6 +251,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         Route("/graphql", staff),
         WebSocketRoute("/graphql", staff),
         Route("/aggregator/v1/graphql", partner),
+        Route(
+            "/reports/aggregator-visits.csv",
+            VisitReportDownload(database).endpoint,
+            methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+        ),
         Mount(STATIC_URL, graphiql_assets()),
     ]
     app = Starlette(routes=routes, middleware=_middleware(settings, routes), lifespan=lifespan)

@@ -67,6 +67,10 @@ LIST_BOUNDS: Mapping[tuple[str, str], int] = {
     ("SignInList", "bookings"): SIGN_IN_LIST,
     ("Session", "waitlist"): WAITLIST,
     ("SignInList", "waitlist"): WAITLIST,
+    # one row per aggregator, month and venue (x activity / member id); 3 years at most
+    ("AggregatorVisitReport", "rows"): 5_000,
+    ("AggregatorVisitReport", "byActivity"): 10_000,
+    ("AggregatorVisitReport", "byMember"): 30_000,
     ("Customer", "aggregatorIds"): 10,
     ("AggregatorExtension", "venues"): VENUES,
     ("SessionSync", "aggregators"): AGGREGATORS,

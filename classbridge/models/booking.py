@@ -24,12 +24,13 @@ from classbridge.models.tables.aggregator import Aggregator
 from classbridge.models.tables.booking import (
     LIVE_STATUSES,
     Booking,
+    BookingHistory,
     BookingSource,
     BookingStatus,
     CancellationType,
 )
 from classbridge.models.tables.company import Venue
-from classbridge.models.tables.customer import Customer
+from classbridge.models.tables.customer import Customer, CustomerAggregatorId
 from classbridge.models.tables.product import Product
 from classbridge.models.tables.session import ClassSession
 from classbridge.models.tables.waitlist import WaitlistEntry, WaitlistStatus
@@ -219,6 +220,7 @@ async def book(
         .values(status=WaitlistStatus.LEFT, ended_at=now, updated_at=now)
         .execution_options(synchronize_session="fetch")
     )
+    await record_history(db, [booking], session)
     record_sign_in_event(db, SignInChange.BOOKED, session, booking.id)
     return booking
 
@@ -251,8 +253,13 @@ async def cancel_live_bookings(
     db: AsyncSession, where: sa.ColumnElement[bool], cancellation_type: CancellationType
 ) -> None:
     """Cancel every live booking that matches, in one UPDATE (callers hold the sessions'
-    locks and record the sign-in events)."""
+    locks and record the sign-in events); the booking history gets a row for each."""
     now = utcnow()
+    cancelled = list(
+        await db.scalars(
+            select(Booking.id).where(where, col(Booking.status) != BookingStatus.CANCELLED)
+        )
+    )
     await db.execute(
         update(Booking)
         .where(where, col(Booking.status) != BookingStatus.CANCELLED)
@@ -264,6 +271,19 @@ async def cancel_live_bookings(
         )
         .execution_options(synchronize_session="fetch")
     )
+    if not cancelled:
+        return
+    rows = list(
+        await db.scalars(
+            select(Booking)
+            .where(col(Booking.id).in_(cancelled))
+            .execution_options(populate_existing=True)
+        )
+    )
+    for session_id in sorted({b.session_id for b in rows}):
+        session = await db.get(ClassSession, session_id)
+        assert session is not None
+        await record_history(db, [b for b in rows if b.session_id == session_id], session)
 
 
 async def get_booking(*, db: AsyncSession, company_id: uuid.UUID, booking_id: uuid.UUID) -> Booking:
@@ -318,6 +338,7 @@ async def cancel_booking(
     booking.updated_at = now
     touch_session(db, session)
     await db.flush()
+    await record_history(db, [booking], session)
     record_sign_in_event(db, SignInChange.CANCELLED, session, booking.id)
     # The freed spot goes to the waitlist in the same transaction, under the same lock.
     await fill_from_waitlist(db=db, session=session, activity=activity)
@@ -349,6 +370,7 @@ async def _set_status(
     booking.updated_at = now
     session.updated_at = now  # the sign-in list changed; spots did not
     await db.flush()
+    await record_history(db, [booking], session)
     record_sign_in_event(db, change, session, booking.id)
     return booking
 
@@ -394,6 +416,51 @@ async def mark_no_show(
     if booking.aggregator is not None:
         reservation_event_for_aggregator(db, booking)  # aggregators bill by no-shows
     return booking
+
+
+async def record_history(db: AsyncSession, bookings: list[Booking], session: ClassSession) -> None:
+    """Append one booking-history row per booking, as the booking stands now (after the
+    change was flushed), with the session's venue, activity and venue-local date as they
+    are now: a later edit of the session leaves these rows as they were."""
+    if not bookings:
+        return
+    venue = await db.get(Venue, session.venue_id)
+    assert venue is not None
+    local_date = utc_to_local(session.starts_at, venue.zone).date()
+    members: dict[tuple[uuid.UUID, Aggregator], str] = {}
+    from_aggregators = [b for b in bookings if b.aggregator is not None]
+    if from_aggregators:
+        rows = await db.execute(
+            select(
+                CustomerAggregatorId.customer_id,
+                CustomerAggregatorId.aggregator,
+                CustomerAggregatorId.external_id,
+            )
+            .where(col(CustomerAggregatorId.customer_id).in_({b.customer_id for b in bookings}))
+            .order_by(col(CustomerAggregatorId.created_at).desc())
+        )
+        for customer_id, aggregator, external_id in rows:
+            members.setdefault((customer_id, Aggregator(aggregator)), external_id)
+    now = utcnow()
+    db.add_all(
+        BookingHistory(
+            company_id=b.company_id,
+            booking_id=b.id,
+            session_id=session.id,
+            venue_id=session.venue_id,
+            activity_id=session.activity_id,
+            customer_id=b.customer_id,
+            source=b.source,
+            aggregator=b.aggregator,
+            member_id=members.get((b.customer_id, b.aggregator)) if b.aggregator else None,
+            status=b.status,
+            cancellation_type=b.cancellation_type,
+            session_local_date=local_date,
+            session_month=f"{local_date:%Y-%m}",
+            occurred_at=now,
+        )
+        for b in bookings
+    )
 
 
 # -- waitlist promotion and expiry ---------------------------------------------------------
@@ -463,6 +530,7 @@ async def fill_from_waitlist(
         return []
     touch_session(db, session)
     await db.flush()
+    await record_history(db, [booking for _, booking in promoted], session)
     for entry, booking in promoted:
         record_sign_in_event(db, SignInChange.PROMOTED, session, booking.id)
         await _tell_member(

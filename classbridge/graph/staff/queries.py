@@ -2,6 +2,7 @@
 
 import uuid
 from datetime import date, datetime
+from typing import Annotated
 
 import strawberry
 
@@ -18,6 +19,7 @@ from classbridge.graph.pagination import (
 )
 from classbridge.graph.staff.types import (
     Activity,
+    AggregatorVisitReport,
     Booking,
     Company,
     Customer,
@@ -33,9 +35,11 @@ from classbridge.models import company as company_model
 from classbridge.models import customer as customer_model
 from classbridge.models import product as product_model
 from classbridge.models import session as session_model
+from classbridge.models import visit_report
 from classbridge.models.errors import not_found
 from classbridge.models.inputs.customer import CustomerFilter
 from classbridge.models.inputs.session import SessionFilter
+from classbridge.models.tables import Aggregator
 from classbridge.models.tables import StaffUser as StaffUserRow
 
 
@@ -202,6 +206,32 @@ class StaffQuery:
                 db=db, company_id=actor.company_id, booking_id=parse_id(id)
             )
         return Booking(row=row)
+
+    @strawberry.field(
+        description="Owners: aggregator bookings' outcomes per aggregator, venue-local month "
+        "and venue, from the booking history (also as CSV: GET /reports/aggregator-visits.csv)."
+    )
+    async def aggregator_visit_report(
+        self,
+        info: Info,
+        from_: Annotated[date, strawberry.argument(name="from")],
+        to: date,
+        aggregator: Aggregator | None = None,
+        venue_id: strawberry.ID | None = None,
+    ) -> AggregatorVisitReport:
+        actor = info.context.require_staff()
+        actor.require_owner()
+        query = arguments_to_domain(
+            visit_report.VisitReportQuery,
+            {
+                "from_date": from_,
+                "to_date": to,
+                "aggregator": aggregator,
+                "venue_id": parse_id(venue_id, field="venueId") if venue_id else None,
+            },
+            wire={"from_date": "from", "to_date": "to"},
+        )
+        return AggregatorVisitReport(company_id=actor.company_id, query=query)
 
     @strawberry.field(description="A session's sign-in list with its counts.")
     async def sign_in_list(self, info: Info, session_id: strawberry.ID) -> SignInList:

@@ -1,12 +1,13 @@
 """Types of the staff API, in the studio's own words."""
 
+import uuid
 from dataclasses import asdict
 from datetime import date, datetime
 
 import strawberry
 
 from classbridge.graph.context import Info
-from classbridge.models import tables
+from classbridge.models import tables, visit_report
 from classbridge.models import waitlist as waitlist_model
 from classbridge.models.booking import spot_counts
 from classbridge.models.localtime import utc_to_local
@@ -546,3 +547,90 @@ class StaffUser:
 class LoginResult:
     token: str = strawberry.field(description="Send as Authorization: Bearer <token>.")
     user: StaffUser
+
+
+@strawberry.type(
+    description="Aggregator bookings of one aggregator, venue-local month and venue (and, in "
+    "the drill-downs, activity or member id), counted by each booking's latest entry in the "
+    "booking history (docs/aggregator-visit-report.md)."
+)
+class AggregatorVisitRow:
+    row: strawberry.Private[visit_report.VisitRow]
+
+    @strawberry.field
+    def aggregator(self) -> Aggregator:
+        return self.row.aggregator
+
+    @strawberry.field(description="YYYY-MM, venue-local (the session's month).")
+    def month(self) -> str:
+        return self.row.month
+
+    @strawberry.field
+    def venue_id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.venue_id))
+
+    @strawberry.field
+    def venue_name(self) -> str:
+        return self.row.venue_name
+
+    @strawberry.field(description="In `byActivity` only.")
+    def activity_id(self) -> strawberry.ID | None:
+        aid = self.row.activity_id
+        return strawberry.ID(str(aid)) if aid is not None else None
+
+    @strawberry.field(description="In `byActivity` only.")
+    def activity_name(self) -> str | None:
+        return self.row.activity_name
+
+    @strawberry.field(description="In `byMember` only: the aggregator's member id.")
+    def member_id(self) -> str | None:
+        return self.row.member_id
+
+    @strawberry.field(description="Visits: bookings signed in.")
+    def check_ins(self) -> int:
+        return self.row.counts.check_ins
+
+    @strawberry.field(description="Cancelled after the free-cancellation period.")
+    def late_cancellations(self) -> int:
+        return self.row.counts.late_cancellations
+
+    @strawberry.field(description="Booked, not cancelled, marked as not having come.")
+    def no_shows(self) -> int:
+        return self.row.counts.no_shows
+
+    @strawberry.field(description="Cancelled within the free-cancellation period.")
+    def early_cancellations(self) -> int:
+        return self.row.counts.early_cancellations
+
+    @strawberry.field(description="Cancelled because the studio cancelled the session.")
+    def session_cancellations(self) -> int:
+        return self.row.counts.session_cancellations
+
+    @strawberry.field(description="Still booked: neither signed in nor marked as no-show.")
+    def open(self) -> int:
+        return self.row.counts.open
+
+
+@strawberry.type(description="What aggregators owe for: visits, late cancellations, no-shows.")
+class AggregatorVisitReport:
+    company_id: strawberry.Private[uuid.UUID]
+    query: strawberry.Private[visit_report.VisitReportQuery]
+
+    async def _rows(self, info: Info, by: visit_report.Breakdown) -> list[AggregatorVisitRow]:
+        async with info.context.read() as db:
+            rows = await visit_report.visit_report(
+                db=db, company_id=self.company_id, query=self.query, by=by
+            )
+        return [AggregatorVisitRow(row=r) for r in rows]
+
+    @strawberry.field(description="Per aggregator, month and venue.")
+    async def rows(self, info: Info) -> list[AggregatorVisitRow]:
+        return await self._rows(info, visit_report.Breakdown.VENUE)
+
+    @strawberry.field(description="Per aggregator, month, venue and activity.")
+    async def by_activity(self, info: Info) -> list[AggregatorVisitRow]:
+        return await self._rows(info, visit_report.Breakdown.ACTIVITY)
+
+    @strawberry.field(description="Per aggregator, month, venue and member id.")
+    async def by_member(self, info: Info) -> list[AggregatorVisitRow]:
+        return await self._rows(info, visit_report.Breakdown.MEMBER)

@@ -17,6 +17,7 @@ from classbridge.models.tables.aggregator import (
 from classbridge.models.tables.booking import (
     LIVE_STATUSES,
     Booking,
+    BookingHistory,
     BookingSource,
     BookingStatus,
     CancellationType,
@@ -42,6 +43,7 @@ __all__ = [
     "AggregatorMode",
     "AggregatorVenueLink",
     "Booking",
+    "BookingHistory",
     "BookingSource",
     "BookingStatus",
     "CancellationType",
