@@ -167,7 +167,8 @@ def _row(values: sa.Row, by: Breakdown) -> VisitRow:  # type: ignore[type-arg]
     )
 
 
-async def _check_venue(db: AsyncSession, company_id: uuid.UUID, query: VisitReportQuery) -> None:
+async def check_scope(*, db: AsyncSession, company_id: uuid.UUID, query: VisitReportQuery) -> None:
+    """Refuse a venue of another company as not found, as an unknown one."""
     if query.venue_id is not None:
         await get_venue(db=db, company_id=company_id, venue_id=query.venue_id)
 
@@ -177,7 +178,7 @@ async def visit_report(
 ) -> list[VisitRow]:
     """The report's rows at one level of detail (one statement; a venue of another company
     is reported as not found, as an unknown one)."""
-    await _check_venue(db, company_id, query)
+    await check_scope(db=db, company_id=company_id, query=query)
     rows = await db.execute(_statement(company_id, query, by))
     return [_row(r, by) for r in rows]
 
@@ -186,7 +187,7 @@ async def stream_visit_report(
     *, db: AsyncSession, company_id: uuid.UUID, query: VisitReportQuery, by: Breakdown
 ) -> AsyncGenerator[VisitRow]:
     """The same rows, read as they are sent (for the CSV download)."""
-    await _check_venue(db, company_id, query)
+    await check_scope(db=db, company_id=company_id, query=query)
     # Fetched in batches: row by row, each fetch would be a round trip (a thread hop on
     # SQLite) costing more than the row.
     result = await db.stream(_statement(company_id, query, by).execution_options(yield_per=500))

@@ -143,6 +143,11 @@ mutation($s: ID!, $c: ID!, $p: ID!) {
 }
 """
 LEAVE_WAITLIST = "mutation($id: ID!) { leaveWaitlist(id: $id) { __typename id } }"
+VISIT_REPORT = """
+query($id: ID!) {
+  aggregatorVisitReport(from: "2026-01-01", to: "2026-12-31", venueId: $id) { rows { month } }
+}
+"""
 
 
 def _one(doc: str, path: str, kind: str) -> Case:
@@ -213,6 +218,7 @@ CASES = [
         },
     ),
     _one(LEAVE_WAITLIST, "leaveWaitlist.id", "waitlist_entry"),
+    _one(VISIT_REPORT, "aggregatorVisitReport.venueId", "venue"),
 ]
 
 

@@ -231,6 +231,8 @@ class StaffQuery:
             },
             wire={"from_date": "from", "to_date": "to"},
         )
+        async with info.context.read() as db:
+            await visit_report.check_scope(db=db, company_id=actor.company_id, query=query)
         return AggregatorVisitReport(company_id=actor.company_id, query=query)
 
     @strawberry.field(description="A session's sign-in list with its counts.")
