@@ -106,14 +106,12 @@ def _statement(company_id: uuid.UUID, query: VisitReportQuery, by: Breakdown) ->
     if query.venue_id is not None:
         history = history.where(col(h.venue_id) == query.venue_id)
     # Each booking once: its latest row (ids grow in commit order per booking, since every
-    # change of a booking holds its session's lock).
-    latest = (
-        select(func.max(h.id).label("id"))
-        .where(col(h.company_id) == company_id, col(h.source) == BookingSource.AGGREGATOR)
-        .group_by(col(h.booking_id))
-        .subquery()
-    )
-    rows = history.where(col(h.id).in_(select(latest.c.id))).subquery()
+    # change of a booking holds its session's lock). An anti-join on the (booking_id, id)
+    # index: no later row of the same booking.
+    later = sa.orm.aliased(BookingHistory)
+    rows = history.where(
+        ~sa.exists().where(col(later.booking_id) == col(h.booking_id), col(later.id) > col(h.id))
+    ).subquery()
     cancelled = rows.c.status == BookingStatus.CANCELLED
 
     def count(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
