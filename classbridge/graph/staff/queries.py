@@ -17,6 +17,7 @@ from classbridge.graph.pagination import (
     cursor_time,
     decode_cursor,
 )
+from classbridge.graph.staff.permissions import AnyStaff, OwnerOnly
 from classbridge.graph.staff.types import (
     Activity,
     AggregatorVisitReport,
@@ -75,7 +76,7 @@ async def _session(info: Info, id: strawberry.ID) -> Session:
 
 @strawberry.type
 class StaffQuery:
-    @strawberry.field(description="The signed-in staff member.")
+    @strawberry.field(description="The signed-in staff member.", permission_classes=[AnyStaff])
     async def me(self, info: Info) -> StaffUser:
         actor = info.context.require_staff()
         async with info.context.read() as db:
@@ -84,7 +85,7 @@ class StaffQuery:
             raise not_found("staff user")
         return StaffUser(row=user)
 
-    @strawberry.field(description="The caller's company.")
+    @strawberry.field(description="The caller's company.", permission_classes=[AnyStaff])
     async def company(self, info: Info) -> Company:
         actor = info.context.require_staff()
         row = await info.context.loaders.company.load(actor.company_id)
@@ -92,14 +93,14 @@ class StaffQuery:
             raise not_found("company")
         return Company(row=row)
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[AnyStaff])
     async def venues(self, info: Info) -> list[Venue]:
         actor = info.context.require_staff()
         async with info.context.read() as db:
             rows = await company_model.list_venues(db=db, company_id=actor.company_id)
         return [Venue(row=r) for r in rows]
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[AnyStaff])
     async def venue(self, info: Info, id: strawberry.ID) -> Venue:
         actor = info.context.require_staff()
         async with info.context.read() as db:
@@ -108,7 +109,7 @@ class StaffQuery:
             )
         return Venue(row=row)
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[AnyStaff])
     async def activities(self, info: Info, include_archived: bool = False) -> list[Activity]:
         actor = info.context.require_staff()
         async with info.context.read() as db:
@@ -117,7 +118,7 @@ class StaffQuery:
             )
         return [Activity(row=r) for r in rows]
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[AnyStaff])
     async def activity(self, info: Info, id: strawberry.ID) -> Activity:
         actor = info.context.require_staff()
         async with info.context.read() as db:
@@ -126,7 +127,7 @@ class StaffQuery:
             )
         return Activity(row=row)
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[AnyStaff])
     async def products(self, info: Info, include_archived: bool = False) -> list[Product]:
         actor = info.context.require_staff()
         async with info.context.read() as db:
@@ -135,7 +136,9 @@ class StaffQuery:
             )
         return [Product(row=r) for r in rows]
 
-    @strawberry.field(description="Sessions in start order (at most 100 per page).")
+    @strawberry.field(
+        description="Sessions in start order (at most 100 per page).", permission_classes=[AnyStaff]
+    )
     async def sessions(
         self,
         info: Info,
@@ -160,11 +163,14 @@ class StaffQuery:
         )
         return page
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[AnyStaff])
     async def session(self, info: Info, id: strawberry.ID) -> Session:
         return await _session(info, id)
 
-    @strawberry.field(description="Customers by last name; search matches name or email.")
+    @strawberry.field(
+        description="Customers by last name; search matches name or email.",
+        permission_classes=[AnyStaff],
+    )
     async def customers(
         self,
         info: Info,
@@ -189,7 +195,7 @@ class StaffQuery:
         )
         return page
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[AnyStaff])
     async def customer(self, info: Info, id: strawberry.ID) -> Customer:
         actor = info.context.require_staff()
         async with info.context.read() as db:
@@ -198,7 +204,7 @@ class StaffQuery:
             )
         return Customer(row=row)
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[AnyStaff])
     async def booking(self, info: Info, id: strawberry.ID) -> Booking:
         actor = info.context.require_staff()
         async with info.context.read() as db:
@@ -209,7 +215,8 @@ class StaffQuery:
 
     @strawberry.field(
         description="Owners: aggregator bookings' outcomes per aggregator, venue-local month "
-        "and venue, from the booking history (also as CSV: GET /reports/aggregator-visits.csv)."
+        "and venue, from the booking history (also as CSV: GET /reports/aggregator-visits.csv).",
+        permission_classes=[OwnerOnly],
     )
     async def aggregator_visit_report(
         self,
@@ -220,7 +227,6 @@ class StaffQuery:
         venue_id: strawberry.ID | None = None,
     ) -> AggregatorVisitReport:
         actor = info.context.require_staff()
-        actor.require_owner()
         query = arguments_to_domain(
             visit_report.VisitReportQuery,
             {
@@ -235,7 +241,9 @@ class StaffQuery:
             await visit_report.check_scope(db=db, company_id=actor.company_id, query=query)
         return AggregatorVisitReport(company_id=actor.company_id, query=query)
 
-    @strawberry.field(description="A session's sign-in list with its counts.")
+    @strawberry.field(
+        description="A session's sign-in list with its counts.", permission_classes=[AnyStaff]
+    )
     async def sign_in_list(self, info: Info, session_id: strawberry.ID) -> SignInList:
         session = await _session(info, session_id)
         return SignInList(
