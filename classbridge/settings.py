@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     email_sweep_seconds: float = Field(
         default=30.0, gt=0, description="How often queued emails are retried in-process."
     )
+    waitlist_expiry_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How often waitlist entries whose booking window closed are expired.",
+    )
     mail_from: str = Field(
         default="classbridge <noreply@classbridge.local>", description="Sender of outgoing email."
     )

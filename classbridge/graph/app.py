@@ -23,6 +23,7 @@ from classbridge.graph.graphiql import STATIC_URL, graphiql_assets, graphiql_res
 from classbridge.graph.http import bearer_token, error_response
 from classbridge.graph.login_limit import LoginRateLimit
 from classbridge.graph.partner.endpoint import PartnerGraphQL
+from classbridge.graph.reports import VisitReportDownload
 from classbridge.graph.staff.schema import build_staff_schema
 from classbridge.graph.staff.sockets import (
     CONNECTION_INIT_TIMEOUT,
@@ -33,6 +34,7 @@ from classbridge.graph.staff.sockets import (
 from classbridge.jobs.email import EmailDelivery
 from classbridge.jobs.embedded import push_lifespan
 from classbridge.jobs.series import series_lifespan
+from classbridge.jobs.waitlist import WaitlistExpiry
 from classbridge.live import EventBus, SignInMessage, attach_publisher, create_bus
 from classbridge.models import staff as staff_model
 from classbridge.models.db import Database
@@ -218,11 +220,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         )
         if delivery is not None:
             delivery.start()
+        expiry = WaitlistExpiry(database, every_seconds=settings.waitlist_expiry_seconds)
+        expiry.start()
         try:
             # Without Redis the push runs in this process (see jobs/embedded.py).
             async with push_lifespan(database, settings), series_lifespan(database, settings):
                 yield
         finally:
+            await expiry.stop()
             if delivery is not None:
                 await delivery.stop()
             # Committed sign-in events still go out before the bus closes (within reason).
@@ -252,6 +257,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         Route("/graphql", staff),
         WebSocketRoute("/graphql", staff),
         Route("/aggregator/v1/graphql", partner),
+        Route(
+            "/reports/aggregator-visits.csv",
+            VisitReportDownload(database).endpoint,
+            methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+        ),
         Mount(STATIC_URL, graphiql_assets()),
     ]
     app = Starlette(routes=routes, middleware=_middleware(settings, routes), lifespan=lifespan)

@@ -55,6 +55,7 @@ from classbridge.graph.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 SIGN_IN_LIST = 100  # bookings of one session (every status)
 VENUES = 100  # venues of one company
 AGGREGATORS = 3  # EGYM Wellpass, Urban Sports Club, ClassPass
+WAITLIST = 100  # entries of one session's waitlist
 LIST_BOUNDS: Mapping[tuple[str, str], int] = {
     # staff schema
     ("Query", "venues"): VENUES,
@@ -65,6 +66,12 @@ LIST_BOUNDS: Mapping[tuple[str, str], int] = {
     ("Query", "aggregatorSync"): AGGREGATORS,
     ("Session", "bookings"): SIGN_IN_LIST,
     ("SignInList", "bookings"): SIGN_IN_LIST,
+    ("Session", "waitlist"): WAITLIST,
+    ("SignInList", "waitlist"): WAITLIST,
+    # one row per aggregator, month and venue (x activity / member id); 3 years at most
+    ("AggregatorVisitReport", "rows"): 5_000,
+    ("AggregatorVisitReport", "byActivity"): 10_000,
+    ("AggregatorVisitReport", "byMember"): 30_000,
     ("Customer", "aggregatorIds"): 10,
     ("AggregatorExtension", "venues"): VENUES,
     ("SessionSync", "aggregators"): AGGREGATORS,
@@ -78,6 +85,7 @@ LIST_BOUNDS: Mapping[tuple[str, str], int] = {
     ("SignInSessionList", "bookings"): SIGN_IN_LIST,
     # partner schema
     ("Session", "teachers"): 1,
+    ("Query", "waitlistEntries"): WAITLIST,
 }
 
 # Above any realistic result size: products saturate here instead of growing big integers.

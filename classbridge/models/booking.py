@@ -12,8 +12,15 @@ from sqlmodel import col, func, select, update
 
 from classbridge.models.base import utcnow
 from classbridge.models.customer import get_customer
+from classbridge.models.email import queue_email
 from classbridge.models.errors import DomainError, ErrorCode, not_found
-from classbridge.models.outbox import ReservationRef, note_reservation_changes, touch_session
+from classbridge.models.localtime import utc_to_local
+from classbridge.models.outbox import (
+    ReservationRef,
+    note_reservation_change,
+    note_reservation_changes,
+    touch_session,
+)
 from classbridge.models.product import aggregator_product, get_product
 from classbridge.models.session import SessionRules, effective_rules, lock_own_class_session
 from classbridge.models.sign_in_events import SignInChange, record_sign_in_event
@@ -22,13 +29,16 @@ from classbridge.models.tables.aggregator import Aggregator
 from classbridge.models.tables.booking import (
     LIVE_STATUSES,
     Booking,
+    BookingHistory,
     BookingSource,
     BookingStatus,
     CancellationType,
 )
-from classbridge.models.tables.customer import Customer
+from classbridge.models.tables.company import Venue
+from classbridge.models.tables.customer import Customer, CustomerAggregatorId
 from classbridge.models.tables.product import Product
 from classbridge.models.tables.session import ClassSession
+from classbridge.models.tables.waitlist import WaitlistEntry, WaitlistStatus
 
 CHECK_IN_OPENS_BEFORE_START = timedelta(minutes=60)
 """How long before its start a session's check-in opens, unless the caller says otherwise
@@ -113,7 +123,7 @@ def spot_counts(rules: SessionRules, counts: BookingCounts) -> SpotCounts:
     )
 
 
-def _check_bookable(
+def check_bookable(
     session: ClassSession, rules: SessionRules, now: datetime, *, aggregator: bool
 ) -> None:
     if session.is_cancelled:
@@ -186,12 +196,12 @@ async def book(
         raise ValueError("aggregator bookings, and only they, name an aggregator")
     session, activity = await _locked_session_with_activity(db, company_id, session_id)
     customer = await get_customer(db=db, company_id=company_id, customer_id=customer_id)
-    product = await _booking_product(db, company_id, product_id, aggregator)
+    product = await booking_product(db, company_id, product_id, aggregator)
     now = utcnow()
     rules = effective_rules(session, activity)
-    _check_bookable(session, rules, now, aggregator=aggregator is not None)
-    if checked_in:
-        _check_in_open(session, now, check_in_opens_before)
+    """Cancel every live booking that matches (only those in `statuses`), in one UPDATE
+    (callers hold the sessions' locks and record the sign-in events); the booking history
+    gets a row for each."""
     if await live_booking(db=db, session_id=session.id, customer_id=customer.id) is not None:
         raise DomainError(
             ErrorCode.ALREADY_BOOKED,
@@ -222,11 +232,23 @@ async def book(
     db.add(booking)
     touch_session(db, session)
     await db.flush()
+    # Booked directly while waiting (e.g. a staff spot freed): the entry has done its job.
+    await db.execute(
+        update(WaitlistEntry)
+        .where(
+            col(WaitlistEntry.session_id) == session.id,
+            col(WaitlistEntry.customer_id) == customer.id,
+            col(WaitlistEntry.status) == WaitlistStatus.WAITING,
+        )
+        .values(status=WaitlistStatus.LEFT, ended_at=now, updated_at=now)
+        .execution_options(synchronize_session="fetch")
+    )
+    await record_history(db, [booking], session)
     record_sign_in_event(db, SignInChange.BOOKED, session, booking.id)
     return booking
 
 
-async def _booking_product(
+async def booking_product(
     db: AsyncSession,
     company_id: uuid.UUID,
     product_id: uuid.UUID | None,
@@ -259,9 +281,10 @@ async def cancel_live_bookings(
 ) -> None:
     """Cancel every live booking that matches (only those in `statuses`), in one UPDATE
     (callers hold the sessions' locks and record the sign-in events). The studio side
-    cancels them, so every aggregator reservation among them is owed a reservation event."""
+    cancels them, so every aggregator reservation among them is owed a reservation event,
+    and the booking history gets a row for each."""
     now = utcnow()
-    cancelled = await db.execute(
+    result = await db.execute(
         update(Booking)
         .where(where, col(Booking.status).in_(statuses))
         .values(
@@ -273,7 +296,22 @@ async def cancel_live_bookings(
         .returning(col(Booking.id), col(Booking.company_id), col(Booking.aggregator))
         .execution_options(synchronize_session="fetch")
     )
-    await note_reservation_changes(db, [ReservationRef(*row) for row in cancelled])
+    refs = [ReservationRef(*row) for row in result]
+    await note_reservation_changes(db, refs)
+    if not refs:
+        return
+    cancelled = [ref.booking_id for ref in refs]
+    rows = list(
+        await db.scalars(
+            select(Booking)
+            .where(col(Booking.id).in_(cancelled))
+            .execution_options(populate_existing=True)
+        )
+    )
+    for session_id in sorted({b.session_id for b in rows}):
+        session = await db.get(ClassSession, session_id)
+        assert session is not None
+        await record_history(db, [b for b in rows if b.session_id == session_id], session)
 
 
 async def get_booking(*, db: AsyncSession, company_id: uuid.UUID, booking_id: uuid.UUID) -> Booking:
@@ -328,7 +366,10 @@ async def cancel_booking(
     booking.updated_at = now
     touch_session(db, session)
     await db.flush()
+    await record_history(db, [booking], session)
     record_sign_in_event(db, SignInChange.CANCELLED, session, booking.id)
+    # The freed spot goes to the waitlist in the same transaction, under the same lock.
+    await fill_from_waitlist(db=db, session=session, activity=activity)
     return booking
 
 
@@ -360,6 +401,7 @@ async def _set_status(
     booking.updated_at = now
     session.updated_at = now  # the sign-in list changed; spots did not
     await db.flush()
+    await record_history(db, [booking], session)
     record_sign_in_event(db, change, session, booking.id)
     return booking
 
@@ -402,7 +444,7 @@ async def mark_no_show(
     *, db: AsyncSession, company_id: uuid.UUID, booking_id: uuid.UUID
 ) -> Booking:
     """Mark that a booked customer did not come (once the session has started)."""
-    return await _set_status(
+    booking = await _set_status(
         db,
         company_id,
         booking_id,
@@ -410,3 +452,196 @@ async def mark_no_show(
         to=BookingStatus.NO_SHOW,
         change=SignInChange.NO_SHOW,
     )
+    if booking.aggregator is not None:
+        await note_reservation_change(db, booking)  # aggregators bill by no-shows
+    return booking
+
+
+async def record_history(db: AsyncSession, bookings: list[Booking], session: ClassSession) -> None:
+    """Append one booking-history row per booking, as the booking stands now (after the
+    change was flushed), with the session's venue, activity and venue-local date as they
+    are now: a later edit of the session leaves these rows as they were."""
+    if not bookings:
+        return
+    venue = await db.get(Venue, session.venue_id)
+    assert venue is not None
+    local_date = utc_to_local(session.starts_at, venue.zone).date()
+    members: dict[tuple[uuid.UUID, Aggregator], str] = {}
+    from_aggregators = [b for b in bookings if b.aggregator is not None]
+    if from_aggregators:
+        rows = await db.execute(
+            select(
+                CustomerAggregatorId.customer_id,
+                CustomerAggregatorId.aggregator,
+                CustomerAggregatorId.external_id,
+            )
+            .where(col(CustomerAggregatorId.customer_id).in_({b.customer_id for b in bookings}))
+            .order_by(col(CustomerAggregatorId.created_at).desc())
+        )
+        for customer_id, aggregator, external_id in rows:
+            members.setdefault((customer_id, Aggregator(aggregator)), external_id)
+    now = utcnow()
+    db.add_all(
+        BookingHistory(
+            company_id=b.company_id,
+            booking_id=b.id,
+            session_id=session.id,
+            venue_id=session.venue_id,
+            activity_id=session.activity_id,
+            customer_id=b.customer_id,
+            source=b.source,
+            aggregator=b.aggregator,
+            member_id=members.get((b.customer_id, b.aggregator)) if b.aggregator else None,
+            status=b.status,
+            cancellation_type=b.cancellation_type,
+            session_local_date=local_date,
+            session_month=f"{local_date:%Y-%m}",
+            occurred_at=now,
+        )
+        for b in bookings
+    )
+
+
+# -- waitlist promotion and expiry ---------------------------------------------------------
+# Here rather than in models/waitlist.py: cancelling (this module) frees spots, and the
+# promotion must happen in the same transaction under the same session lock.
+
+
+async def waiting_entries(*, db: AsyncSession, session_id: uuid.UUID) -> list[WaitlistEntry]:
+    """A session's waiting entries, in the order they joined."""
+    return list(
+        await db.scalars(
+            select(WaitlistEntry)
+            .where(
+                WaitlistEntry.session_id == session_id,
+                WaitlistEntry.status == WaitlistStatus.WAITING,
+            )
+            .order_by(col(WaitlistEntry.position))
+        )
+    )
+
+
+async def fill_from_waitlist(
+    *, db: AsyncSession, session: ClassSession, activity: Activity
+) -> list[Booking]:
+    """Turn waiting entries into bookings while spots are free, strictly in waitlist
+    order; an aggregator's member whose aggregator has no spot left is passed over (and
+    keeps their place). The caller holds the session's lock. Once the booking window has
+    closed, the waiting entries expire instead. Returns the bookings made."""
+    now = utcnow()
+    rules = effective_rules(session, activity)
+    if session.is_cancelled or now >= rules.booking_closes_at or session.ends_at <= now:
+        await expire_waitlist(db=db, session=session, activity=activity)
+        return []
+    entries = await waiting_entries(db=db, session_id=session.id)
+    if not entries:
+        return []
+    counts = (await booking_counts(db=db, session_ids=[session.id]))[session.id]
+    promoted: list[tuple[WaitlistEntry, Booking]] = []
+    for entry in entries:
+        if available_spots(rules, counts, for_aggregator=False) == 0:
+            break
+        if entry.aggregator is not None and not available_spots(rules, counts, for_aggregator=True):
+            continue
+        if await live_booking(db=db, session_id=session.id, customer_id=entry.customer_id):
+            _end_entry(entry, WaitlistStatus.LEFT, now)  # booked meanwhile
+            continue
+        booking = Booking(
+            company_id=session.company_id,
+            session_id=session.id,
+            customer_id=entry.customer_id,
+            product_id=entry.product_id,
+            source=entry.source,
+            aggregator=entry.aggregator,
+            status=BookingStatus.BOOKED,
+        )
+        db.add(booking)
+        await db.flush()
+        _end_entry(entry, WaitlistStatus.PROMOTED, now)
+        entry.booking_id = booking.id
+        counts = BookingCounts(
+            counts.booked + 1,
+            counts.checked_in,
+            counts.aggregator_booked + (entry.aggregator is not None),
+        )
+        promoted.append((entry, booking))
+    if not promoted:
+        return []
+    touch_session(db, session)
+    await db.flush()
+    await record_history(db, [booking for _, booking in promoted], session)
+    for entry, booking in promoted:
+        record_sign_in_event(db, SignInChange.PROMOTED, session, booking.id)
+        await _tell_member(
+            db, entry, session, activity, "You have a place", "a spot freed up: you are booked"
+        )
+        # The reservation the aggregator never made itself reaches it as an event.
+        await note_reservation_change(db, booking)
+    return [booking for _, booking in promoted]
+
+
+async def expire_waitlist(*, db: AsyncSession, session: ClassSession, activity: Activity) -> int:
+    """End every waiting entry of a session whose booking window has closed (or that was
+    cancelled or is over) and tell each member. The caller holds the session's lock."""
+    now = utcnow()
+    rules = effective_rules(session, activity)
+    if not (session.is_cancelled or now >= rules.booking_closes_at or session.ends_at <= now):
+        return 0
+    entries = await waiting_entries(db=db, session_id=session.id)
+    for entry in entries:
+        _end_entry(entry, WaitlistStatus.EXPIRED, now)
+    if not entries:
+        return 0
+    await db.flush()
+    record_sign_in_event(db, SignInChange.WAITLIST_CHANGED, session, None)
+    for entry in entries:
+        await _tell_member(
+            db,
+            entry,
+            session,
+            activity,
+            "No place this time",
+            "bookings have closed and no spot freed up: your waitlist place has expired",
+        )
+        if entry.aggregator is not None:
+            waitlist_event_for_aggregator(db, entry)
+    return len(entries)
+
+
+def _end_entry(entry: WaitlistEntry, status: WaitlistStatus, now: datetime) -> None:
+    entry.status = status
+    entry.ended_at = now
+    entry.updated_at = now
+
+
+async def _tell_member(
+    db: AsyncSession,
+    entry: WaitlistEntry,
+    session: ClassSession,
+    activity: Activity,
+    subject: str,
+    what: str,
+) -> None:
+    """Email the customer (when there is an address) through the email outbox."""
+    customer = await db.get(Customer, entry.customer_id)
+    if customer is None or not customer.email:
+        return
+    venue = await db.get(Venue, session.venue_id)
+    assert venue is not None
+    local = utc_to_local(session.starts_at, venue.zone)
+    queue_email(
+        db=db,
+        to=[customer.email],
+        subject=f"{subject}: {activity.name} on {local:%Y-%m-%d %H:%M}",
+        body=(
+            f"Hello {customer.first_name},\n\n{activity.name} at {venue.name} on "
+            f"{local:%A, %Y-%m-%d at %H:%M}: {what}.\n"
+        ),
+        company_id=session.company_id,
+    )
+
+
+def waitlist_event_for_aggregator(db: AsyncSession, entry: WaitlistEntry) -> None:
+    """An expired waitlist entry of an aggregator's member. The push contract has no
+    waitlist event yet (only reservation events): the partner API's `waitlistEntries`
+    shows the entry as EXPIRED."""

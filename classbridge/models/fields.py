@@ -211,6 +211,8 @@ Password = Annotated[
 
 Capacity = Annotated[int, Field(ge=1, le=MAX_CAPACITY)]
 AggregatorLimit = Annotated[int, Field(ge=0, le=MAX_CAPACITY)]
+WaitlistSize = Annotated[int, Field(ge=0, le=MAX_CAPACITY)]
+"""0: no waitlist."""
 DurationMinutes = Annotated[int, Field(ge=1, le=MAX_DURATION_MINUTES)]
 MinutesBeforeStart = Annotated[int, Field(ge=0, le=MAX_OFFSET_MINUTES)]
 ClosesMinutesBeforeStart = Annotated[int, Field(ge=-MAX_DURATION_MINUTES, le=MAX_OFFSET_MINUTES)]

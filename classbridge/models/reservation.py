@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from classbridge.models import booking as booking_model
+from classbridge.models import waitlist as waitlist_model
 from classbridge.models.aggregator import extension_active, venue_offered
 from classbridge.models.customer import find_by_aggregator_id
 from classbridge.models.db import is_unique_violation
@@ -22,6 +23,7 @@ from classbridge.models.tables.aggregator import Aggregator
 from classbridge.models.tables.booking import Booking, BookingSource
 from classbridge.models.tables.customer import Customer, CustomerAggregatorId
 from classbridge.models.tables.session import ClassSession
+from classbridge.models.tables.waitlist import WaitlistEntry
 
 
 async def _offered_session(
@@ -176,3 +178,54 @@ async def member_ids(
     for customer_id, external_id in rows:
         found.setdefault(customer_id, external_id)
     return found
+
+
+async def join_waitlist(
+    *, db: AsyncSession, aggregator: Aggregator, session_id: uuid.UUID, member: Member
+) -> WaitlistEntry:
+    """Put a member on a full session's waitlist through models.waitlist (same rules as
+    staff; the member waits for a spot within the aggregator's limit). A retry while the
+    member is still waiting returns the existing entry."""
+    session = await _offered_session(db, aggregator, session_id)
+    customer = await member_customer(
+        db=db, company_id=session.company_id, aggregator=aggregator, member=member
+    )
+    await lock_class_session(db=db, session_id=session.id)
+    for entry in await booking_model.waiting_entries(db=db, session_id=session.id):
+        if entry.customer_id == customer.id and entry.aggregator is aggregator:
+            return entry
+    return await waitlist_model.join_waitlist(
+        db=db,
+        company_id=session.company_id,
+        session_id=session.id,
+        customer_id=customer.id,
+        source=BookingSource.AGGREGATOR,
+        aggregator=aggregator,
+    )
+
+
+async def get_waitlist_entry(
+    *, db: AsyncSession, aggregator: Aggregator, entry_id: uuid.UUID
+) -> WaitlistEntry:
+    """One of this aggregator's waitlist entries; anything else is reported as not found."""
+    entry = await db.get(WaitlistEntry, entry_id)
+    if entry is None or entry.aggregator is not aggregator:
+        raise not_found("waitlist entry")
+    return entry
+
+
+async def leave_waitlist(
+    *, db: AsyncSession, aggregator: Aggregator, entry_id: uuid.UUID
+) -> WaitlistEntry:
+    entry = await get_waitlist_entry(db=db, aggregator=aggregator, entry_id=entry_id)
+    return await waitlist_model.leave_waitlist(
+        db=db, company_id=entry.company_id, entry_id=entry.id, by_aggregator=aggregator
+    )
+
+
+async def waitlist_entries(
+    *, db: AsyncSession, aggregator: Aggregator, session_id: uuid.UUID
+) -> list[WaitlistEntry]:
+    """This aggregator's members' entries of a session, in waitlist order."""
+    session = await _offered_session(db, aggregator, session_id)
+    return await waitlist_model.list_entries(db=db, session_ids=[session.id], aggregator=aggregator)

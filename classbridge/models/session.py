@@ -37,6 +37,8 @@ class SessionRules:
     booking_opens_at: datetime | None
     booking_closes_at: datetime
     free_cancellation_until: datetime
+    waitlist_size: int = 0
+    """0: no waitlist."""
 
 
 def effective_rules(session: ClassSession, activity: Activity) -> SessionRules:
@@ -67,6 +69,11 @@ def effective_rules(session: ClassSession, activity: Activity) -> SessionRules:
         booking_closes_at=closes,
         free_cancellation_until=session.starts_at
         - timedelta(minutes=activity.free_cancellation_minutes),
+        waitlist_size=(
+            session.waitlist_size_override
+            if session.waitlist_size_override is not None
+            else activity.waitlist_size
+        ),
     )
 
 

@@ -9,12 +9,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from classbridge.models.base import utcnow
-from classbridge.models.booking import cancel_live_bookings
+from classbridge.models.booking import cancel_live_bookings, expire_waitlist
 from classbridge.models.errors import DomainError, ErrorCode
 from classbridge.models.fields import Reason
 from classbridge.models.outbox import touch_session
 from classbridge.models.session import lock_own_class_session
 from classbridge.models.sign_in_events import SignInChange, record_sign_in_event
+from classbridge.models.tables.activity import Activity
 from classbridge.models.tables.booking import Booking, BookingStatus, CancellationType
 from classbridge.models.tables.session import ClassSession
 from classbridge.models.validation import check
@@ -40,4 +41,7 @@ async def cancel_session(
     record_sign_in_event(db, SignInChange.SESSION_CANCELLED, session, None)
     touch_session(db, session)
     await db.flush()
+    activity = await db.get(Activity, session.activity_id)
+    assert activity is not None
+    await expire_waitlist(db=db, session=session, activity=activity)  # they are told
     return session

@@ -25,6 +25,10 @@ class SignInChange(enum.StrEnum):
     NO_SHOW = "NO_SHOW"
     SESSION_UPDATED = "SESSION_UPDATED"
     SESSION_CANCELLED = "SESSION_CANCELLED"
+    PROMOTED = "PROMOTED"
+    """A waitlist entry became a booking (the event carries the booking)."""
+    WAITLIST_CHANGED = "WAITLIST_CHANGED"
+    """Someone joined or left the waitlist, or its entries expired."""
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from classbridge.models.tables import (
     OutboxItem,
     OutboxKind,
 )
-from tests.aggregators.partner import connect, link
+from tests.aggregators.partner import connect, link, make_partner, pgql
 from tests.studio import Studio, error_codes, gql
 
 SETTINGS = """
@@ -137,6 +137,21 @@ async def test_aggregator_bookings_in_the_sign_in_list_and_what_staff_may_do(
         token=studio.token,
     )
     assert no_show["data"]["markNoShow"]["status"] == "NO_SHOW"
+    partner = await make_partner(studio.database, Aggregator.EGYM_WELLPASS)
+    seen = await pgql(
+        client,
+        partner,
+        "query R($s: ID!) { reservations(sessionId: $s) {"
+        " edges { node { id isNoShow status } } } }",
+        {"s": str(session_id)},
+    )
+    rows = {e["node"]["id"]: e["node"] for e in seen["data"]["reservations"]["edges"]}
+    assert rows[str(second.id)] == {
+        "id": str(second.id),
+        "isNoShow": True,
+        "status": "RESERVATION_STATUS_ENROLLED",
+    }
+    assert rows[str(first.id)]["isNoShow"] is False
 
 
 async def test_cancelling_a_session_cancels_aggregator_bookings_with_an_outbox_row(

@@ -74,6 +74,9 @@ CREATE_PRODUCT = "mutation($n: String!) { createProduct(name: $n, kind: DROP_IN)
 RESERVE = """
 mutation($s: ID!, $u: UserInput!) { makeReservation(sessionId: $s, user: $u) { id } }
 """
+JOIN_WAITLIST = """
+mutation($s: ID!, $u: UserInput!) { joinWaitlist(sessionId: $s, user: $u) { id } }
+"""
 PARTNER_SESSIONS = "query($d: Float) { sessions(timeRangeInDays: $d) { edges { cursor } } }"
 LINK_VENUE = """
 mutation($v: ID!, $x: String!) {
@@ -105,6 +108,7 @@ RULES = {
     "freeCancellationMinutesBeforeStart": None,
     "allowAggregatorBookings": None,
     "aggregatorLimit": -1,
+    "waitlistSize": -1,
 }
 AUDIT_LOG = "query($filter: AuditLogFilter) { auditLog(filter: $filter) { __typename } }"
 # Each end of the booking window is fine alone; together they are refused (a domain rule).
@@ -206,6 +210,7 @@ def staff_cases(studio: Studio, session_id: str) -> Iterator[tuple[str, str, str
         "aggregatorMode": None,
         "aggregatorAllowed": None,
         "aggregatorLimit": -1,
+        "waitlistSizeOverride": -1,
     }.items():
         yield "editSession", f"input.{field}", EDIT, {"id": session_id, "input": {field: value}}
     yield "editSession", "input.start", EDIT, {"id": session_id, "input": {"start": PAST}}
@@ -311,15 +316,13 @@ def partner_cases(
         "phone": "p" * 51,
         "birthday": FUTURE_DAY,
     }.items():
-        yield (
-            "makeReservation",
-            f"user.{field}",
-            RESERVE,
-            {
-                "s": session_id,
-                "u": member(1, **{field: value}),
-            },
-        )
+        for operation, document in (("makeReservation", RESERVE), ("joinWaitlist", JOIN_WAITLIST)):
+            yield (
+                operation,
+                f"user.{field}",
+                document,
+                {"s": session_id, "u": member(1, **{field: value})},
+            )
     address = {"street": "S", "zip": "Z", "city": "C", "country": "DE"}
     for field, value in {
         "street": "s" * 201,
@@ -327,15 +330,13 @@ def partner_cases(
         "city": "c" * 101,
         "country": "c" * 101,
     }.items():
-        yield (
-            "makeReservation",
-            f"user.address.{field}",
-            RESERVE,
-            {
-                "s": session_id,
-                "u": member(1, address={**address, field: value}),
-            },
-        )
+        for operation, document in (("makeReservation", RESERVE), ("joinWaitlist", JOIN_WAITLIST)):
+            yield (
+                operation,
+                f"user.address.{field}",
+                document,
+                {"s": session_id, "u": member(1, address={**address, field: value})},
+            )
     yield "sessions", "timeRangeInDays", PARTNER_SESSIONS, {"d": 0}
     yield (
         "setAggregatorVenueId",

@@ -18,7 +18,7 @@ from classbridge.models.base import utcnow
 from classbridge.models.inputs.session import SessionSchedule, WeeklyRepeat
 from classbridge.models.inputs.staff import StaffUserCreate
 from classbridge.models.localtime import utc_to_local
-from classbridge.models.tables import Aggregator, BookingSource, StaffRole, Venue
+from classbridge.models.tables import Aggregator, BookingSource, StaffRole, Venue, WaitlistEntry
 from tests.graph.rows import diff, snapshot
 from tests.studio import Studio, gql
 
@@ -32,6 +32,7 @@ class Ids:
     customer2: str
     product: str
     booking: str
+    waitlist_entry: str
     series: str
     staff: str
 
@@ -55,6 +56,17 @@ async def _ids(studio: Studio) -> Ids:
             aggregator=Aggregator.EGYM_WELLPASS,
             external_id="EGYM-1",
         )
+        # A row as joinWaitlist leaves it (the rules are tested in tests/models/test_waitlist.py).
+        entry = WaitlistEntry(
+            company_id=studio.company_id,
+            session_id=session_id,
+            customer_id=second,
+            product_id=studio.product_id,
+            source=BookingSource.STAFF,
+            position=1,
+            updated_at=utcnow(),
+        )
+        db.add(entry)
         desk = await staff_model.create_staff_user(
             db=db,
             company_id=studio.company_id,
@@ -75,6 +87,7 @@ async def _ids(studio: Studio) -> Ids:
         customer2=str(second),
         product=str(studio.product_id),
         booking=str(booking.id),
+        waitlist_entry=str(entry.id),
         staff=str(desk.id),
     )
 
@@ -185,6 +198,17 @@ mutation($id: ID!) {
   }
 }
 """
+JOIN_WAITLIST = """
+mutation($s: ID!, $c: ID!, $p: ID!) {
+  joinWaitlist(sessionId: $s, customerId: $c, productId: $p) { __typename id }
+}
+"""
+LEAVE_WAITLIST = "mutation($id: ID!) { leaveWaitlist(id: $id) { __typename id } }"
+VISIT_REPORT = """
+query($id: ID!) {
+  aggregatorVisitReport(from: "2026-01-01", to: "2026-12-31", venueId: $id) { rows { month } }
+}
+"""
 AUDIT_LOG = """
 query($f: AuditLogFilter) { auditLog(filter: $f) { __typename edges { node { id } } } }
 """
@@ -260,6 +284,17 @@ CASES = [
     _one(UNDO_CHECK_IN, "undoCheckIn.bookingId", "booking"),
     _one(MARK_NO_SHOW, "markNoShow.bookingId", "booking"),
     _one(VENUE_OFFERED, "setAggregatorVenueOffered.venueId", "venue"),
+    Case(
+        JOIN_WAITLIST,
+        {"s": "$session", "c": "$customer2", "p": "$product"},
+        {
+            "joinWaitlist.sessionId": (("s",), "session"),
+            "joinWaitlist.customerId": (("c",), "customer2"),
+            "joinWaitlist.productId": (("p",), "product"),
+        },
+    ),
+    _one(LEAVE_WAITLIST, "leaveWaitlist.id", "waitlist_entry"),
+    _one(VISIT_REPORT, "aggregatorVisitReport.venueId", "venue"),
     Case(
         AUDIT_LOG,
         {"f": {"entityId": "$customer", "actorId": "$staff"}},

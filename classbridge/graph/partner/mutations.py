@@ -5,7 +5,7 @@ import strawberry
 from classbridge.graph.ids import parse_id
 from classbridge.graph.inputs import to_domain
 from classbridge.graph.partner.context import PartnerInfo
-from classbridge.graph.partner.types import Reservation, UserInput, Venue
+from classbridge.graph.partner.types import Reservation, UserInput, Venue, WaitlistEntry
 from classbridge.models import extension as extension_model
 from classbridge.models import reservation as reservation_model
 from classbridge.models.inputs.customer import Member
@@ -64,6 +64,35 @@ class PartnerMutation:
                 opens_before=info.context.settings.check_in_opens_before,
             )
         return Reservation(row=booking)
+
+    @strawberry.mutation(
+        description="Put your member on a full session's waitlist (when it has one and no "
+        "spot is left for you). Retrying while the member waits returns the same entry. "
+        "A promotion books the member; you see it in `reservations` and `waitlistEntries`."
+    )
+    async def join_waitlist(
+        self, info: PartnerInfo, session_id: strawberry.ID, user: UserInput
+    ) -> WaitlistEntry:
+        async with info.context.transaction() as db:
+            entry = await reservation_model.join_waitlist(
+                db=db,
+                aggregator=info.context.who,
+                session_id=parse_id(session_id, field="sessionId"),
+                member=to_domain(Member, user, at="user"),
+            )
+        return WaitlistEntry(row=entry)
+
+    @strawberry.mutation(description="Take your member off a waitlist; leaving again is a no-op.")
+    async def leave_waitlist(
+        self, info: PartnerInfo, waitlist_entry_id: strawberry.ID
+    ) -> WaitlistEntry:
+        async with info.context.transaction() as db:
+            entry = await reservation_model.leave_waitlist(
+                db=db,
+                aggregator=info.context.who,
+                entry_id=parse_id(waitlist_entry_id, field="waitlistEntryId"),
+            )
+        return WaitlistEntry(row=entry)
 
     @strawberry.mutation(
         description="Link one of our venues (eversportsVenueId: the venue UUID the studio gave "

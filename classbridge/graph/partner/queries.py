@@ -28,6 +28,7 @@ from classbridge.graph.partner.types import (
     Session,
     Sport,
     Venue,
+    WaitlistEntry,
     name_id,
 )
 from classbridge.models import catalog
@@ -260,3 +261,17 @@ class PartnerQuery:
         return await reservation_page(
             info, session_id=parse_id(session_id, field="sessionId"), after=after, first=first
         )
+
+    @strawberry.field(
+        description="Your members' waitlist entries of a session (all statuses), in order."
+    )
+    async def waitlist_entries(
+        self, info: PartnerInfo, session_id: strawberry.ID
+    ) -> list[WaitlistEntry]:
+        async with info.context.read() as db:
+            rows = await reservation_model.waitlist_entries(
+                db=db,
+                aggregator=info.context.who,
+                session_id=parse_id(session_id, field="sessionId"),
+            )
+        return [WaitlistEntry(row=r) for r in rows]

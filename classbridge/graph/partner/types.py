@@ -468,6 +468,13 @@ class Reservation:
     def cancellation_type(self) -> CancellationType:
         return _CANCELLATION[self.row.cancellation_type]
 
+    @strawberry.field(
+        description="True when the studio marked that your member held the spot but did not "
+        "come (status stays RESERVATION_STATUS_ENROLLED); a later check-in clears it."
+    )
+    def is_no_show(self) -> bool:
+        return self.row.status is BookingStatus.NO_SHOW
+
     @strawberry.field(description="Your member id (UserInput.id).")
     async def user_id(self, info: PartnerInfo) -> str:
         return await info.context.member_id.load(self.row.customer_id)
@@ -481,6 +488,73 @@ class Reservation:
     @strawberry.field
     def online_stream_link(self) -> str | None:
         return None
+
+    @strawberry.field
+    def updated_at(self) -> datetime:
+        return self.row.updated_at
+
+
+@strawberry.enum(description="Where a waitlist entry stands.")
+class WaitlistEntryStatus(enum.Enum):
+    WAITLIST_ENTRY_STATUS_WAITING = "WAITLIST_ENTRY_STATUS_WAITING"
+    WAITLIST_ENTRY_STATUS_PROMOTED = "WAITLIST_ENTRY_STATUS_PROMOTED"
+    WAITLIST_ENTRY_STATUS_LEFT = "WAITLIST_ENTRY_STATUS_LEFT"
+    WAITLIST_ENTRY_STATUS_EXPIRED = "WAITLIST_ENTRY_STATUS_EXPIRED"
+
+
+_WAITLIST_STATUS = {
+    tables.WaitlistStatus.WAITING: WaitlistEntryStatus.WAITLIST_ENTRY_STATUS_WAITING,
+    tables.WaitlistStatus.PROMOTED: WaitlistEntryStatus.WAITLIST_ENTRY_STATUS_PROMOTED,
+    tables.WaitlistStatus.LEFT: WaitlistEntryStatus.WAITLIST_ENTRY_STATUS_LEFT,
+    tables.WaitlistStatus.EXPIRED: WaitlistEntryStatus.WAITLIST_ENTRY_STATUS_EXPIRED,
+}
+
+
+@strawberry.type(
+    description="Your member waiting for a spot in a full session. When a spot frees before "
+    "the booking window closes, the first in line (within your spot limit) is booked: the "
+    "entry becomes WAITLIST_ENTRY_STATUS_PROMOTED with its reservation. Entries still waiting "
+    "when the window closes become WAITLIST_ENTRY_STATUS_EXPIRED."
+)
+class WaitlistEntry:
+    row: strawberry.Private[tables.WaitlistEntry]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field
+    def status(self) -> WaitlistEntryStatus:
+        return _WAITLIST_STATUS[self.row.status]
+
+    @strawberry.field(
+        description="Place in the session's whole waitlist (lower is earlier; numbers are "
+        "not reused, and other members' and the studio's entries share the sequence)."
+    )
+    def position(self) -> int:
+        return self.row.position
+
+    @strawberry.field(description="Your member id (UserInput.id).")
+    async def user_id(self, info: PartnerInfo) -> str:
+        return await info.context.member_id.load(self.row.customer_id)
+
+    @strawberry.field
+    async def session(self, info: PartnerInfo) -> Session:
+        row = await info.context.loaders.session.load(self.row.session_id)
+        assert row is not None
+        return Session(row=row)
+
+    @strawberry.field(description="The reservation it became (status PROMOTED).")
+    async def reservation(self, info: PartnerInfo) -> Reservation | None:
+        if self.row.booking_id is None:
+            return None
+        async with info.context.read() as db:
+            row = await db.get(tables.Booking, self.row.booking_id)
+        return Reservation(row=row) if row is not None else None
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.row.joined_at
 
     @strawberry.field
     def updated_at(self) -> datetime:

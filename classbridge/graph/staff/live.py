@@ -75,6 +75,16 @@ class SignInChange(enum.Enum):
         DomainChange.SESSION_CANCELLED.value,
         description="The session was cancelled, and with it every live booking.",
     )
+    PROMOTED = strawberry.enum_value(
+        DomainChange.PROMOTED.value,
+        description="A freed spot went to the first in line on the waitlist: a booking was "
+        "made from a waitlist entry.",
+    )
+    WAITLIST_CHANGED = strawberry.enum_value(
+        DomainChange.WAITLIST_CHANGED.value,
+        description="Someone joined or left the waitlist, or its entries expired "
+        "(query signInList's waitlist).",
+    )
 
 
 @strawberry.type(description="A customer as the sign-in list shows them.")

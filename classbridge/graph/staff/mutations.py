@@ -27,6 +27,7 @@ from classbridge.graph.staff.types import (
     StaffUser,
     UpdateVenueResult,
     Venue,
+    WaitlistEntry,
 )
 from classbridge.models import activity as activity_model
 from classbridge.models import booking as booking_model
@@ -37,6 +38,7 @@ from classbridge.models import product as product_model
 from classbridge.models import series as series_model
 from classbridge.models import session as session_model
 from classbridge.models import staff as staff_model
+from classbridge.models import waitlist as waitlist_model
 from classbridge.models.inputs.activity import ActivityCreate, ActivityUpdate, RegistrationRules
 from classbridge.models.inputs.company import VenueCreate, VenueUpdate
 from classbridge.models.inputs.customer import CustomerCreate, CustomerUpdate
@@ -63,6 +65,7 @@ class RegistrationRulesInput:
     )
     allow_aggregator_bookings: bool | None = strawberry.UNSET
     aggregator_limit: int | None = strawberry.UNSET
+    waitlist_size: int | None = strawberry.UNSET
 
 
 @strawberry.input
@@ -119,6 +122,7 @@ class EditSessionInput:
     aggregator_mode: AggregatorMode | None = strawberry.UNSET
     aggregator_allowed: bool | None = strawberry.UNSET
     aggregator_limit: int | None = strawberry.UNSET
+    waitlist_size_override: int | None = strawberry.UNSET
 
 
 @strawberry.input(
@@ -324,7 +328,7 @@ class StaffMutation:
         actor = info.context.require_staff()
         rules = to_domain(RegistrationRules, input, at="input")
         async with info.context.transaction() as db:
-            activity = await activity_model.update_rules(
+            activity = await waitlist_model.update_rules(
                 db=db,
                 company_id=actor.company_id,
                 activity_id=parse_id(activity_id, field="activityId"),
@@ -352,7 +356,7 @@ class StaffMutation:
         actor = info.context.require_staff()
         changes = to_domain(SessionEdit, input, at="input")
         async with info.context.transaction() as db:
-            session = await session_model.edit_session(
+            session = await waitlist_model.edit_session(
                 db=db, company_id=actor.company_id, session_id=parse_id(id), changes=changes
             )
         return Session(row=session)
@@ -563,6 +567,42 @@ class StaffMutation:
                 source=BookingSource.STAFF,
             )
         return Booking(row=booking)
+
+    @strawberry.mutation(
+        description="Put a customer on a full session's waitlist; when a spot frees before "
+        "the booking window closes, the first in line is booked with this product.",
+        permission_classes=[AnyStaff],
+    )
+    async def join_waitlist(
+        self,
+        info: Info,
+        session_id: strawberry.ID,
+        customer_id: strawberry.ID,
+        product_id: strawberry.ID,
+    ) -> WaitlistEntry:
+        actor = info.context.require_staff()
+        async with info.context.transaction() as db:
+            entry = await waitlist_model.join_waitlist(
+                db=db,
+                company_id=actor.company_id,
+                session_id=parse_id(session_id, field="sessionId"),
+                customer_id=parse_id(customer_id, field="customerId"),
+                product_id=parse_id(product_id, field="productId"),
+                source=BookingSource.STAFF,
+            )
+        return WaitlistEntry(row=entry)
+
+    @strawberry.mutation(
+        description="Take an entry off the waitlist; leaving twice is a no-op.",
+        permission_classes=[AnyStaff],
+    )
+    async def leave_waitlist(self, info: Info, id: strawberry.ID) -> WaitlistEntry:
+        actor = info.context.require_staff()
+        async with info.context.transaction() as db:
+            entry = await waitlist_model.leave_waitlist(
+                db=db, company_id=actor.company_id, entry_id=parse_id(id)
+            )
+        return WaitlistEntry(row=entry)
 
     @strawberry.mutation(
         description="Cancel a booking: EARLY or LATE by the activity's rules.",

@@ -2,7 +2,7 @@
 
 import uuid
 from datetime import date, datetime
-from typing import cast
+from typing import Annotated, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -21,6 +21,7 @@ from classbridge.graph.pagination import (
 from classbridge.graph.staff.permissions import AnyStaff, OwnerOnly
 from classbridge.graph.staff.types import (
     Activity,
+    AggregatorVisitReport,
     Booking,
     Company,
     Customer,
@@ -35,13 +36,14 @@ from classbridge.models import activity as activity_model
 from classbridge.models import booking as booking_model
 from classbridge.models import company as company_model
 from classbridge.models import customer as customer_model
-from classbridge.models import privacy
+from classbridge.models import privacy, visit_report
 from classbridge.models import product as product_model
 from classbridge.models import series as series_model
 from classbridge.models import session as session_model
 from classbridge.models.errors import not_found
 from classbridge.models.inputs.customer import CustomerFilter
 from classbridge.models.inputs.session import SessionFilter
+from classbridge.models.tables import Aggregator
 from classbridge.models.tables import StaffUser as StaffUserRow
 
 
@@ -239,6 +241,34 @@ class StaffQuery:
         return Booking(row=row)
 
     @strawberry.field(
+        description="Owners: aggregator bookings' outcomes per aggregator, venue-local month "
+        "and venue, from the booking history (also as CSV: GET /reports/aggregator-visits.csv).",
+        permission_classes=[OwnerOnly],
+    )
+    async def aggregator_visit_report(
+        self,
+        info: Info,
+        from_: Annotated[date, strawberry.argument(name="from")],
+        to: date,
+        aggregator: Aggregator | None = None,
+        venue_id: strawberry.ID | None = None,
+    ) -> AggregatorVisitReport:
+        actor = info.context.require_staff()
+        query = arguments_to_domain(
+            visit_report.VisitReportQuery,
+            {
+                "from_date": from_,
+                "to_date": to,
+                "aggregator": aggregator,
+                "venue_id": parse_id(venue_id, field="venueId") if venue_id else None,
+            },
+            wire={"from_date": "from", "to_date": "to"},
+        )
+        async with info.context.read() as db:
+            await visit_report.check_scope(db=db, company_id=actor.company_id, query=query)
+        return AggregatorVisitReport(company_id=actor.company_id, query=query)
+
+    @strawberry.field(
         description="A session's sign-in list with its counts.", permission_classes=[AnyStaff]
     )
     async def sign_in_list(self, info: Info, session_id: strawberry.ID) -> SignInList:
@@ -247,4 +277,5 @@ class StaffQuery:
             session=session,
             bookings=await session.load_bookings(info),
             counts=await session.load_counts(info),
+            waitlist=await session.load_waitlist(info),
         )

@@ -1,5 +1,6 @@
 """Types of the staff API, in the studio's own words."""
 
+import uuid
 from dataclasses import asdict
 from datetime import date, datetime, time
 
@@ -7,7 +8,8 @@ import strawberry
 
 from classbridge.graph.context import Info
 from classbridge.models import series as series_model
-from classbridge.models import tables
+from classbridge.models import tables, visit_report
+from classbridge.models import waitlist as waitlist_model
 from classbridge.models.booking import spot_counts
 from classbridge.models.localtime import utc_to_local
 from classbridge.models.session import effective_rules
@@ -24,6 +26,7 @@ for _enum in (
     tables.StaffRole,
     tables.StaffStatus,
     tables.ExtensionStatus,
+    tables.WaitlistStatus,
 ):
     strawberry.enum(_enum)
 Aggregator = tables.Aggregator
@@ -36,6 +39,7 @@ ProductKind = tables.ProductKind
 StaffRole = tables.StaffRole
 StaffStatus = tables.StaffStatus
 ExtensionStatus = tables.ExtensionStatus
+WaitlistStatus = tables.WaitlistStatus
 
 
 @strawberry.type(description="A studio business.")
@@ -157,6 +161,13 @@ class RegistrationRules:
     def aggregator_limit(self) -> int | None:
         return self.row.aggregator_limit
 
+    @strawberry.field(
+        description="Places on a full session's waitlist; 0: no waitlist. Freed spots go to "
+        "the waitlist in order until the booking window closes."
+    )
+    def waitlist_size(self) -> int:
+        return self.row.waitlist_size
+
 
 @strawberry.type(description="A class type, e.g. 'Vinyasa Flow'.")
 class Activity:
@@ -269,6 +280,21 @@ class Session:
     @strawberry.field(description="This session's own capacity; null: the activity's applies.")
     def capacity_override(self) -> int | None:
         return self.row.capacity_override
+
+    @strawberry.field(description="This session's own waitlist size; null: the activity's.")
+    def waitlist_size_override(self) -> int | None:
+        return self.row.waitlist_size_override
+
+    @strawberry.field(description="Who waits for a spot, in waitlist order.")
+    async def waitlist(self, info: Info) -> list["WaitlistEntry"]:
+        return await self.load_waitlist(info)
+
+    async def load_waitlist(self, info: Info) -> list["WaitlistEntry"]:
+        async with info.context.read() as db:
+            rows = await waitlist_model.list_entries(
+                db=db, session_ids=[self.row.id], waiting_only=True
+            )
+        return [WaitlistEntry(row=r) for r in rows]
 
     @strawberry.field
     def aggregator_setting(self) -> SessionAggregatorSetting:
@@ -484,11 +510,73 @@ class Booking:
         return self.row.checked_in_at
 
 
+@strawberry.type(description="A customer waiting for a spot in a full session.")
+class WaitlistEntry:
+    row: strawberry.Private[tables.WaitlistEntry]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field(description="Place in line (1 is next); numbers are not reused.")
+    def position(self) -> int:
+        return self.row.position
+
+    @strawberry.field
+    def status(self) -> WaitlistStatus:
+        return self.row.status
+
+    @strawberry.field
+    async def customer(self, info: Info) -> Customer:
+        row = await info.context.loaders.customer.load(self.row.customer_id)
+        assert row is not None
+        return Customer(row=row)
+
+    @strawberry.field
+    async def session(self, info: Info) -> Session:
+        row = await info.context.loaders.session.load(self.row.session_id)
+        assert row is not None
+        return Session(row=row)
+
+    @strawberry.field(description="The product the booking will carry.")
+    async def product(self, info: Info) -> Product:
+        row = await info.context.loaders.product.load(self.row.product_id)
+        assert row is not None
+        return Product(row=row)
+
+    @strawberry.field
+    def source(self) -> BookingSource:
+        return self.row.source
+
+    @strawberry.field(description="Set when source is AGGREGATOR.")
+    def aggregator(self) -> Aggregator | None:
+        return self.row.aggregator
+
+    @strawberry.field(description="The booking it became (status PROMOTED).")
+    async def booking(self, info: Info) -> Booking | None:
+        if self.row.booking_id is None:
+            return None
+        async with info.context.read() as db:
+            row = await db.get(tables.Booking, self.row.booking_id)
+        return Booking(row=row) if row is not None else None
+
+    @strawberry.field
+    def joined_at(self) -> datetime:
+        return self.row.joined_at
+
+    @strawberry.field(description="When it was promoted, left or expired.")
+    def ended_at(self) -> datetime | None:
+        return self.row.ended_at
+
+
 @strawberry.type(description="A session's bookings with its counts, for the front desk.")
 class SignInList:
     session: Session
     bookings: list[Booking]
     counts: SessionCounts
+    waitlist: list[WaitlistEntry] = strawberry.field(
+        description="Who waits for a spot, in waitlist order (1 is next)."
+    )
 
 
 @strawberry.type(description="A staff account.")
@@ -553,6 +641,93 @@ class StaffInvitation:
 class LoginResult:
     token: str = strawberry.field(description="Send as Authorization: Bearer <token>.")
     user: StaffUser
+
+
+@strawberry.type(
+    description="Aggregator bookings of one aggregator, venue-local month and venue (and, in "
+    "the drill-downs, activity or member id), counted by each booking's latest entry in the "
+    "booking history (docs/aggregator-visit-report.md)."
+)
+class AggregatorVisitRow:
+    row: strawberry.Private[visit_report.VisitRow]
+
+    @strawberry.field
+    def aggregator(self) -> Aggregator:
+        return self.row.aggregator
+
+    @strawberry.field(description="YYYY-MM, venue-local (the session's month).")
+    def month(self) -> str:
+        return self.row.month
+
+    @strawberry.field
+    def venue_id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.venue_id))
+
+    @strawberry.field
+    def venue_name(self) -> str:
+        return self.row.venue_name
+
+    @strawberry.field(description="In `byActivity` only.")
+    def activity_id(self) -> strawberry.ID | None:
+        aid = self.row.activity_id
+        return strawberry.ID(str(aid)) if aid is not None else None
+
+    @strawberry.field(description="In `byActivity` only.")
+    def activity_name(self) -> str | None:
+        return self.row.activity_name
+
+    @strawberry.field(description="In `byMember` only: the aggregator's member id.")
+    def member_id(self) -> str | None:
+        return self.row.member_id
+
+    @strawberry.field(description="Visits: bookings signed in.")
+    def check_ins(self) -> int:
+        return self.row.counts.check_ins
+
+    @strawberry.field(description="Cancelled after the free-cancellation period.")
+    def late_cancellations(self) -> int:
+        return self.row.counts.late_cancellations
+
+    @strawberry.field(description="Booked, not cancelled, marked as not having come.")
+    def no_shows(self) -> int:
+        return self.row.counts.no_shows
+
+    @strawberry.field(description="Cancelled within the free-cancellation period.")
+    def early_cancellations(self) -> int:
+        return self.row.counts.early_cancellations
+
+    @strawberry.field(description="Cancelled because the studio cancelled the session.")
+    def session_cancellations(self) -> int:
+        return self.row.counts.session_cancellations
+
+    @strawberry.field(description="Still booked: neither signed in nor marked as no-show.")
+    def open(self) -> int:
+        return self.row.counts.open
+
+
+@strawberry.type(description="What aggregators owe for: visits, late cancellations, no-shows.")
+class AggregatorVisitReport:
+    company_id: strawberry.Private[uuid.UUID]
+    query: strawberry.Private[visit_report.VisitReportQuery]
+
+    async def _rows(self, info: Info, by: visit_report.Breakdown) -> list[AggregatorVisitRow]:
+        async with info.context.read() as db:
+            rows = await visit_report.visit_report(
+                db=db, company_id=self.company_id, query=self.query, by=by
+            )
+        return [AggregatorVisitRow(row=r) for r in rows]
+
+    @strawberry.field(description="Per aggregator, month and venue.")
+    async def rows(self, info: Info) -> list[AggregatorVisitRow]:
+        return await self._rows(info, visit_report.Breakdown.VENUE)
+
+    @strawberry.field(description="Per aggregator, month, venue and activity.")
+    async def by_activity(self, info: Info) -> list[AggregatorVisitRow]:
+        return await self._rows(info, visit_report.Breakdown.ACTIVITY)
+
+    @strawberry.field(description="Per aggregator, month, venue and member id.")
+    async def by_member(self, info: Info) -> list[AggregatorVisitRow]:
+        return await self._rows(info, visit_report.Breakdown.MEMBER)
 
 
 @strawberry.type(

@@ -10,6 +10,7 @@ from classbridge.models.fields import (
     Name,
     NotNull,
     Sport,
+    WaitlistSize,
 )
 from classbridge.models.tables.activity import ActivityKind
 from classbridge.models.validation import Input
@@ -26,6 +27,8 @@ class RegistrationRules(Input):
     """0 for none; it cannot be cleared."""
     allow_aggregator_bookings: NotNull[bool] = None
     aggregator_limit: AggregatorLimit | None = None
+    waitlist_size: NotNull[WaitlistSize] = None
+    """0 turns the waitlist off; it cannot be cleared."""
 
 
 class ActivityCreate(Input):

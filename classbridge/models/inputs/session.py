@@ -15,6 +15,7 @@ from classbridge.models.fields import (
     NotNull,
     Room,
     Teacher,
+    WaitlistSize,
     WallClockTime,
     Weekday,
 )
@@ -55,6 +56,8 @@ class SessionEdit(Input):
     aggregator_mode: NotNull[AggregatorMode] = None
     aggregator_allowed: NotNull[bool] = None
     aggregator_limit: AggregatorLimit | None = None
+    waitlist_size_override: WaitlistSize | None = None
+    """null: the activity's waitlist size."""
 
 
 class SeriesEdit(Input):

@@ -19,6 +19,7 @@ from classbridge.models.tables.audit import AuditAction, AuditActorKind, AuditEn
 from classbridge.models.tables.booking import (
     LIVE_STATUSES,
     Booking,
+    BookingHistory,
     BookingSource,
     BookingStatus,
     CancellationType,
@@ -44,6 +45,7 @@ from classbridge.models.tables.staff import (
     StaffToken,
     StaffUser,
 )
+from classbridge.models.tables.waitlist import WaitlistEntry, WaitlistStatus
 
 __all__ = [
     "KNOWN_STATES",
@@ -60,6 +62,7 @@ __all__ = [
     "AuditActorKind",
     "AuditEntry",
     "Booking",
+    "BookingHistory",
     "BookingSource",
     "BookingStatus",
     "CancellationType",
@@ -85,4 +88,6 @@ __all__ = [
     "StaffToken",
     "StaffUser",
     "Venue",
+    "WaitlistEntry",
+    "WaitlistStatus",
 ]

@@ -39,5 +39,7 @@ class Activity(SQLModel, table=True):
     free_cancellation_minutes: int = 0
     allow_aggregator_bookings: bool = False
     aggregator_limit: int | None = None
+    waitlist_size: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    """0: no waitlist."""
     created_at: datetime = created_at_field()
     updated_at: datetime = timestamp_field(nullable=False)

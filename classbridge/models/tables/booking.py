@@ -2,12 +2,13 @@
 
 import enum
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from classbridge.models.base import created_at_field, enum_type, timestamp_field, uuid_pk
+from classbridge.models.fields import EXTERNAL_ID_LENGTH
 from classbridge.models.tables.aggregator import Aggregator
 
 
@@ -76,3 +77,38 @@ class Booking(SQLModel, table=True):
     cancelled_at: datetime | None = timestamp_field()
     checked_in_at: datetime | None = timestamp_field()
     updated_at: datetime = timestamp_field(nullable=False)
+
+
+class BookingHistory(SQLModel, table=True):
+    """Append-only: one row per booking status change, written in the same transaction.
+
+    It records what the change was about as it was then — the session's venue, activity
+    and venue-local date, the aggregator's member id — so reports built from it (the
+    aggregator visit report) do not change when a session is edited later. A correction
+    is a new row; nothing here is ever updated or deleted (except with its company).
+    """
+
+    __tablename__ = "booking_history"
+    __table_args__ = (
+        sa.Index("ix_booking_history_report", "company_id", "session_local_date"),
+        sa.Index("ix_booking_history_booking", "booking_id", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    company_id: uuid.UUID = Field(foreign_key="company.id", ondelete="CASCADE")
+    booking_id: uuid.UUID = Field(foreign_key="booking.id", ondelete="CASCADE")
+    session_id: uuid.UUID
+    venue_id: uuid.UUID
+    activity_id: uuid.UUID
+    customer_id: uuid.UUID
+    source: BookingSource = Field(sa_type=enum_type(BookingSource))
+    aggregator: Aggregator | None = Field(default=None, sa_type=enum_type(Aggregator))
+    member_id: str | None = Field(default=None, max_length=EXTERNAL_ID_LENGTH)
+    """The aggregator's member id of the customer when the change happened."""
+    status: BookingStatus = Field(sa_type=enum_type(BookingStatus))
+    cancellation_type: CancellationType = Field(sa_type=enum_type(CancellationType))
+    session_local_date: date
+    """The venue-local day the session started on when the change happened."""
+    session_month: str = Field(max_length=7)
+    """`YYYY-MM` of session_local_date, so reports group by month alike on every database."""
+    occurred_at: datetime = created_at_field()

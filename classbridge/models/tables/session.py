@@ -81,6 +81,7 @@ class ClassSession(SQLModel, table=True):
     )
     aggregator_allowed: bool = False
     aggregator_limit: int | None = None
+    waitlist_size_override: int | None = None
     cancelled_at: datetime | None = timestamp_field()
     cancellation_reason: str | None = Field(default=None, max_length=REASON_LENGTH)
     version: int = 1

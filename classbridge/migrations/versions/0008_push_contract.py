@@ -1,6 +1,6 @@
 """push contract (issue 11): reservation events, acknowledged content digests, venue exclusions, unique aggregator venue ids
 
-Revision ID: 0005
+Revision ID: 0008
 Revises: 0007
 Create Date: 2026-11-25
 
@@ -15,8 +15,8 @@ import classbridge.models.base
 
 
 # revision identifiers, used by Alembic.
-revision: str = '0005'
-down_revision: Union[str, Sequence[str], None] = '0007'  # after main's 0007 (merge)
+revision: str = '0008'
+down_revision: Union[str, Sequence[str], None] = '0007'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
