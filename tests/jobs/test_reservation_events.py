@@ -85,6 +85,31 @@ async def test_a_cancelled_session_sends_each_reservation_a_signed_event(
     assert row.acked_version == 1 and not row.pending
 
 
+async def test_a_no_show_marked_by_staff_reaches_the_aggregator(
+    studio: Studio, receiver: Receiver, runtime: PushRuntime
+) -> None:
+    """Aggregators bill by no-shows: the studio's mark is an event with `noShow: true`."""
+    await connect(studio)
+    sid = await studio.session(days_ahead=1)
+    reservation = await _reserve(studio, sid, "m-5")
+    await push_changes(runtime)
+    assert (await receiver.state())["reservations"] == {}
+
+    await studio.starts_in(sid, -10)
+    async with studio.database.transaction() as db:
+        await booking_model.mark_no_show(
+            db=db, company_id=studio.company_id, booking_id=reservation.id
+        )
+    await push_changes(runtime)
+
+    event = (await receiver.state())["reservations"][str(reservation.id)]
+    assert (event["memberId"], event["status"], event["noShow"]) == (
+        "m-5",
+        "RESERVATION_STATUS_ENROLLED",
+        True,
+    )
+
+
 async def test_an_event_is_retried_and_a_rejected_one_repaired_by_the_reconciliation(
     studio: Studio, receiver: Receiver, runtime: PushRuntime
 ) -> None:

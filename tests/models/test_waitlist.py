@@ -25,6 +25,7 @@ from classbridge.models.tables import (
     BookingStatus,
     ClassSession,
     EmailMessage,
+    ReservationDelivery,
     WaitlistEntry,
     WaitlistStatus,
 )
@@ -267,6 +268,11 @@ async def test_members_wait_within_the_aggregator_limit_and_see_their_promotion(
         made = await db.get(Booking, uuid.UUID(entries[0]["reservation"]["id"]))
     assert made is not None
     assert (made.source, made.aggregator) == (BookingSource.AGGREGATOR, Aggregator.EGYM_WELLPASS)
+    # The aggregator never made this reservation: it is owed a reservation event. The
+    # member's own cancellation is not (the aggregator made it).
+    async with studio.database.read() as db:
+        owed = set(await db.scalars(select(ReservationDelivery.booking_id)))
+    assert owed == {made.id}
 
     # Raising the aggregator limit promotes the next member.
     await _ok(client, studio, RULES, a=str(studio.activity_id), i={"aggregatorLimit": 2})
