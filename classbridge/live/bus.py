@@ -20,6 +20,7 @@ from typing import Any, Generic, TypeVar
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
+from classbridge.live.fanout import Multiplexer
 from classbridge.models.errors import ErrorCode
 
 log = logging.getLogger("classbridge.bus")
@@ -58,6 +59,9 @@ class Subscriber(Generic[M]):
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self.closed_with: ErrorCode | None = None
         self.channel_generation: int | None = None  # set while it counts towards a channel
+        # Called once when the bus ends the subscription (SLOW_CONSUMER, LIVE_UNAVAILABLE):
+        # a consumer stuck writing to its socket learns of it without reading its queue.
+        self.on_close: Callable[[ErrorCode], None] | None = None
 
     def offer(self, message: M) -> bool:
         """Queue a message without waiting; False when the queue is full."""
@@ -76,6 +80,12 @@ class Subscriber(Generic[M]):
         while not self._queue.empty():
             self._queue.get_nowait()
         self._queue.put_nowait(_CLOSED)
+        on_close, self.on_close = self.on_close, None
+        if on_close is not None:
+            try:
+                on_close(code)
+            except Exception:  # one consumer's hook must not stop the fan-out
+                log.exception("a live subscriber's close hook failed")
 
     async def get(self, within: float | None = None) -> M | None:
         """The next message; None when `within` seconds passed without one."""
@@ -97,6 +107,8 @@ class EventBus(Generic[M]):
         self.queue_size = queue_size
         self._registry: dict[str, set[Subscriber[M]]] = {}
         self._count_observers: list[Callable[[int], None]] = []
+        # Render groups of this process (live/fanout.py): one execution per event and group.
+        self.multiplexer: Multiplexer[M] = Multiplexer()
 
     # -- the local half ------------------------------------------------------------------
 
