@@ -114,7 +114,7 @@ async def client_main(args: argparse.Namespace) -> None:
                 emit({"seq": seq, "times": times})
                 del received[seq]
 
-    limit = asyncio.Semaphore(100)
+    limit = asyncio.Semaphore(50)
 
     async def limited() -> ClientConnection:
         async with limit:

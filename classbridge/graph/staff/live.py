@@ -377,7 +377,7 @@ async def _live(
             key=_key,
             wait=info.context.settings.live_gap_wait_seconds,
         )
-        yield SignInUpdate(
+        first = SignInUpdate(
             change=SignInChange.SNAPSHOT,
             occurred_at=datetime.now(UTC),
             session=SignInSession(state=lists[0].session) if single and lists else None,
@@ -385,6 +385,11 @@ async def _live(
             sessions=[SignInSessionList(state=entry) for entry in lists],
             moved_from_date=None,
         )
+        yield first
+        # Sent. graphql-core and strawberry keep the last event referenced while they wait
+        # for the next one: a dashboard must not hold its whole snapshot for hours.
+        first.session, first.sessions = None, []
+        del first, lists
         operation = CURRENT_OPERATION.get()
         if operation is not None and info.context.settings.live_multiplex:
             await _fan_out(info, bus, sub, order, operation)
