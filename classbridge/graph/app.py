@@ -21,6 +21,7 @@ from classbridge.graph.endpoint import GraphQLEndpoint
 from classbridge.graph.errors import PAYLOAD_TOO_LARGE
 from classbridge.graph.graphiql import STATIC_URL, graphiql_assets, graphiql_response
 from classbridge.graph.http import bearer_token, error_response
+from classbridge.graph.login_limit import LoginRateLimit
 from classbridge.graph.partner.endpoint import PartnerGraphQL
 from classbridge.graph.staff.schema import build_staff_schema
 from classbridge.graph.staff.sockets import (
@@ -31,6 +32,7 @@ from classbridge.graph.staff.sockets import (
 )
 from classbridge.jobs.email import EmailDelivery
 from classbridge.jobs.embedded import push_lifespan
+from classbridge.jobs.series import series_lifespan
 from classbridge.live import EventBus, SignInMessage, attach_publisher, create_bus
 from classbridge.models import staff as staff_model
 from classbridge.models.db import Database
@@ -117,6 +119,7 @@ class StaffGraphQL(GraphQLEndpoint):
         self.settings = settings
         self.bus = bus
         self.token_watch = TokenWatch(database)
+        self.login_limit = LoginRateLimit(settings)
 
     async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
         token = connection_token(context.connection_params, context.request.headers)
@@ -165,6 +168,7 @@ class StaffGraphQL(GraphQLEndpoint):
             staff=actor,
             token=token,
             bus=self.bus,
+            login_limit=self.login_limit,
         )
         request.scope.setdefault("state", {})["context"] = context
         return context
@@ -216,7 +220,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             delivery.start()
         try:
             # Without Redis the push runs in this process (see jobs/embedded.py).
-            async with push_lifespan(database, settings):
+            async with push_lifespan(database, settings), series_lifespan(database, settings):
                 yield
         finally:
             if delivery is not None:
@@ -227,12 +231,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                     await database.after_commit.drain()
             database.after_commit.remove(publisher)
             await partner_view.rate_limit.close()
+            await staff_view.login_limit.close()
             await bus.close()
             await database.dispose()
             metrics.forget_process()
 
     partner_view = PartnerGraphQL(database, settings)
-    staff = BodyLimit(StaffGraphQL(database, settings, bus), settings.max_body_bytes)
+    staff_view = StaffGraphQL(database, settings, bus)
+    staff = BodyLimit(staff_view, settings.max_body_bytes)
     partner = BodyLimit(partner_view, settings.max_body_bytes)
     metrics_endpoint = metrics.Metrics(
         database, settings.metrics_token.get_secret_value() if settings.metrics_token else None

@@ -2,8 +2,10 @@
 
 import uuid
 from datetime import date, datetime
+from typing import cast
 
 import strawberry
+from strawberry.scalars import JSON
 
 from classbridge.graph.context import Info
 from classbridge.graph.ids import parse_id
@@ -16,6 +18,7 @@ from classbridge.graph.pagination import (
     cursor_time,
     decode_cursor,
 )
+from classbridge.graph.staff.permissions import AnyStaff, OwnerOnly
 from classbridge.graph.staff.types import (
     Activity,
     Booking,
@@ -23,6 +26,7 @@ from classbridge.graph.staff.types import (
     Customer,
     Product,
     Session,
+    SessionSeries,
     SignInList,
     StaffUser,
     Venue,
@@ -31,7 +35,9 @@ from classbridge.models import activity as activity_model
 from classbridge.models import booking as booking_model
 from classbridge.models import company as company_model
 from classbridge.models import customer as customer_model
+from classbridge.models import privacy
 from classbridge.models import product as product_model
+from classbridge.models import series as series_model
 from classbridge.models import session as session_model
 from classbridge.models.errors import not_found
 from classbridge.models.inputs.customer import CustomerFilter
@@ -71,7 +77,7 @@ async def _session(info: Info, id: strawberry.ID) -> Session:
 
 @strawberry.type
 class StaffQuery:
-    @strawberry.field(description="The signed-in staff member.")
+    @strawberry.field(description="The signed-in staff member.", permission_classes=[AnyStaff])
     async def me(self, info: Info) -> StaffUser:
         actor = info.context.require_staff()
         async with info.context.read() as db:
@@ -80,7 +86,7 @@ class StaffQuery:
             raise not_found("staff user")
         return StaffUser(row=user)
 
-    @strawberry.field(description="The caller's company.")
+    @strawberry.field(description="The caller's company.", permission_classes=[AnyStaff])
     async def company(self, info: Info) -> Company:
         actor = info.context.require_staff()
         row = await info.context.loaders.company.load(actor.company_id)
@@ -88,14 +94,14 @@ class StaffQuery:
             raise not_found("company")
         return Company(row=row)
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[AnyStaff])
     async def venues(self, info: Info) -> list[Venue]:
         actor = info.context.require_staff()
         async with info.context.read() as db:
             rows = await company_model.list_venues(db=db, company_id=actor.company_id)
         return [Venue(row=r) for r in rows]
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[AnyStaff])
     async def venue(self, info: Info, id: strawberry.ID) -> Venue:
         actor = info.context.require_staff()
         async with info.context.read() as db:
@@ -104,7 +110,7 @@ class StaffQuery:
             )
         return Venue(row=row)
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[AnyStaff])
     async def activities(self, info: Info, include_archived: bool = False) -> list[Activity]:
         actor = info.context.require_staff()
         async with info.context.read() as db:
@@ -113,7 +119,7 @@ class StaffQuery:
             )
         return [Activity(row=r) for r in rows]
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[AnyStaff])
     async def activity(self, info: Info, id: strawberry.ID) -> Activity:
         actor = info.context.require_staff()
         async with info.context.read() as db:
@@ -122,7 +128,7 @@ class StaffQuery:
             )
         return Activity(row=row)
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[AnyStaff])
     async def products(self, info: Info, include_archived: bool = False) -> list[Product]:
         actor = info.context.require_staff()
         async with info.context.read() as db:
@@ -131,7 +137,9 @@ class StaffQuery:
             )
         return [Product(row=r) for r in rows]
 
-    @strawberry.field(description="Sessions in start order (at most 100 per page).")
+    @strawberry.field(
+        description="Sessions in start order (at most 100 per page).", permission_classes=[AnyStaff]
+    )
     async def sessions(
         self,
         info: Info,
@@ -156,11 +164,38 @@ class StaffQuery:
         )
         return page
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[AnyStaff])
     async def session(self, info: Info, id: strawberry.ID) -> Session:
         return await _session(info, id)
 
-    @strawberry.field(description="Customers by last name; search matches name or email.")
+    @strawberry.field(
+        description="Everything stored about a customer, as JSON (owners only): profile, "
+        "aggregator ids, bookings.",
+        permission_classes=[OwnerOnly],
+    )
+    async def export_customer(self, info: Info, id: strawberry.ID) -> JSON:
+        actor = info.context.require_staff()
+        async with info.context.read() as db:
+            data = await privacy.export_customer(
+                db=db, company_id=actor.company_id, customer_id=parse_id(id)
+            )
+        return cast(JSON, data)  # JSON is a NewType strawberry serializes as it is
+
+    @strawberry.field(
+        description="A series of sessions scheduled together.", permission_classes=[AnyStaff]
+    )
+    async def session_series(self, info: Info, id: strawberry.ID) -> SessionSeries:
+        actor = info.context.require_staff()
+        async with info.context.read() as db:
+            row = await series_model.get_series(
+                db=db, company_id=actor.company_id, series_id=parse_id(id)
+            )
+        return SessionSeries(row=row)
+
+    @strawberry.field(
+        description="Customers by last name; search matches name or email.",
+        permission_classes=[AnyStaff],
+    )
     async def customers(
         self,
         info: Info,
@@ -185,7 +220,7 @@ class StaffQuery:
         )
         return page
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[AnyStaff])
     async def customer(self, info: Info, id: strawberry.ID) -> Customer:
         actor = info.context.require_staff()
         async with info.context.read() as db:
@@ -194,7 +229,7 @@ class StaffQuery:
             )
         return Customer(row=row)
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[AnyStaff])
     async def booking(self, info: Info, id: strawberry.ID) -> Booking:
         actor = info.context.require_staff()
         async with info.context.read() as db:
@@ -203,7 +238,9 @@ class StaffQuery:
             )
         return Booking(row=row)
 
-    @strawberry.field(description="A session's sign-in list with its counts.")
+    @strawberry.field(
+        description="A session's sign-in list with its counts.", permission_classes=[AnyStaff]
+    )
     async def sign_in_list(self, info: Info, session_id: strawberry.ID) -> SignInList:
         session = await _session(info, session_id)
         return SignInList(
