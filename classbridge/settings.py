@@ -115,6 +115,11 @@ class Settings(BaseSettings):
         le=100_000,
         description="Events buffered per subscriber before it is dropped.",
     )
+    live_multiplex: bool = Field(
+        default=True,
+        description="Execute each live event once per (document, variables, company, role) "
+        "and send the same payload to all its subscribers; off: once per subscriber.",
+    )
     live_gap_wait_seconds: float = Field(
         default=2.0,
         gt=0,

@@ -55,10 +55,18 @@ class Context:
     _db: AsyncSession | None = field(default=None, init=False)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
     _closed: bool = field(default=False, init=False)
-    loaders: Loaders = field(init=False)
+    _loaders: Loaders | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.read)
+        pass
+
+    @property
+    def loaders(self) -> Loaders:
+        """Built on first use: a WebSocket's context (live sign-in, one per dashboard
+        socket) never needs them, and nine DataLoaders cost ~8 KiB per socket."""
+        if self._loaders is None:
+            self._loaders = Loaders(self.read)
+        return self._loaders
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -116,7 +124,8 @@ class Context:
         async with self._lock, self.database.transaction() as db:
             audit.act_as(db, self.audit_actor())  # every change is recorded (models/audit.py)
             yield db
-        self.loaders.clear()
+        if self._loaders is not None:
+            self._loaders.clear()
 
     async def end_read(self) -> None:
         """Close the read session, so the next read starts a fresh snapshot."""

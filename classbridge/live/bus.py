@@ -13,6 +13,7 @@ subscriber leaves, so an idle process holds no task, channel or pub/sub connecti
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable, Iterable
 from contextlib import suppress
 from typing import Any, Generic, TypeVar
@@ -20,6 +21,7 @@ from typing import Any, Generic, TypeVar
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
+from classbridge.live.fanout import Multiplexer
 from classbridge.models.errors import ErrorCode
 
 log = logging.getLogger("classbridge.bus")
@@ -52,20 +54,42 @@ _REASONS = {
 class Subscriber(Generic[M]):
     """One subscription's bounded queue. Only the bus puts; only its consumer gets."""
 
+    # Slots and a plain deque with one waiter (not an asyncio.Queue): one of these per
+    # dashboard subscription, so its size is part of the memory per subscriber.
+    __slots__ = (
+        "_items",
+        "_waiter",
+        "channel_generation",
+        "closed_with",
+        "maxsize",
+        "on_close",
+        "topic",
+    )
+
     def __init__(self, topic: str, maxsize: int) -> None:
         self.topic = topic
         self.maxsize = maxsize
-        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._items: deque[Any] = deque()
+        self._waiter: asyncio.Future[None] | None = None
         self.closed_with: ErrorCode | None = None
         self.channel_generation: int | None = None  # set while it counts towards a channel
+        # Called once when the bus ends the subscription (SLOW_CONSUMER, LIVE_UNAVAILABLE):
+        # a consumer stuck writing to its socket learns of it without reading its queue.
+        self.on_close: Callable[[ErrorCode], None] | None = None
+
+    def _put(self, item: Any) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def offer(self, message: M) -> bool:
         """Queue a message without waiting; False when the queue is full."""
         if self.closed_with is not None:
             return True
-        if self._queue.qsize() >= self.maxsize:
+        if len(self._items) >= self.maxsize:
             return False
-        self._queue.put_nowait(message)
+        self._put(message)
         return True
 
     def close(self, code: ErrorCode) -> None:
@@ -73,17 +97,30 @@ class Subscriber(Generic[M]):
         if self.closed_with is not None:
             return
         self.closed_with = code
-        while not self._queue.empty():
-            self._queue.get_nowait()
-        self._queue.put_nowait(_CLOSED)
+        self._items.clear()
+        self._put(_CLOSED)
+        on_close, self.on_close = self.on_close, None
+        if on_close is not None:
+            try:
+                on_close(code)
+            except Exception:  # one consumer's hook must not stop the fan-out
+                log.exception("a live subscriber's close hook failed")
 
     async def get(self, within: float | None = None) -> M | None:
         """The next message; None when `within` seconds passed without one."""
-        try:
-            async with asyncio.timeout(within):
-                item = await self._queue.get()
-        except TimeoutError:
-            return None
+        if not self._items:
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                if within is None:
+                    await waiter
+                else:
+                    async with asyncio.timeout(within):
+                        await waiter
+            except TimeoutError:
+                return None
+            finally:
+                self._waiter = None
+        item = self._items.popleft()
         if item is _CLOSED:
             code = self.closed_with or ErrorCode.LIVE_UNAVAILABLE
             raise BusClosed(code, _REASONS.get(code, "the live subscription ended"))
@@ -97,6 +134,8 @@ class EventBus(Generic[M]):
         self.queue_size = queue_size
         self._registry: dict[str, set[Subscriber[M]]] = {}
         self._count_observers: list[Callable[[int], None]] = []
+        # Render groups of this process (live/fanout.py): one execution per event and group.
+        self.multiplexer: Multiplexer[M] = Multiplexer()
 
     # -- the local half ------------------------------------------------------------------
 

@@ -43,8 +43,13 @@ class SequenceOrder(Generic[T]):
         """Take an event; return what can be delivered now, in order."""
         session_id, seq = self._key(item)
         # A session not in the snapshot appeared later: its numbers start at 1.
-        if seq <= self._last.get(session_id, 0):
+        last = self._last.get(session_id, 0)
+        if seq <= last:
             return []
+        if seq == last + 1 and session_id not in self._held:
+            # The usual case, once per subscriber and event: next in line, nothing held.
+            self._last[session_id] = seq
+            return [item]
         held = self._held.setdefault(session_id, {})
         held[seq] = item
         return self._release(session_id, skip_gap=len(held) > MAX_HELD_PER_SESSION)

@@ -6,15 +6,30 @@ snapshot was read are dropped when the snapshot already reflects them (their ses
 `sequence` is not above the snapshot's), and the rest are delivered per session in
 sequence order (see live/ordering.py). Nothing is read from the database per event:
 messages arrive fully built from the bus.
+
+Live events are multiplexed (live/fanout.py): on a socket (graph/staff/sockets.py hands
+each subscription its `LiveOperation`), the subscription joins the render group of its
+(document, operation name, variables, company, role) and, after the SNAPSHOT, sends each
+event as that group's payload, executed once per event for the whole group, instead of
+yielding it to graphql-core for an execution of its own. The SNAPSHOT, refusals and the
+final error still take strawberry's ordinary path.
 """
 
+import asyncio
 import enum
+import inspect
+import json
+import logging
 import uuid
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import DocumentNode, ExecutionResult, Executor, GraphQLError
+from graphql.execution import execute_subscription_event
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.websockets import WebSocket
 from strawberry.extensions import SchemaExtension
@@ -37,7 +52,8 @@ from classbridge.graph.staff.types import (
 )
 from classbridge.graph.staff.types import CancellationType as CancellationTypeEnum
 from classbridge.live import payload
-from classbridge.live.bus import BusClosed, EventBus
+from classbridge.live.bus import BusClosed, EventBus, Subscriber
+from classbridge.live.fanout import Rendered
 from classbridge.live.ordering import SequenceOrder
 from classbridge.models import company as company_model
 from classbridge.models import session as session_model
@@ -310,6 +326,30 @@ class OnlySubscriptionsOverWebSocket(SchemaExtension):
         yield
 
 
+log = logging.getLogger("classbridge.live")
+
+# Close code for a socket that fell too far behind (CLASSBRIDGE_LIVE_QUEUE_SIZE events).
+SLOW_CONSUMER_CLOSE = 4008
+
+
+@dataclass(slots=True)
+class LiveOperation:
+    """The socket side of one subscription, set by the WebSocket handler while it starts
+    the operation (a context variable, which the operation's task inherits)."""
+
+    query: str
+    variables: dict[str, Any] | None
+    operation_name: str | None
+    send_payload: Callable[[str], Awaitable[None]]
+    """Sends a serialized result (`{"data": …}`) as this operation's next/data frame."""
+    close_socket: Callable[[int, str], Coroutine[Any, Any, None]]
+
+
+CURRENT_OPERATION: ContextVar[LiveOperation | None] = ContextVar(
+    "classbridge_live_operation", default=None
+)
+
+
 def _key(message: payload.SignInMessage) -> tuple[uuid.UUID, int]:
     return message.session.id, message.sequence
 
@@ -348,7 +388,7 @@ async def _live(
             key=_key,
             wait=info.context.settings.live_gap_wait_seconds,
         )
-        yield SignInUpdate(
+        first = SignInUpdate(
             change=SignInChange.SNAPSHOT,
             occurred_at=datetime.now(UTC),
             session=SignInSession(state=lists[0].session) if single and lists else None,
@@ -356,21 +396,134 @@ async def _live(
             sessions=[SignInSessionList(state=entry) for entry in lists],
             moved_from_date=None,
         )
+        yield first
+        # Sent. graphql-core and strawberry keep the last event referenced while they wait
+        # for the next one: a dashboard must not hold its whole snapshot for hours.
+        first.session, first.sessions = None, []
+        del first, lists
+        operation = CURRENT_OPERATION.get()
+        if operation is not None and info.context.settings.live_multiplex:
+            await _fan_out(info, bus, sub, order, operation)
+            return
         while True:
-            message = await sub.get(within=order.wait_time())
-            if message is None:
-                ready = order.expire()
-            else:
-                if message.moved_from_date is not None and not order.knows(message.session.id):
-                    # Moved in from another day: not in our snapshot, its numbers go on.
-                    order.start_at(message.session.id, message.sequence - 1)
-                ready = order.push(message)
-            for item in ready:
+            for item in await _next_ready(sub, order):
                 yield SignInUpdate.of(item)
     except BusClosed as exc:
         raise DomainError(exc.code, exc.message) from None
     finally:
+        sub.on_close = None
         await bus.unsubscribe(sub)
+
+
+async def _next_ready(
+    sub: Subscriber[payload.SignInMessage], order: SequenceOrder[payload.SignInMessage]
+) -> list[payload.SignInMessage]:
+    """The events that may be delivered next, in sequence order (perhaps none)."""
+    message = await sub.get(within=order.wait_time())
+    if message is None:
+        return order.expire()
+    if message.moved_from_date is not None and not order.knows(message.session.id):
+        # Moved in from another day: not in our snapshot, its numbers go on.
+        order.start_at(message.session.id, message.sequence - 1)
+    return order.push(message)
+
+
+async def _fan_out(
+    info: Info,
+    bus: EventBus[payload.SignInMessage],
+    sub: Subscriber[payload.SignInMessage],
+    order: SequenceOrder[payload.SignInMessage],
+    operation: LiveOperation,
+) -> None:
+    """Send the live events as the render group's shared payloads, until the bus ends
+    the subscription (BusClosed) or the operation is cancelled (complete, disconnect)."""
+    actor = info.context.require_staff()
+    # Whatever the result may depend on: the document, the variables and the caller's
+    # scope. The fields of SignInUpdate read only the message; authorization (company,
+    # token) happened when this subscriber subscribed and its token stays watched.
+    key = (
+        operation.query,
+        operation.operation_name,
+        json.dumps(operation.variables or {}, sort_keys=True, default=str),
+        actor.company_id,
+        actor.role,
+    )
+    group = bus.multiplexer.join(key, lambda: _group_renderer(info, operation))
+    closing: list[asyncio.Task[None]] = []
+
+    def on_close(code: ErrorCode) -> None:
+        # A consumer that fell behind is usually stuck writing to its socket: close the
+        # socket now, with a clear code, rather than wait until it reads again.
+        if code is ErrorCode.SLOW_CONSUMER:
+            closing.append(
+                asyncio.create_task(
+                    operation.close_socket(
+                        SLOW_CONSUMER_CLOSE, "SLOW_CONSUMER: too many live events waiting"
+                    )
+                )
+            )
+
+    sub.on_close = on_close
+    try:
+        while True:
+            for item in await _next_ready(sub, order):
+                await operation.send_payload(await group.render(item))
+    except BusClosed as exc:
+        if exc.code is not ErrorCode.SLOW_CONSUMER or not closing:
+            raise
+        await closing[0]
+        # The socket is closing: its handler cancels this operation once it is closed.
+        await asyncio.get_running_loop().create_future()
+    finally:
+        bus.multiplexer.leave(group)
+
+
+def _group_renderer(
+    info: Info, operation: LiveOperation
+) -> Callable[[payload.SignInMessage], Rendered]:
+    """Executes the subscriber's document over one message; built once per group."""
+    raw = info._raw_info  # graphql-core's info: the parsed operation and its fragments
+    document = DocumentNode(definitions=(raw.operation, *raw.fragments.values()))
+    executor = Executor.build(
+        raw.schema,
+        document,
+        context_value=info.context,  # unused by SignInUpdate's fields; same scope anyway
+        raw_variable_values=operation.variables,
+        operation_name=operation.operation_name,
+    )
+    strawberry_schema = info.schema
+
+    def serialized(result: ExecutionResult) -> str:
+        body: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            strawberry_schema.process_errors(list(result.errors))
+            body["errors"] = [error.formatted for error in result.errors]
+        return json.dumps(body, separators=(",", ":"))
+
+    def failed(exc: Exception) -> str:
+        log.exception("executing a live event failed", exc_info=exc)
+        return serialized(ExecutionResult(None, [GraphQLError(str(exc), original_error=exc)]))
+
+    async def finish(pending: Awaitable[ExecutionResult]) -> str:
+        try:
+            return serialized(await pending)
+        except Exception as exc:
+            return failed(exc)
+
+    def render(message: payload.SignInMessage) -> Rendered:
+        if isinstance(executor, list):  # variables that no longer coerce: cannot happen
+            return serialized(ExecutionResult(None, executor))
+        try:
+            result = execute_subscription_event(
+                executor.build_per_event_executor(SignInUpdate.of(message))
+            )
+        except Exception as exc:  # an error stays within this group
+            return failed(exc)
+        if inspect.isawaitable(result):
+            return finish(result)
+        return serialized(result)
+
+    return render
 
 
 SessionLoader = Callable[[AsyncSession], Awaitable[list[tables.ClassSession]]]

@@ -8,21 +8,28 @@
   process in one query: once it is revoked (logout) or expired, the socket's
   subscriptions end and it is closed with 4401, so a logged-out device stops receiving
   customers' names.
+- Each subscription gets its `LiveOperation` (graph/staff/live.py): how to send a shared,
+  already serialized payload as this operation's frame of this protocol, so multiplexed
+  live events skip per-subscriber execution and encoding.
 """
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from datetime import timedelta
 from typing import Any
 
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
 from classbridge.graph.context import Context
+from classbridge.graph.staff.live import CURRENT_OPERATION, LiveOperation
 from classbridge.models import staff as staff_model
 from classbridge.models.db import Database
 
@@ -136,6 +143,37 @@ class _Watched:
     async def _end_operations(self) -> None:
         raise NotImplementedError
 
+    async def _start_live(self, message: Any, frame_type: str, start: Awaitable[None]) -> None:
+        """Run strawberry's start of an operation with its LiveOperation in context."""
+        prefix = f'{{"id":{json.dumps(message["id"])},"type":"{frame_type}","payload":'
+        websocket = self.context.request
+        assert isinstance(websocket, WebSocket)
+
+        async def send_payload(payload: str) -> None:
+            try:
+                await websocket.send_text(prefix + payload + "}")
+            except WebSocketDisconnect as exc:
+                raise WebSocketDisconnected from exc
+
+        async def close_socket(code: int, reason: str) -> None:
+            with suppress(Exception):  # the client may be gone already
+                await self.websocket.close(code=code, reason=reason)
+
+        payload = message["payload"]
+        token = CURRENT_OPERATION.set(
+            LiveOperation(
+                query=payload["query"],
+                variables=payload.get("variables"),
+                operation_name=payload.get("operationName"),
+                send_payload=send_payload,
+                close_socket=close_socket,
+            )
+        )
+        try:
+            await start  # creates the operation's task, which keeps this context
+        finally:
+            CURRENT_OPERATION.reset(token)
+
 
 class TransportWSHandler(_Watched, BaseGraphQLTransportWSHandler[Context, None]):
     """graphql-transport-ws (the graphql-ws library)."""
@@ -143,6 +181,9 @@ class TransportWSHandler(_Watched, BaseGraphQLTransportWSHandler[Context, None])
     async def handle_message(self, message: Any) -> None:
         if not _well_formed(message, "subscribe", "complete"):
             await self.handle_invalid_message("Failed to parse message")
+            return
+        if message["type"] == "subscribe":
+            await self._start_live(message, "next", super().handle_message(message))
             return
         await super().handle_message(message)
 
@@ -187,6 +228,9 @@ class LegacyWSHandler(_Watched, BaseGraphQLWSHandler[Context, None]):
     async def handle_message(self, message: Any) -> None:
         if not _well_formed(message, "start", "stop"):
             await self.websocket.close(code=INVALID_MESSAGE, reason="Failed to parse message")
+            return
+        if message["type"] == "start":
+            await self._start_live(message, "data", super().handle_message(message))
             return
         await super().handle_message(message)
 
