@@ -4,7 +4,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, func, select
 
@@ -12,7 +11,7 @@ from classbridge.models.base import utcnow
 from classbridge.models.errors import not_found
 from classbridge.models.fields import Name
 from classbridge.models.inputs.company import VenueCreate, VenueUpdate
-from classbridge.models.outbox import touch_sessions, upcoming
+from classbridge.models.outbox import touch_venue_sessions, upcoming
 from classbridge.models.tables.company import Company, Venue
 from classbridge.models.tables.session import ClassSession
 from classbridge.models.validation import check
@@ -88,7 +87,7 @@ async def update_venue(
     if changed:
         venue.updated_at = utcnow()
         await db.flush()
-        await touch_sessions(db, sa.and_(col(ClassSession.venue_id) == venue.id, upcoming()))
+        await touch_venue_sessions(db, venue.id)
     return VenueChange(
         venue=venue,
         previous_timezone=previous_timezone if zone_changed else None,
