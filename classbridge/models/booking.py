@@ -199,9 +199,9 @@ async def book(
     product = await booking_product(db, company_id, product_id, aggregator)
     now = utcnow()
     rules = effective_rules(session, activity)
-    """Cancel every live booking that matches (only those in `statuses`), in one UPDATE
-    (callers hold the sessions' locks and record the sign-in events); the booking history
-    gets a row for each."""
+    check_bookable(session, rules, now, aggregator=aggregator is not None)
+    if checked_in:
+        _check_in_open(session, now, check_in_opens_before)
     if await live_booking(db=db, session_id=session.id, customer_id=customer.id) is not None:
         raise DomainError(
             ErrorCode.ALREADY_BOOKED,
