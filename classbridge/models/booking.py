@@ -141,6 +141,25 @@ async def live_booking(
     )
 
 
+async def _counts_and_customer(
+    db: AsyncSession, session_id: uuid.UUID, customer_id: uuid.UUID
+) -> tuple[BookingCounts, bool]:
+    """The session's live bookings and whether the customer holds one of them: one query
+    (the booking path's statement count is asserted by tests/models/test_statement_counts.py)."""
+    live = col(Booking.status).in_(LIVE_STATUSES)
+    row = (
+        await db.execute(
+            select(
+                func.count(),
+                func.count().filter(col(Booking.status) == BookingStatus.CHECKED_IN),
+                func.count().filter(col(Booking.source) == BookingSource.AGGREGATOR),
+                func.count().filter(col(Booking.customer_id) == customer_id),
+            ).where(col(Booking.session_id) == session_id, live)
+        )
+    ).one()
+    return BookingCounts(row[0], row[1], row[2]), row[3] > 0
+
+
 async def _locked_session_with_activity(
     db: AsyncSession, company_id: uuid.UUID, session_id: uuid.UUID
 ) -> tuple[ClassSession, Activity]:
@@ -160,11 +179,15 @@ async def book(
     product_id: uuid.UUID | None = None,
     aggregator: Aggregator | None = None,
     checked_in: bool = False,
+    retry: bool = False,
 ) -> Booking:
     """Book a customer into a session, enforcing every registration rule.
 
     Staff and customer bookings name a product; aggregator bookings always use the
-    aggregator's built-in product and count against the aggregator limit.
+    aggregator's built-in product (`product_id` may name it when the caller already
+    holds it) and count against the aggregator limit. `retry`: a live booking of the
+    same customer by the same aggregator is returned instead of refused (an aggregator
+    retrying a request it sent before).
     """
     if (source is BookingSource.AGGREGATOR) != (aggregator is not None):
         raise ValueError("aggregator bookings, and only they, name an aggregator")
@@ -174,12 +197,15 @@ async def book(
     now = utcnow()
     rules = effective_rules(session, activity)
     _check_bookable(session, rules, now, aggregator=aggregator is not None)
-    if await live_booking(db=db, session_id=session.id, customer_id=customer.id) is not None:
+    counts, customer_booked = await _counts_and_customer(db, session.id, customer.id)
+    if customer_booked:
+        existing = await live_booking(db=db, session_id=session.id, customer_id=customer.id)
+        if retry and existing is not None and existing.aggregator is aggregator:
+            return existing
         raise DomainError(
             ErrorCode.ALREADY_BOOKED,
             f"{customer.first_name} {customer.last_name} is already booked into this session",
         )
-    counts = (await booking_counts(db=db, session_ids=[session.id]))[session.id]
     if rules.capacity is not None and counts.booked >= rules.capacity:
         raise DomainError(ErrorCode.SESSION_FULL, f"the session is full ({rules.capacity} spots)")
     if (
@@ -202,9 +228,10 @@ async def book(
         checked_in_at=now if checked_in else None,
     )
     db.add(booking)
+    # Both changes to the session row before the flush: one UPDATE, not two.
     touch_session(db, session)
-    await db.flush()
     record_sign_in_event(db, SignInChange.BOOKED, session, booking.id)
+    await db.flush()
     return booking
 
 
@@ -215,6 +242,10 @@ async def _booking_product(
     aggregator: Aggregator | None,
 ) -> Product:
     if aggregator is not None:
+        if product_id is not None:  # the caller read it already: from the identity map
+            held = await db.get(Product, product_id)
+            if held is not None and held.company_id == company_id and held.aggregator is aggregator:
+                return held
         return await aggregator_product(db=db, company_id=company_id, aggregator=aggregator)
     if product_id is None:
         raise DomainError(ErrorCode.VALIDATION, "choose a product", loc=("product_id",))
@@ -302,8 +333,8 @@ async def cancel_booking(
     booking.cancelled_at = now
     booking.updated_at = now
     touch_session(db, session)
-    await db.flush()
     record_sign_in_event(db, SignInChange.CANCELLED, session, booking.id)
+    await db.flush()
     return booking
 
 
@@ -331,8 +362,8 @@ async def _set_status(
     booking.checked_in_at = now if to is BookingStatus.CHECKED_IN else None
     booking.updated_at = now
     session.updated_at = now  # the sign-in list changed; spots did not
-    await db.flush()
     record_sign_in_event(db, change, session, booking.id)
+    await db.flush()
     return booking
 
 
