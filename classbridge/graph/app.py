@@ -232,7 +232,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             metrics.forget_process()
 
     partner_view = PartnerGraphQL(database, settings)
-    staff = BodyLimit(StaffGraphQL(database, settings, bus), settings.max_body_bytes)
+    staff_view = StaffGraphQL(database, settings, bus)
+    staff = BodyLimit(staff_view, settings.max_body_bytes)
     partner = BodyLimit(partner_view, settings.max_body_bytes)
     metrics_endpoint = metrics.Metrics(
         database, settings.metrics_token.get_secret_value() if settings.metrics_token else None
@@ -252,4 +253,5 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.database = database
     app.state.settings = settings
     app.state.bus = bus
+    app.state.schemas = {"staff": staff_view.schema, "partner": partner_view.schema}
     return app

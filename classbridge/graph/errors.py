@@ -7,7 +7,7 @@ INTERNAL_SERVER_ERROR, without details.
 
 import logging
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import strawberry
 from graphql import GraphQLError, GraphQLSyntaxError
@@ -19,6 +19,9 @@ from strawberry.types import ExecutionContext
 from classbridge.graph.execution import CommittedMutationExecutor
 from classbridge.graph.inputs import field_path
 from classbridge.models.errors import DomainError
+
+if TYPE_CHECKING:  # limits.py imports this module
+    from classbridge.graph.limits import DocumentCache
 
 log = logging.getLogger("classbridge.graph")
 
@@ -132,9 +135,15 @@ class CodedSchema(strawberry.Schema):
     """A schema whose errors all carry `extensions.code`, logging only the unexpected, and
     whose mutations always report a committed change (graph/execution.py)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    document_cache: "DocumentCache | None" = None
+    """The schema's parsed and validated documents (graph/limits.py `DocumentCache`)."""
+
+    def __init__(
+        self, *args: Any, document_cache: "DocumentCache | None" = None, **kwargs: Any
+    ) -> None:
         kwargs.setdefault("execution_context_class", CommittedMutationExecutor)
         super().__init__(*args, **kwargs)
+        self.document_cache = document_cache
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
