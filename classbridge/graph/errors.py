@@ -6,6 +6,7 @@ INTERNAL_SERVER_ERROR, without details.
 """
 
 import logging
+import operator
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, cast
 
@@ -161,6 +162,7 @@ def _attribute(name: str) -> Callable[..., Any]:
     def resolve(source: Any, _info: Any) -> Any:
         return getattr(source, name)
 
+    resolve.direct = operator.attrgetter(name)  # type: ignore[attr-defined]  # execution.py
     return resolve
 
 
@@ -219,4 +221,5 @@ def _method(function: Callable[[Any], Any]) -> Callable[..., Any]:
     def resolve(source: Any, _info: Any) -> Any:
         return function(source)
 
+    resolve.direct = function  # type: ignore[attr-defined]  # read by graph/execution.py
     return resolve
