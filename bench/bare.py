@@ -287,6 +287,10 @@ def main() -> None:
     parser.add_argument("--plain", action="store_true")
     args = parser.parse_args()
     app = build(args.database_url, plain=args.plain)
+    if not args.plain:  # as `classbridge serve` does (an older checkout may not have it)
+        from classbridge.ops.gc_tuning import tune_for_serving
+
+        tune_for_serving()
     uvicorn.run(
         app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False, lifespan="off"
     )
