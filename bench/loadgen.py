@@ -102,6 +102,8 @@ def wrk(url: str, script: str, *, connections: int, seconds: float) -> tuple[flo
                 "-t1",
                 f"-c{connections}",
                 f"-d{round(seconds)}s",
+                "--timeout",  # wrk's default (2 s) would drop slow pages from the count
+                "60s",
                 "--latency",
                 "-s",
                 f.name,
