@@ -18,7 +18,7 @@ graphql-core would.
 """
 
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from graphql import (
     GraphQLEnumType,
@@ -33,6 +33,14 @@ from graphql.pyutils import Path, Undefined
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 Leaf = GraphQLScalarType | GraphQLEnumType
+T = TypeVar("T")
+
+
+def later(awaitable: Awaitable[T]) -> T:
+    """A field that returns what its parent holds may, when the parent holds nothing,
+    hand graphql-core a loader's awaitable instead (graphql-core awaits what a resolver
+    returns); its declared type stays the field's type."""
+    return cast(T, awaitable)
 
 
 class CommittedMutationExecutor(StrawberryGraphQLCoreExecutionContext):

@@ -10,6 +10,7 @@ from typing import Generic, NewType, TypeVar
 import strawberry
 from strawberry.schema.config import StrawberryConfig
 
+from classbridge.graph.execution import later
 from classbridge.graph.pagination import PageInfo
 from classbridge.graph.partner.context import PartnerInfo
 from classbridge.models import company as company_model
@@ -151,6 +152,8 @@ class Company:
 @strawberry.type(description="A location of a studio.")
 class Venue:
     row: strawberry.Private[tables.Venue]
+    link: strawberry.Private[tuple[str | None] | None] = None
+    """Your id of the venue, when the builder loaded it: (id or None,)."""
 
     @strawberry.field
     def id(self) -> strawberry.ID:
@@ -165,8 +168,10 @@ class Venue:
         return _address(self.row)
 
     @strawberry.field(description="Your own id for this venue, once you set it.")
-    async def aggregator_venue_id(self, info: PartnerInfo) -> str | None:
-        return await info.context.venue_link.load(self.row.id)
+    def aggregator_venue_id(self, info: PartnerInfo) -> str | None:
+        if self.link is not None:  # held: a session's venue (sessions_of)
+            return self.link[0]
+        return later(info.context.venue_link.load(self.row.id))
 
     @strawberry.field
     async def company(self, info: PartnerInfo) -> Company:
@@ -211,6 +216,7 @@ class Venue:
 class ClassType:
     row: strawberry.Private[Activity]
     venue_id: strawberry.Private[uuid.UUID | None]
+    venue_held: strawberry.Private[Venue | None] = None
 
     @strawberry.field
     def id(self) -> strawberry.ID:
@@ -228,7 +234,12 @@ class ClassType:
         description="The venue of the session it was reached through, else "
         "the studio's first venue."
     )
-    async def venue(self, info: PartnerInfo) -> Venue:
+    def venue(self, info: PartnerInfo) -> Venue:
+        if self.venue_held is not None:  # reached through a listed session
+            return self.venue_held
+        return later(self._venue(info))
+
+    async def _venue(self, info: PartnerInfo) -> Venue:
         if self.venue_id is not None:
             row = await info.context.loaders.venue.load(self.venue_id)
         else:
@@ -287,6 +298,7 @@ class Session:
     offer: strawberry.Private[SessionOffer]
     venue_row: strawberry.Private[tables.Venue]
     activity: strawberry.Private[Activity]
+    venue_link: strawberry.Private[str | None]
 
     @strawberry.field
     def id(self) -> strawberry.ID:
@@ -302,16 +314,19 @@ class Session:
 
     @strawberry.field(name="class")
     def class_(self) -> ClassType:
-        return ClassType(row=self.activity, venue_id=self.row.venue_id)
+        return ClassType(row=self.activity, venue_id=self.row.venue_id, venue_held=self.venue())
+
+    def venue(self) -> Venue:
+        return Venue(row=self.venue_row, link=(self.venue_link,))
 
     @strawberry.field
     def sport(self) -> Sport:
         name = self.offer.sport
         return Sport(id=name_id("sport", name), name=name)
 
-    @strawberry.field
-    def venue(self) -> Venue:
-        return Venue(row=self.venue_row)
+    @strawberry.field(name="venue")
+    def venue_(self) -> Venue:
+        return self.venue()
 
     @strawberry.field
     def location(self) -> Location:
@@ -457,10 +472,15 @@ async def sessions_of(info: PartnerInfo, rows: Sequence[ClassSession]) -> list[S
     offers = await context.offer.load_many([r.id for r in rows])
     venues = await context.loaders.venue.load_many([r.venue_id for r in rows])
     activities = await context.loaders.activity.load_many([r.activity_id for r in rows])
+    links = await context.venue_link.load_many([r.venue_id for r in rows])
     sessions = []
-    for row, offer, venue, activity in zip(rows, offers, venues, activities, strict=True):
+    for row, offer, venue, activity, link in zip(
+        rows, offers, venues, activities, links, strict=True
+    ):
         assert venue is not None and activity is not None
-        sessions.append(Session(row=row, offer=offer, venue_row=venue, activity=activity))
+        sessions.append(
+            Session(row=row, offer=offer, venue_row=venue, activity=activity, venue_link=link)
+        )
     return sessions
 
 
