@@ -56,7 +56,11 @@ def server(
         yield url
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # still busy with a slow page: stop it
+            process.kill()
+            process.wait()
 
 
 def lua_post(path: str, body: str, token: str, *, vary: str | None = None) -> str:
