@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+import uuid
 from importlib.metadata import version
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -186,6 +187,17 @@ def cmd_export_schema(_settings: Settings, args: argparse.Namespace) -> None:
         sys.stdout.write(sdl)
 
 
+def cmd_export_roles(_settings: Settings, args: argparse.Namespace) -> None:
+    from classbridge.graph.staff.permissions import roles_markdown
+    from classbridge.graph.staff.schema import staff_permissions
+
+    text = roles_markdown(staff_permissions())
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        sys.stdout.write(text)
+
+
 def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> None:
     from classbridge.demo import seed_demo
 
@@ -217,9 +229,9 @@ def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> None:
             print(f"  partner token ({name}): {token}")
 
 
-def _ask_password() -> str:
+def _ask_password(variable: str = "CLASSBRIDGE_OWNER_PASSWORD") -> str:
     if not sys.stdin.isatty():  # getpass would read an echoed line or die on EOF
-        raise CliError("no terminal to ask for the password: set CLASSBRIDGE_OWNER_PASSWORD")
+        raise CliError(f"no terminal to ask for the password: set {variable}")
     try:
         return getpass.getpass("Password: ")
     except (EOFError, KeyboardInterrupt):
@@ -266,6 +278,52 @@ def cmd_create_owner(settings: Settings, args: argparse.Namespace) -> None:
     print(
         f"company {company_id}, venue {venue_id}; sign in with the login mutation as {args.email}"
     )
+
+
+def cmd_create_staff(settings: Settings, args: argparse.Namespace) -> None:
+    from classbridge.models import staff as staff_model
+    from classbridge.models.errors import DomainError
+    from classbridge.models.inputs.staff import StaffUserCreate
+    from classbridge.models.tables import Company, StaffRole
+    from classbridge.models.validation import parse
+
+    password = os.environ.get("CLASSBRIDGE_STAFF_PASSWORD") or _ask_password(
+        "CLASSBRIDGE_STAFF_PASSWORD"
+    )
+    try:
+        company_id = uuid.UUID(args.company_id)
+    except ValueError:
+        raise CliError(f"--company-id {args.company_id!r} is not a company UUID") from None
+    try:
+        user = parse(
+            StaffUserCreate,
+            {
+                "email": args.email,
+                "name": args.name,
+                "password": password,
+                "role": StaffRole(args.role),
+            },
+        )
+    except DomainError as exc:
+        raise CliError(f"{exc.code}: {exc.message}") from None
+    cmd_migrate(settings, args)
+    database = _database(settings)
+
+    async def run() -> str:
+        try:
+            async with database.transaction() as db:
+                if await db.get(Company, company_id) is None:
+                    raise CliError(f"no company {company_id}")
+                row = await staff_model.create_staff_user(db=db, company_id=company_id, user=user)
+            return str(row.id)
+        finally:
+            await database.dispose()
+
+    try:
+        user_id = asyncio.run(run())
+    except DomainError as exc:
+        raise CliError(f"{exc.code}: {exc.message}") from None
+    print(f"staff account {user_id} ({args.role}); sign in with the login mutation as {user.email}")
 
 
 def cmd_aggregator_token(settings: Settings, args: argparse.Namespace) -> None:
@@ -347,12 +405,15 @@ SETTINGS_READ: dict[str, list[str]] = {
     "aggregator-token": [*_DATABASE, *_LOGS],
     "seed-demo": [*_DATABASE, "token_ttl_days", *_LOGS],
     "create-owner": [*_DATABASE, *_LOGS],
+    "create-staff": [*_DATABASE, *_LOGS],
     "export-schema": [],
+    "export-roles": [],
     "simulate-aggregator": [],
 }
 # Read by one command straight from the environment (never stored in Settings).
 _EXTRA_VARIABLES = {
-    "create-owner": [("CLASSBRIDGE_OWNER_PASSWORD", "the owner's password (else asked for)")]
+    "create-owner": [("CLASSBRIDGE_OWNER_PASSWORD", "the owner's password (else asked for)")],
+    "create-staff": [("CLASSBRIDGE_STAFF_PASSWORD", "the account's password (else asked for)")],
 }
 
 
@@ -464,6 +525,15 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--partner", action="store_true", help="the partner API's schema instead")
     export.set_defaults(func=cmd_export_schema)
 
+    roles = command(
+        "export-roles",
+        "print the staff roles table (Markdown)",
+        "Print docs/staff-roles.md: which role may call each query, mutation and "
+        "subscription of the staff API, generated from the resolvers' permission classes.",
+    )
+    roles.add_argument("--output", help="write to this file instead of stdout")
+    roles.set_defaults(func=cmd_export_roles)
+
     from classbridge.models.tables import Aggregator
 
     tokens = command(
@@ -504,6 +574,20 @@ def build_parser() -> argparse.ArgumentParser:
     owner.add_argument("--venue", default="Main venue", help="name of the first venue")
     owner.add_argument("--timezone", default="Europe/Berlin", help="IANA time zone of the venue")
     owner.set_defaults(func=cmd_create_owner)
+
+    staff = command(
+        "create-staff",
+        "create a staff account in an existing company (for scripts)",
+        "Create a staff account for a company (its UUID: `company { id }` in the staff API, "
+        "or what create-owner printed). The password follows the same policy as everywhere "
+        "(at least 8 characters, not a common or easily guessed one). Prefer inviteStaff "
+        "for people: they choose their own password.",
+    )
+    staff.add_argument("--company-id", required=True, help="the company's UUID")
+    staff.add_argument("--email", required=True)
+    staff.add_argument("--name", required=True, help="the person's name")
+    staff.add_argument("--role", choices=["STAFF", "OWNER"], default="STAFF")
+    staff.set_defaults(func=cmd_create_staff)
     return parser
 
 

@@ -32,6 +32,25 @@ class Settings(BaseSettings):
         default="classbridge <noreply@classbridge.local>", description="Sender of outgoing email."
     )
     token_ttl_days: int = Field(default=30, ge=1, le=365, description="Lifetime of staff tokens.")
+    invite_ttl_hours: int = Field(
+        default=72, ge=1, le=24 * 90, description="How long a staff invitation can be accepted."
+    )
+    password_reset_ttl_minutes: int = Field(
+        default=60, ge=5, le=24 * 60, description="How long a password-reset token works."
+    )
+    app_url: str | None = Field(
+        default=None,
+        description="Base URL of the studio app; invitation and reset emails link to "
+        "<app_url>/accept-invitation#token=… and <app_url>/reset-password#token=….",
+    )
+    login_rate_limit_account: str | None = Field(
+        default="10/15minutes",
+        description="Failed sign-ins per account before RATE_LIMITED, e.g. 10/15minutes.",
+    )
+    login_rate_limit_address: str | None = Field(
+        default="50/15minutes",
+        description="Failed sign-ins and reset requests per client address before RATE_LIMITED.",
+    )
     # What one request may cost (docs/limits.md).
     max_query_nodes: int = Field(
         default=50_000,
@@ -177,7 +196,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"{origin!r} is no origin (scheme://host[:port], no path)")
         return [o.rstrip("/") if o != "*" else o for o in value]
 
-    @field_validator("partner_rate_limit")
+    @field_validator("partner_rate_limit", "login_rate_limit_account", "login_rate_limit_address")
     @classmethod
     def _a_rate_limit(cls, value: str | None) -> str | None:
         if not value or value.strip().lower() in ("none", "unlimited"):

@@ -21,6 +21,7 @@ from classbridge.graph.endpoint import GraphQLEndpoint
 from classbridge.graph.errors import PAYLOAD_TOO_LARGE
 from classbridge.graph.graphiql import STATIC_URL, graphiql_assets, graphiql_response
 from classbridge.graph.http import bearer_token, error_response
+from classbridge.graph.login_limit import LoginRateLimit
 from classbridge.graph.partner.endpoint import PartnerGraphQL
 from classbridge.graph.staff.schema import build_staff_schema
 from classbridge.graph.staff.sockets import (
@@ -117,6 +118,7 @@ class StaffGraphQL(GraphQLEndpoint):
         self.settings = settings
         self.bus = bus
         self.token_watch = TokenWatch(database)
+        self.login_limit = LoginRateLimit(settings)
 
     async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
         token = connection_token(context.connection_params, context.request.headers)
@@ -165,6 +167,7 @@ class StaffGraphQL(GraphQLEndpoint):
             staff=actor,
             token=token,
             bus=self.bus,
+            login_limit=self.login_limit,
         )
         request.scope.setdefault("state", {})["context"] = context
         return context
@@ -227,6 +230,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                     await database.after_commit.drain()
             database.after_commit.remove(publisher)
             await partner_view.rate_limit.close()
+            await staff_view.login_limit.close()
             await bus.close()
             await database.dispose()
             metrics.forget_process()

@@ -61,6 +61,7 @@ LIST_BOUNDS: Mapping[tuple[str, str], int] = {
     ("Query", "activities"): 200,
     ("Query", "products"): 100,
     ("Query", "aggregatorExtensions"): AGGREGATORS,
+    ("Query", "staffMembers"): 200,  # accounts of one company
     ("Query", "aggregatorSync"): AGGREGATORS,
     ("Session", "bookings"): SIGN_IN_LIST,
     ("SignInList", "bookings"): SIGN_IN_LIST,

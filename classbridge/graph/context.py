@@ -12,12 +12,15 @@ from starlette.websockets import WebSocket
 from strawberry.types import Info as StrawberryInfo
 
 from classbridge.graph.loaders import Loaders
+from classbridge.graph.login_limit import LoginRateLimit
 from classbridge.live.bus import EventBus
 from classbridge.live.payload import SignInMessage
+from classbridge.models import audit
 from classbridge.models.aggregator import AggregatorActor
 from classbridge.models.db import Database
 from classbridge.models.errors import DomainError, ErrorCode
 from classbridge.models.staff import StaffActor
+from classbridge.models.tables import AuditActorKind
 from classbridge.settings import Settings
 
 
@@ -48,6 +51,7 @@ class Context:
     token: str | None = None
     bus: EventBus[SignInMessage] | None = None
     connection_params: dict[str, object] | None = None  # a WebSocket's connection_init payload
+    login_limit: LoginRateLimit | None = None  # brute-force budgets of sign-in (HTTP only)
     _db: AsyncSession | None = field(default=None, init=False)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
     _closed: bool = field(default=False, init=False)
@@ -81,6 +85,25 @@ class Context:
             raise DomainError(ErrorCode.UNAUTHENTICATED, "sign in: send Authorization: Bearer")
         return self.staff
 
+    def audit_actor(self) -> audit.AuditActor | None:
+        """Who this request's changes are recorded as (None: anonymous, not audited)."""
+        if self.staff is not None:
+            return audit.AuditActor(
+                kind=AuditActorKind.STAFF, id=self.staff.user_id, company_id=self.staff.company_id
+            )
+        if self.aggregator is not None:
+            return audit.AuditActor(
+                kind=AuditActorKind.AGGREGATOR,
+                id=self.aggregator.token_id,
+                label=self.aggregator.aggregator.display_name,
+            )
+        return None
+
+    def client_address(self) -> str | None:
+        """The caller's IP address (behind a proxy: as uvicorn's --proxy-headers set it)."""
+        client = self.request.client
+        return client.host if client else None
+
     def require_aggregator(self) -> AggregatorActor:
         if self.aggregator is None:
             raise DomainError(ErrorCode.UNAUTHENTICATED, "send Authorization: Bearer <token>")
@@ -91,6 +114,7 @@ class Context:
         """A change: committed atomically; later reads in this request see it."""
         await self.end_read()
         async with self._lock, self.database.transaction() as db:
+            audit.act_as(db, self.audit_actor())  # every change is recorded (models/audit.py)
             yield db
         self.loaders.clear()
 

@@ -91,10 +91,10 @@ async def _touch_upcoming_sessions(db: AsyncSession, company_id: uuid.UUID) -> N
 async def activate_extension(
     *, db: AsyncSession, actor: StaffActor, aggregator: Aggregator
 ) -> AggregatorExtension:
-    """The OWNER switches an aggregator on. It waits for the aggregator to link a venue
+    """The OWNER switches an aggregator on (graph/staff/permissions.py lets only OWNERs call
+    it). It waits for the aggregator to link a venue
     (or is ACTIVE at once when venues are still linked from before). Emails the owners
     the next steps and the IDs the aggregator needs. Activating twice changes nothing."""
-    actor.require_owner()
     company = await _lock_company(db, actor.company_id)
     extension = await find_extension(db=db, company_id=company.id, aggregator=aggregator)
     if extension is not None and extension.status in (
@@ -150,7 +150,6 @@ async def deactivate_extension(
 ) -> AggregatorExtension:
     """The OWNER switches an aggregator off: nothing is offered to it any more (existing
     bookings stay). Deactivating what is not active is refused."""
-    actor.require_owner()
     company = await _lock_company(db, actor.company_id)
     extension = await find_extension(db=db, company_id=company.id, aggregator=aggregator)
     if extension is None or extension.status is ExtensionStatus.DEACTIVATED:

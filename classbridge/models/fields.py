@@ -20,6 +20,7 @@ from pydantic import (
     StringConstraints,
 )
 from pydantic_core import PydanticCustomError
+from zxcvbn import zxcvbn  # type: ignore[import-untyped]  # ships no type hints
 
 NAME_LENGTH = 200
 """Names of companies, venues, activities, products and staff members."""
@@ -43,6 +44,9 @@ EXTERNAL_ID_LENGTH = 200
 LABEL_LENGTH = 200
 SEARCH_LENGTH = 200
 MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1000
+MAX_PASSWORD_CHECKED = 64
+MIN_PASSWORD_SCORE = 2
 
 MAX_CAPACITY = 10_000
 MAX_DURATION_MINUTES = 24 * 60
@@ -162,7 +166,30 @@ def _iana_zone(name: str) -> str:
 
 TimeZoneName = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_iana_zone)]
 
-Password = Annotated[str, Field(min_length=MIN_PASSWORD_LENGTH)]
+
+def _hard_to_guess(password: str) -> str:
+    """Refuse common and easily guessed passwords (NIST SP 800-63B 5.1.1.2: check against
+    lists of commonly used passwords, no composition rules). zxcvbn (Dropbox's estimator)
+    ships such lists (the 30,000 most common passwords, English words, names, keyboard
+    patterns) and sees through l33t, dates and repeats; score 2 means at least 10^6
+    guesses. Only the first MAX_PASSWORD_CHECKED characters are estimated: its cost grows
+    with length, and a longer password is not the weak kind."""
+    result = zxcvbn(password[:MAX_PASSWORD_CHECKED])
+    if result["score"] < MIN_PASSWORD_SCORE:
+        warning = result["feedback"].get("warning") or "it is easy to guess"
+        raise PydanticCustomError(
+            REFUSED,
+            "is too common or easy to guess ({warning}): add words or length",
+            {"warning": warning.rstrip(".").lower()},
+        )
+    return password
+
+
+Password = Annotated[
+    str,
+    Field(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH),
+    AfterValidator(_hard_to_guess),
+]
 
 Capacity = Annotated[int, Field(ge=1, le=MAX_CAPACITY)]
 AggregatorLimit = Annotated[int, Field(ge=0, le=MAX_CAPACITY)]

@@ -13,3 +13,12 @@ def after_key(columns: Sequence[Any], values: Sequence[Any]) -> sa.ColumnElement
         equal = [columns[j] == values[j] for j in range(i)]
         clauses.append(sa.and_(*equal, column > values[i]))
     return sa.or_(*clauses)
+
+
+def before_key(columns: Sequence[Any], values: Sequence[Any]) -> sa.ColumnElement[bool]:
+    """`(c1, c2, ...) < (v1, v2, ...)`: the rows after a cursor in descending order."""
+    clauses = []
+    for i, column in enumerate(columns):
+        equal = [columns[j] == values[j] for j in range(i)]
+        clauses.append(sa.and_(*equal, column < values[i]))
+    return sa.or_(*clauses)

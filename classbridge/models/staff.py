@@ -24,10 +24,6 @@ class StaffActor:
     company_id: uuid.UUID
     role: StaffRole
 
-    def require_owner(self) -> None:
-        if self.role is not StaffRole.OWNER:
-            raise DomainError(ErrorCode.FORBIDDEN, "only the company's owner may do this")
-
 
 async def create_staff_user(
     *, db: AsyncSession, company_id: uuid.UUID, user: StaffUserCreate
@@ -69,7 +65,8 @@ async def login(*, db: AsyncSession, email: str, password: str, ttl_days: int) -
     user = await db.scalar(select(StaffUser).where(StaffUser.email == email.strip().lower()))
     # An unknown email is checked against a dummy hash: as slow as a wrong password.
     matches = await verify_password(user.password_hash if user else None, password)
-    if user is None or not matches:
+    # A deactivated account is refused like a wrong password: nothing tells it exists.
+    if user is None or not matches or user.deactivated_at is not None:
         raise DomainError(ErrorCode.INVALID_CREDENTIALS, "email or password is wrong")
     return await issue_token(db=db, user=user, ttl_days=ttl_days)
 
@@ -86,7 +83,7 @@ async def authenticate(*, db: AsyncSession, token: str) -> StaffActor | None:
     if row is None:
         return None
     tok, user = row
-    if tok.revoked_at is not None or tok.expires_at <= utcnow():
+    if tok.revoked_at is not None or tok.expires_at <= utcnow() or user.deactivated_at:
         return None
     return StaffActor(user_id=user.id, company_id=user.company_id, role=user.role)
 
@@ -98,10 +95,13 @@ async def active_tokens(*, db: AsyncSession, tokens: Collection[str]) -> set[str
     if not by_digest:
         return set()
     rows = await db.scalars(
-        select(StaffToken.token_digest).where(
+        select(StaffToken.token_digest)
+        .join(StaffUser, col(StaffUser.id) == StaffToken.user_id)
+        .where(
             StaffToken.token_digest.in_(list(by_digest)),  # type: ignore[attr-defined]
             StaffToken.revoked_at.is_(None),  # type: ignore[union-attr]
             StaffToken.expires_at > utcnow(),
+            StaffUser.deactivated_at.is_(None),  # type: ignore[union-attr]
         )
     )
     return {by_digest[digest] for digest in rows}
@@ -116,3 +116,19 @@ async def logout(*, db: AsyncSession, token: str) -> bool:
         tok.revoked_at = utcnow()
     await db.flush()
     return True
+
+
+async def revoke_tokens(*, db: AsyncSession, user_id: uuid.UUID, keep: str | None = None) -> int:
+    """Revoke every live token of a user (but `keep`, the caller's own); how many."""
+    query = select(StaffToken).where(
+        StaffToken.user_id == user_id,
+        StaffToken.revoked_at.is_(None),  # type: ignore[union-attr]
+    )
+    if keep is not None:
+        query = query.where(StaffToken.token_digest != token_digest(keep))
+    now = utcnow()
+    tokens = list(await db.scalars(query))
+    for tok in tokens:
+        tok.revoked_at = now
+    await db.flush()
+    return len(tokens)

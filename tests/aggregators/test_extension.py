@@ -6,12 +6,9 @@ from sqlalchemy import func, select
 
 from classbridge.models import company as company_model
 from classbridge.models import extension as extension_model
-from classbridge.models import staff as staff_model
-from classbridge.models import tables
 from classbridge.models.db import Database
 from classbridge.models.errors import DomainError, ErrorCode
 from classbridge.models.inputs.company import VenueCreate
-from classbridge.models.inputs.staff import StaffUserCreate
 from classbridge.models.tables import (
     Aggregator,
     ClassSession,
@@ -51,28 +48,6 @@ async def test_lifecycle_statuses_from_not_activated_to_deactivated(studio: Stud
     # Re-activating with venues still linked is live at once.
     await activate(studio)
     assert await _status(studio) is ExtensionStatus.ACTIVE
-
-
-async def test_only_the_owner_activates(studio: Studio) -> None:
-    async with studio.database.transaction() as db:
-        clerk = await staff_model.create_staff_user(
-            db=db,
-            company_id=studio.company_id,
-            user=StaffUserCreate(
-                email="clerk@example.com",
-                name="Clerk",
-                password="correct horse battery",
-                role=tables.StaffRole.STAFF,
-            ),
-        )
-    actor = staff_model.StaffActor(
-        user_id=clerk.id, company_id=studio.company_id, role=tables.StaffRole.STAFF
-    )
-    with pytest.raises(DomainError) as refused:
-        async with studio.database.transaction() as db:
-            await extension_model.activate_extension(db=db, actor=actor, aggregator=EGYM)
-    assert refused.value.code is ErrorCode.FORBIDDEN
-    assert await _status(studio) is ExtensionStatus.NOT_ACTIVATED
 
 
 async def test_activation_emails_the_owner_the_company_and_venue_uuids(studio: Studio) -> None:

@@ -208,3 +208,66 @@ async def test_a_bad_setting_is_named_in_one_line(tmp_path: Path) -> None:
     assert result.returncode != 0
     [line] = result.stderr.strip().splitlines()
     assert "CLASSBRIDGE_TOKEN_TTL_DAYS" in line and "CLASSBRIDGE_MAX_BODY_BYTES" in line
+
+
+async def test_create_owner_refuses_a_common_password(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'common.db'}"
+    args = ("create-owner", "--company", "Loft", "--email", "me@loft.example", "--name", "Me")
+    for common in ("password", "qwertyuiop", "Password1!"):
+        result = await run_cli(
+            *args, database_url=url, extra_env={"CLASSBRIDGE_OWNER_PASSWORD": common}
+        )
+        assert result.returncode != 0 and "Traceback" not in result.stderr
+        last = result.stderr.strip().splitlines()[-1]
+        assert last.startswith("classbridge: VALIDATION: password is too common"), last
+
+
+async def test_create_staff_adds_an_account_that_signs_in(tmp_path: Path) -> None:
+    path = tmp_path / "staff.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    owner = await run_cli(
+        "create-owner",
+        "--company",
+        "Loft",
+        "--email",
+        "me@loft.example",
+        "--name",
+        "Me",
+        database_url=url,
+        extra_env={"CLASSBRIDGE_OWNER_PASSWORD": "owner keeps the keys"},
+    )
+    assert owner.returncode == 0, owner.stderr
+    company_id = owner.stdout.split()[1].rstrip(",")
+    args = ("create-staff", "--company-id", company_id, "--email", "Desk@Loft.example")
+    weak = await run_cli(
+        *args,
+        "--name",
+        "Desk",
+        database_url=url,
+        extra_env={"CLASSBRIDGE_STAFF_PASSWORD": "password"},
+    )
+    assert weak.returncode != 0 and "VALIDATION: password" in weak.stderr
+    made = await run_cli(
+        *args,
+        "--name",
+        "Desk",
+        database_url=url,
+        extra_env={"CLASSBRIDGE_STAFF_PASSWORD": "front desk at dawn"},
+    )
+    assert made.returncode == 0, made.stderr
+    assert "(STAFF)" in made.stdout
+    unknown = await run_cli(
+        "create-staff",
+        "--company-id",
+        "00000000-0000-0000-0000-000000000000",
+        "--email",
+        "x@loft.example",
+        "--name",
+        "X",
+        database_url=url,
+        extra_env={"CLASSBRIDGE_STAFF_PASSWORD": "front desk at dawn"},
+    )
+    assert unknown.returncode != 0 and "no company" in unknown.stderr
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT email, role FROM staff_user ORDER BY email").fetchall()
+    assert rows == [("desk@loft.example", "STAFF"), ("me@loft.example", "OWNER")]

@@ -98,6 +98,7 @@ RULES = {
     "allowAggregatorBookings": None,
     "aggregatorLimit": -1,
 }
+AUDIT_LOG = "query($filter: AuditLogFilter) { auditLog(filter: $filter) { __typename } }"
 # Each end of the booking window is fine alone; together they are refused (a domain rule).
 WINDOW = {"bookingOpensMinutesBeforeStart": 60, "bookingClosesMinutesBeforeStart": 120}
 
@@ -240,6 +241,15 @@ def staff_cases(studio: Studio, session_id: str) -> Iterator[tuple[str, str, str
         SESSIONS,
         {"filter": {"fromDate": "2099-02-02", "toDate": "2099-02-01"}},
     )
+
+    for field, value in {
+        "entityType": "t" * 65,
+        "entityId": "i" * 65,
+        "actorId": "nope",
+        "from": "0001-01-01T00:00:00+05:00",
+        "to": "9999-12-31T23:00:00-05:00",
+    }.items():
+        yield "auditLog", f"filter.{field}", AUDIT_LOG, {"filter": {field: value}}
 
     # Plain arguments: their own name.
     yield "bookCustomer", "productId", BOOK, {"s": session_id, "c": customer, "p": "nope"}

@@ -11,7 +11,9 @@ from graphql import GraphQLInputObjectType, GraphQLNamedType, get_named_type
 from classbridge.graph.staff.schema import build_staff_schema
 from classbridge.models import booking as booking_model
 from classbridge.models import customer as customer_model
-from classbridge.models.tables import Aggregator, BookingSource
+from classbridge.models import staff as staff_model
+from classbridge.models.inputs.staff import StaffUserCreate
+from classbridge.models.tables import Aggregator, BookingSource, StaffRole
 from tests.graph.rows import diff, snapshot
 from tests.studio import Studio, gql
 
@@ -25,6 +27,7 @@ class Ids:
     customer2: str
     product: str
     booking: str
+    staff: str
 
 
 async def _ids(studio: Studio) -> Ids:
@@ -46,6 +49,16 @@ async def _ids(studio: Studio) -> Ids:
             aggregator=Aggregator.EGYM_WELLPASS,
             external_id="EGYM-1",
         )
+        desk = await staff_model.create_staff_user(
+            db=db,
+            company_id=studio.company_id,
+            user=StaffUserCreate(
+                email=f"desk-{uuid.uuid4().hex[:8]}@example.com",
+                name="Desk",
+                password="correct horse battery",
+                role=StaffRole.STAFF,
+            ),
+        )
     return Ids(
         venue=str(studio.venue_id),
         activity=str(studio.activity_id),
@@ -54,6 +67,7 @@ async def _ids(studio: Studio) -> Ids:
         customer2=str(second),
         product=str(studio.product_id),
         booking=str(booking.id),
+        staff=str(desk.id),
     )
 
 
@@ -123,6 +137,14 @@ CANCEL_BOOKING = "mutation($id: ID!) { cancelBooking(id: $id) { __typename id } 
 CHECK_IN = "mutation($id: ID!) { checkIn(bookingId: $id) { __typename id } }"
 UNDO_CHECK_IN = "mutation($id: ID!) { undoCheckIn(bookingId: $id) { __typename id } }"
 MARK_NO_SHOW = "mutation($id: ID!) { markNoShow(bookingId: $id) { __typename id } }"
+AUDIT_LOG = """
+query($f: AuditLogFilter) { auditLog(filter: $f) { __typename edges { node { id } } } }
+"""
+FILTERS = {SESSIONS: "sessions", AUDIT_LOG: "auditLog"}  # a foreign ID finds nothing
+UPDATE_STAFF_ROLE = """
+mutation($id: ID!) { updateStaffRole(id: $id, role: OWNER) { __typename id } }
+"""
+DEACTIVATE_STAFF = "mutation($id: ID!) { deactivateStaff(id: $id) { __typename id } }"
 
 
 def _one(doc: str, path: str, kind: str) -> Case:
@@ -183,6 +205,16 @@ CASES = [
     _one(CHECK_IN, "checkIn.bookingId", "booking"),
     _one(UNDO_CHECK_IN, "undoCheckIn.bookingId", "booking"),
     _one(MARK_NO_SHOW, "markNoShow.bookingId", "booking"),
+    Case(
+        AUDIT_LOG,
+        {"f": {"entityId": "$customer", "actorId": "$staff"}},
+        {
+            "auditLog.filter.entityId": (("f", "entityId"), "customer"),
+            "auditLog.filter.actorId": (("f", "actorId"), "staff"),
+        },
+    ),
+    _one(UPDATE_STAFF_ROLE, "updateStaffRole.id", "staff"),
+    _one(DEACTIVATE_STAFF, "deactivateStaff.id", "staff"),
 ]
 
 
@@ -251,11 +283,11 @@ async def test_another_companys_ids_behave_like_unknown_ids_and_change_nothing(
                 client, case.doc, _with(own, var_path, str(uuid.uuid4())), token=other_studio.token
             )
             assert foreign == unknown, path
-            if case.doc is SESSIONS:  # a filter: the foreign ID finds nothing, like an unknown
+            if case.doc in FILTERS:  # a filter: the foreign ID finds nothing, like an unknown
                 if foreign.get("errors"):
                     assert foreign["errors"][0]["extensions"]["code"] == "NOT_FOUND", path
                 else:
-                    assert foreign["data"]["sessions"]["edges"] == [], path
+                    assert foreign["data"][FILTERS[case.doc]]["edges"] == [], path
                 continue
             assert foreign["data"] is None, path
             assert [e["extensions"]["code"] for e in foreign["errors"]] == ["NOT_FOUND"], path
@@ -271,6 +303,8 @@ LISTS = """
   products(includeArchived: true) { id }
   sessions(first: 100) { edges { node { id bookings { id customer { id } } } } }
   customers(first: 100) { edges { node { id } } }
+  staffMembers { id }
+  auditLog(first: 100) { edges { node { id entityId actorId } } }
 }
 """
 
@@ -294,6 +328,8 @@ async def test_lists_never_include_another_companys_rows(
         caller.customer,
         caller.customer2,
     }
+    assert caller.staff in {m["id"] for m in data["staffMembers"]}
+    assert len(data["staffMembers"]) == 2  # the other studio's owner and its desk
 
 
 async def test_aggregator_ids_are_unique_per_company_not_across_companies(

@@ -11,9 +11,10 @@ import time
 import uuid
 
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage import Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 
+from classbridge.graph.rate_limit_storage import close_storage, limits_storage
 from classbridge.settings import Settings
 
 log = logging.getLogger("classbridge.ratelimit")
@@ -23,15 +24,7 @@ class PartnerRateLimit:
     def __init__(self, settings: Settings) -> None:
         text = settings.partner_rate_limit  # validated by Settings
         self.item: RateLimitItem | None = parse(text) if text else None
-        self.storage: Storage
-        if settings.redis_url:
-            self.storage = RedisStorage(
-                "async+" + settings.redis_url,
-                implementation="redispy",
-                key_prefix=settings.rate_limit_key_prefix,
-            )
-        else:
-            self.storage = MemoryStorage()
+        self.storage: Storage = limits_storage(settings)
         self.limiter = MovingWindowRateLimiter(self.storage)
 
     def describe(self) -> str:
@@ -53,5 +46,4 @@ class PartnerRateLimit:
         return max(1, math.ceil(stats.reset_time - time.time()))
 
     async def close(self) -> None:
-        if isinstance(self.storage, RedisStorage):
-            await self.storage.bridge.storage.aclose()  # type: ignore[attr-defined]
+        await close_storage(self.storage)

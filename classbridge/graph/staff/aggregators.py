@@ -6,6 +6,7 @@ from datetime import datetime
 import strawberry
 
 from classbridge.graph.context import Info
+from classbridge.graph.staff.permissions import AnyStaff, OwnerOnly
 from classbridge.graph.staff.types import Aggregator, ExtensionStatus
 from classbridge.models import extension as extension_model
 from classbridge.models.tables import Aggregator as AggregatorEnum
@@ -60,7 +61,10 @@ async def _one(info: Info, aggregator: AggregatorEnum) -> AggregatorExtension:
 
 @strawberry.type
 class AggregatorQuery:
-    @strawberry.field(description="Settings > Aggregators: every aggregator and its status.")
+    @strawberry.field(
+        description="Settings > Aggregators: every aggregator and its status.",
+        permission_classes=[AnyStaff],
+    )
     async def aggregator_extensions(self, info: Info) -> list[AggregatorExtension]:
         actor = info.context.require_staff()
         async with info.context.read() as db:
@@ -71,7 +75,8 @@ class AggregatorQuery:
 @strawberry.type
 class AggregatorMutation:
     @strawberry.mutation(
-        description="Activate an aggregator (OWNER): emails the next steps and the IDs."
+        permission_classes=[OwnerOnly],
+        description="Activate an aggregator (OWNER): emails the next steps and the IDs.",
     )
     async def activate_aggregator_extension(
         self,
@@ -83,7 +88,10 @@ class AggregatorMutation:
             await extension_model.activate_extension(db=db, actor=actor, aggregator=aggregator)
         return await _one(info, aggregator)
 
-    @strawberry.mutation(description="Deactivate an aggregator (OWNER): nothing is offered.")
+    @strawberry.mutation(
+        description="Deactivate an aggregator (OWNER): nothing is offered.",
+        permission_classes=[OwnerOnly],
+    )
     async def deactivate_aggregator_extension(
         self,
         info: Info,

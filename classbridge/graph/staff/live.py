@@ -27,6 +27,7 @@ from classbridge.graph.errors import (
     SUBSCRIPTIONS_OVER_WEBSOCKET,
 )
 from classbridge.graph.ids import parse_id
+from classbridge.graph.staff.permissions import AnyStaff
 from classbridge.graph.staff.types import (
     Aggregator,
     BookingSource,
@@ -376,9 +377,10 @@ async def _read_lists(database: Database, load: SessionLoader) -> list[payload.S
 @strawberry.type
 class Subscription:
     @strawberry.subscription(
+        permission_classes=[AnyStaff],
         description="Live sign-in list of one session: a SNAPSHOT first, then one event per "
         "booking made, cancelled, checked in, check-in undone or marked no-show, and per "
-        "edit or cancellation of the session, in commit order."
+        "edit or cancellation of the session, in commit order.",
     )
     async def sign_in_updates(
         self, info: Info, session_id: strawberry.ID
@@ -405,8 +407,9 @@ class Subscription:
         )
 
     @strawberry.subscription(
+        permission_classes=[AnyStaff],
         description="Live day board of a venue: every session that starts on `date` (venue-"
-        "local), as a SNAPSHOT first and then the events of all of them."
+        "local), as a SNAPSHOT first and then the events of all of them.",
     )
     async def venue_sign_in_updates(
         self, info: Info, venue_id: strawberry.ID, date: date

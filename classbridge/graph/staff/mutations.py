@@ -1,6 +1,7 @@
 """Staff mutations: parse, authorize, call the domain function, format. No rules here."""
 
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from datetime import date
 
 import strawberry
@@ -9,6 +10,7 @@ from classbridge.graph.context import Info
 from classbridge.graph.ids import parse_id
 from classbridge.graph.inputs import to_domain
 from classbridge.graph.scalars import LocalDateTime
+from classbridge.graph.staff.permissions import Anyone, AnyStaff, OwnerOnly
 from classbridge.graph.staff.types import (
     Activity,
     ActivityKind,
@@ -149,35 +151,47 @@ async def _sign_in_step(info: Info, booking_id: strawberry.ID, step: SignInStep)
 
 @strawberry.type
 class StaffMutation:
-    @strawberry.mutation(description="Sign in; returns a bearer token.")
+    @strawberry.mutation(
+        description="Sign in; returns a bearer token.", permission_classes=[Anyone]
+    )
     async def login(self, info: Info, email: str, password: str) -> LoginResult:
-        async with info.context.transaction() as db:
-            token = await staff_model.login(
-                db=db, email=email, password=password, ttl_days=info.context.settings.token_ttl_days
-            )
-            actor = await staff_model.authenticate(db=db, token=token)
-            assert actor is not None
-            user = await db.get(StaffUserRow, actor.user_id)
+        limit = info.context.login_limit
+        async with AsyncExitStack() as stack:
+            if limit is not None:  # brute force: failed attempts count, RATE_LIMITED when spent
+                await stack.enter_async_context(
+                    limit.login(email=email, address=info.context.client_address())
+                )
+            async with info.context.transaction() as db:
+                token = await staff_model.login(
+                    db=db,
+                    email=email,
+                    password=password,
+                    ttl_days=info.context.settings.token_ttl_days,
+                )
+                actor = await staff_model.authenticate(db=db, token=token)
+                assert actor is not None
+                user = await db.get(StaffUserRow, actor.user_id)
         assert user is not None
         return LoginResult(token=token, user=StaffUser(row=user))
 
-    @strawberry.mutation(description="Revoke the token this request was sent with.")
+    @strawberry.mutation(
+        description="Revoke the token this request was sent with.", permission_classes=[AnyStaff]
+    )
     async def logout(self, info: Info) -> bool:
         info.context.require_staff()
         assert info.context.token is not None
         async with info.context.transaction() as db:
             return await staff_model.logout(db=db, token=info.context.token)
 
-    @strawberry.mutation(description="Add a venue (owners only).")
+    @strawberry.mutation(description="Add a venue (owners only).", permission_classes=[OwnerOnly])
     async def create_venue(self, info: Info, input: VenueInput) -> Venue:
         actor = info.context.require_staff()
-        actor.require_owner()
         venue = to_domain(VenueCreate, input, at="input")
         async with info.context.transaction() as db:
             row = await company_model.create_venue(db=db, company_id=actor.company_id, venue=venue)
         return Venue(row=row)
 
-    @strawberry.mutation
+    @strawberry.mutation(permission_classes=[AnyStaff])
     async def create_activity(self, info: Info, input: CreateActivityInput) -> Activity:
         actor = info.context.require_staff()
         activity = to_domain(ActivityCreate, input, at="input")
@@ -187,7 +201,7 @@ class StaffMutation:
             )
         return Activity(row=row)
 
-    @strawberry.mutation
+    @strawberry.mutation(permission_classes=[AnyStaff])
     async def update_activity(
         self, info: Info, id: strawberry.ID, input: UpdateActivityInput
     ) -> Activity:
@@ -199,7 +213,10 @@ class StaffMutation:
             )
         return Activity(row=row)
 
-    @strawberry.mutation(description="Archive an activity (or restore it with archived: false).")
+    @strawberry.mutation(
+        description="Archive an activity (or restore it with archived: false).",
+        permission_classes=[AnyStaff],
+    )
     async def archive_activity(
         self, info: Info, id: strawberry.ID, archived: bool = True
     ) -> Activity:
@@ -210,7 +227,9 @@ class StaffMutation:
             )
         return Activity(row=activity)
 
-    @strawberry.mutation(description="Change an activity's registration rules.")
+    @strawberry.mutation(
+        description="Change an activity's registration rules.", permission_classes=[AnyStaff]
+    )
     async def update_registration_rules(
         self, info: Info, activity_id: strawberry.ID, input: RegistrationRulesInput
     ) -> Activity:
@@ -225,7 +244,9 @@ class StaffMutation:
             )
         return Activity(row=activity)
 
-    @strawberry.mutation(description="Schedule one session, or a weekly series.")
+    @strawberry.mutation(
+        description="Schedule one session, or a weekly series.", permission_classes=[AnyStaff]
+    )
     async def schedule_sessions(self, info: Info, input: ScheduleSessionsInput) -> list[Session]:
         actor = info.context.require_staff()
         schedule = to_domain(SessionSchedule, input, at="input")
@@ -235,7 +256,7 @@ class StaffMutation:
             )
         return [Session(row=s) for s in sessions]
 
-    @strawberry.mutation
+    @strawberry.mutation(permission_classes=[AnyStaff])
     async def edit_session(self, info: Info, id: strawberry.ID, input: EditSessionInput) -> Session:
         actor = info.context.require_staff()
         changes = to_domain(SessionEdit, input, at="input")
@@ -245,7 +266,10 @@ class StaffMutation:
             )
         return Session(row=session)
 
-    @strawberry.mutation(description="Cancel a session; its bookings are cancelled (SESSION).")
+    @strawberry.mutation(
+        description="Cancel a session; its bookings are cancelled (SESSION).",
+        permission_classes=[AnyStaff],
+    )
     async def cancel_session(
         self, info: Info, id: strawberry.ID, reason: str | None = None
     ) -> Session:
@@ -256,7 +280,7 @@ class StaffMutation:
             )
         return Session(row=session)
 
-    @strawberry.mutation
+    @strawberry.mutation(permission_classes=[AnyStaff])
     async def create_customer(self, info: Info, input: CustomerInput) -> Customer:
         actor = info.context.require_staff()
         customer = to_domain(CustomerCreate, input, at="input")
@@ -266,7 +290,10 @@ class StaffMutation:
             )
         return Customer(row=row)
 
-    @strawberry.mutation(description="Change a customer; fields left out keep their value.")
+    @strawberry.mutation(
+        description="Change a customer; fields left out keep their value.",
+        permission_classes=[AnyStaff],
+    )
     async def update_customer(
         self, info: Info, id: strawberry.ID, input: CustomerInput
     ) -> Customer:
@@ -279,7 +306,8 @@ class StaffMutation:
         return Customer(row=row)
 
     @strawberry.mutation(
-        description="Fold a duplicate into the survivor: bookings and aggregator IDs move."
+        permission_classes=[AnyStaff],
+        description="Fold a duplicate into the survivor: bookings and aggregator IDs move.",
     )
     async def merge_customers(
         self, info: Info, survivor_id: strawberry.ID, merged_id: strawberry.ID
@@ -294,7 +322,9 @@ class StaffMutation:
             )
         return Customer(row=customer)
 
-    @strawberry.mutation(description="Add a member id at an aggregator to a customer.")
+    @strawberry.mutation(
+        description="Add a member id at an aggregator to a customer.", permission_classes=[AnyStaff]
+    )
     async def add_customer_aggregator_id(
         self,
         info: Info,
@@ -316,7 +346,7 @@ class StaffMutation:
             )
         return Customer(row=customer)
 
-    @strawberry.mutation
+    @strawberry.mutation(permission_classes=[AnyStaff])
     async def remove_customer_aggregator_id(
         self,
         info: Info,
@@ -335,7 +365,7 @@ class StaffMutation:
             )
         return Customer(row=customer)
 
-    @strawberry.mutation
+    @strawberry.mutation(permission_classes=[AnyStaff])
     async def create_product(
         self,
         info: Info,
@@ -349,7 +379,10 @@ class StaffMutation:
             )
         return Product(row=product)
 
-    @strawberry.mutation(description="Stop offering a product (built-in ones cannot be removed).")
+    @strawberry.mutation(
+        description="Stop offering a product (built-in ones cannot be removed).",
+        permission_classes=[AnyStaff],
+    )
     async def archive_product(self, info: Info, id: strawberry.ID) -> Product:
         actor = info.context.require_staff()
         async with info.context.transaction() as db:
@@ -358,7 +391,9 @@ class StaffMutation:
             )
         return Product(row=product)
 
-    @strawberry.mutation(description="Book a customer into a session with a product.")
+    @strawberry.mutation(
+        description="Book a customer into a session with a product.", permission_classes=[AnyStaff]
+    )
     async def book_customer(
         self,
         info: Info,
@@ -378,7 +413,10 @@ class StaffMutation:
             )
         return Booking(row=booking)
 
-    @strawberry.mutation(description="Cancel a booking: EARLY or LATE by the activity's rules.")
+    @strawberry.mutation(
+        description="Cancel a booking: EARLY or LATE by the activity's rules.",
+        permission_classes=[AnyStaff],
+    )
     async def cancel_booking(self, info: Info, id: strawberry.ID) -> Booking:
         actor = info.context.require_staff()
         async with info.context.transaction() as db:
@@ -387,14 +425,18 @@ class StaffMutation:
             )
         return Booking(row=booking)
 
-    @strawberry.mutation(description="Sign a booked customer in at the door.")
+    @strawberry.mutation(
+        description="Sign a booked customer in at the door.", permission_classes=[AnyStaff]
+    )
     async def check_in(self, info: Info, booking_id: strawberry.ID) -> Booking:
         return await _sign_in_step(info, booking_id, booking_model.check_in)
 
-    @strawberry.mutation(description="Take a check-in back.")
+    @strawberry.mutation(description="Take a check-in back.", permission_classes=[AnyStaff])
     async def undo_check_in(self, info: Info, booking_id: strawberry.ID) -> Booking:
         return await _sign_in_step(info, booking_id, booking_model.undo_check_in)
 
-    @strawberry.mutation(description="Mark that a booked customer did not come.")
+    @strawberry.mutation(
+        description="Mark that a booked customer did not come.", permission_classes=[AnyStaff]
+    )
     async def mark_no_show(self, info: Info, booking_id: strawberry.ID) -> Booking:
         return await _sign_in_step(info, booking_id, booking_model.mark_no_show)

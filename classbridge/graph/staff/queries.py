@@ -16,6 +16,7 @@ from classbridge.graph.pagination import (
     cursor_time,
     decode_cursor,
 )
+from classbridge.graph.staff.permissions import AnyStaff
 from classbridge.graph.staff.types import (
     Activity,
     Booking,
@@ -73,7 +74,7 @@ async def _session(info: Info, id: strawberry.ID) -> Session:
 
 @strawberry.type
 class StaffQuery:
-    @strawberry.field(description="The signed-in staff member.")
+    @strawberry.field(description="The signed-in staff member.", permission_classes=[AnyStaff])
     async def me(self, info: Info) -> StaffUser:
         actor = info.context.require_staff()
         async with info.context.read() as db:
@@ -82,7 +83,7 @@ class StaffQuery:
             raise not_found("staff user")
         return StaffUser(row=user)
 
-    @strawberry.field(description="The caller's company.")
+    @strawberry.field(description="The caller's company.", permission_classes=[AnyStaff])
     async def company(self, info: Info) -> Company:
         actor = info.context.require_staff()
         row = await info.context.loaders.company.load(actor.company_id)
@@ -90,14 +91,14 @@ class StaffQuery:
             raise not_found("company")
         return Company(row=row)
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[AnyStaff])
     async def venues(self, info: Info) -> list[Venue]:
         actor = info.context.require_staff()
         async with info.context.read() as db:
             rows = await company_model.list_venues(db=db, company_id=actor.company_id)
         return [Venue(row=r) for r in rows]
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[AnyStaff])
     async def venue(self, info: Info, id: strawberry.ID) -> Venue:
         actor = info.context.require_staff()
         async with info.context.read() as db:
@@ -106,7 +107,7 @@ class StaffQuery:
             )
         return Venue(row=row)
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[AnyStaff])
     async def activities(self, info: Info, include_archived: bool = False) -> list[Activity]:
         actor = info.context.require_staff()
         async with info.context.read() as db:
@@ -115,7 +116,7 @@ class StaffQuery:
             )
         return [Activity(row=r) for r in rows]
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[AnyStaff])
     async def activity(self, info: Info, id: strawberry.ID) -> Activity:
         actor = info.context.require_staff()
         async with info.context.read() as db:
@@ -124,7 +125,7 @@ class StaffQuery:
             )
         return Activity(row=row)
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[AnyStaff])
     async def products(self, info: Info, include_archived: bool = False) -> list[Product]:
         actor = info.context.require_staff()
         async with info.context.read() as db:
@@ -133,7 +134,9 @@ class StaffQuery:
             )
         return [Product(row=r) for r in rows]
 
-    @strawberry.field(description="Sessions in start order (at most 100 per page).")
+    @strawberry.field(
+        description="Sessions in start order (at most 100 per page).", permission_classes=[AnyStaff]
+    )
     async def sessions(
         self,
         info: Info,
@@ -159,11 +162,14 @@ class StaffQuery:
         )
         return page
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[AnyStaff])
     async def session(self, info: Info, id: strawberry.ID) -> Session:
         return await _session(info, id)
 
-    @strawberry.field(description="Customers by last name; search matches name or email.")
+    @strawberry.field(
+        description="Customers by last name; search matches name or email.",
+        permission_classes=[AnyStaff],
+    )
     async def customers(
         self,
         info: Info,
@@ -188,7 +194,7 @@ class StaffQuery:
         )
         return page
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[AnyStaff])
     async def customer(self, info: Info, id: strawberry.ID) -> Customer:
         actor = info.context.require_staff()
         async with info.context.read() as db:
@@ -197,7 +203,7 @@ class StaffQuery:
             )
         return Customer(row=row)
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[AnyStaff])
     async def booking(self, info: Info, id: strawberry.ID) -> Booking:
         actor = info.context.require_staff()
         async with info.context.read() as db:
@@ -206,7 +212,9 @@ class StaffQuery:
             )
         return Booking(row=row)
 
-    @strawberry.field(description="A session's sign-in list with its counts.")
+    @strawberry.field(
+        description="A session's sign-in list with its counts.", permission_classes=[AnyStaff]
+    )
     async def sign_in_list(self, info: Info, session_id: strawberry.ID) -> SignInList:
         session = await _session(info, session_id)
         return SignInList(

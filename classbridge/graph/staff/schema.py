@@ -6,25 +6,39 @@ from classbridge.graph.errors import CodedSchema
 from classbridge.graph.limits import DocumentCache, limit_extensions
 from classbridge.graph.operation_metrics import OperationMetrics
 from classbridge.graph.scalars import scalar_config
+from classbridge.graph.staff.accounts import StaffAccountMutation, StaffAccountQuery
 from classbridge.graph.staff.aggregators import AggregatorMutation, AggregatorQuery
+from classbridge.graph.staff.audit import AuditQuery
 from classbridge.graph.staff.live import OnlySubscriptionsOverWebSocket, Subscription
 from classbridge.graph.staff.mutations import StaffMutation
+from classbridge.graph.staff.permissions import (
+    FieldPermission,
+    anonymous_fields,
+    field_permissions,
+)
 from classbridge.graph.staff.queries import StaffQuery
 from classbridge.graph.staff.sync import SyncQuery
 from classbridge.settings import Settings, get_settings
 
-# What a request without a token may select at the root (introspection aside).
-ANONYMOUS_FIELDS = frozenset({"login"})
-
 
 @strawberry.type
-class Query(StaffQuery, AggregatorQuery, SyncQuery):
+class Query(StaffQuery, AggregatorQuery, SyncQuery, StaffAccountQuery, AuditQuery):
     pass
 
 
 @strawberry.type
-class Mutation(StaffMutation, AggregatorMutation):
+class Mutation(StaffMutation, AggregatorMutation, StaffAccountMutation):
     pass
+
+
+def staff_permissions() -> list[FieldPermission]:
+    """Every root field of the staff schema with its declared permission."""
+    return field_permissions({"query": Query, "mutation": Mutation, "subscription": Subscription})
+
+
+# What a request without a token may select at the root (introspection aside): the fields
+# declared `Anyone`.
+ANONYMOUS_FIELDS = anonymous_fields(staff_permissions())
 
 
 def build_staff_schema(settings: Settings | None = None) -> strawberry.Schema:

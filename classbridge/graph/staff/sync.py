@@ -6,6 +6,7 @@ import strawberry
 
 from classbridge.graph.context import Info
 from classbridge.graph.ids import parse_id
+from classbridge.graph.staff.permissions import AnyStaff
 from classbridge.graph.staff.types import Aggregator, ExtensionStatus, Session
 from classbridge.models import aggregator as aggregator_model
 from classbridge.models import push as push_model
@@ -113,7 +114,10 @@ class SessionSync:
 
 @strawberry.type
 class SyncQuery:
-    @strawberry.field(description="Per aggregator connection: last push, pending, failed.")
+    @strawberry.field(
+        description="Per aggregator connection: last push, pending, failed.",
+        permission_classes=[AnyStaff],
+    )
     async def aggregator_sync(self, info: Info) -> list[AggregatorSync]:
         actor = info.context.require_staff()
         async with info.context.read() as db:
@@ -129,7 +133,10 @@ class SyncQuery:
             for r in rows
         ]
 
-    @strawberry.field(description='"Is my change on Wellpass yet?" for one session.')
+    @strawberry.field(
+        description='"Is my change on Wellpass yet?" for one session.',
+        permission_classes=[AnyStaff],
+    )
     async def session_sync(self, info: Info, session_id: strawberry.ID) -> SessionSync:
         actor = info.context.require_staff()
         async with info.context.read() as db:

@@ -23,6 +23,7 @@ for _enum in (
     tables.CancellationType,
     tables.ProductKind,
     tables.StaffRole,
+    tables.StaffStatus,
     tables.ExtensionStatus,
 ):
     strawberry.enum(_enum)
@@ -34,6 +35,7 @@ BookingStatus = tables.BookingStatus
 CancellationType = tables.CancellationType
 ProductKind = tables.ProductKind
 StaffRole = tables.StaffRole
+StaffStatus = tables.StaffStatus
 ExtensionStatus = tables.ExtensionStatus
 
 T = TypeVar("T")
@@ -520,6 +522,43 @@ class StaffUser:
     @strawberry.field
     def role(self) -> StaffRole:
         return self.row.role
+
+    @strawberry.field(description="DEACTIVATED accounts cannot sign in.")
+    def status(self) -> StaffStatus:
+        return self.row.status
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.row.created_at
+
+    @strawberry.field
+    def deactivated_at(self) -> datetime | None:
+        return self.row.deactivated_at
+
+
+@strawberry.type(description="A pending invitation; its token went to `email` only.")
+class StaffInvitation:
+    row: strawberry.Private[tables.StaffInvitation]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field
+    def email(self) -> str:
+        return self.row.email
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.row.name
+
+    @strawberry.field
+    def role(self) -> StaffRole:
+        return self.row.role
+
+    @strawberry.field
+    def expires_at(self) -> datetime:
+        return self.row.expires_at
 
 
 @strawberry.type

@@ -12,3 +12,24 @@ class StaffUserCreate(Input):
     name: Name
     password: Password = Field(repr=False)
     role: StaffRole
+
+
+class StaffInvite(Input):
+    email: RequiredEmail
+    name: Name
+    role: StaffRole
+
+
+class InvitationAcceptance(Input):
+    token: str = Field(repr=False)
+    password: Password = Field(repr=False)
+
+
+class PasswordChange(Input):
+    current: str = Field(repr=False)
+    new: Password = Field(repr=False)
+
+
+class PasswordReset(Input):
+    token: str = Field(repr=False)
+    password: Password = Field(repr=False)

@@ -14,6 +14,7 @@ from classbridge.models.tables.aggregator import (
     ExtensionStatus,
     PartnerToken,
 )
+from classbridge.models.tables.audit import AuditAction, AuditActorKind, AuditEntry
 from classbridge.models.tables.booking import (
     LIVE_STATUSES,
     Booking,
@@ -28,7 +29,14 @@ from classbridge.models.tables.outbox import OutboxItem, OutboxKind
 from classbridge.models.tables.product import Product, ProductKind
 from classbridge.models.tables.push import KNOWN_STATES, MAX_ERROR_LENGTH, PushDelivery, PushState
 from classbridge.models.tables.session import AggregatorMode, ClassSession
-from classbridge.models.tables.staff import StaffRole, StaffToken, StaffUser
+from classbridge.models.tables.staff import (
+    StaffInvitation,
+    StaffPasswordReset,
+    StaffRole,
+    StaffStatus,
+    StaffToken,
+    StaffUser,
+)
 
 __all__ = [
     "KNOWN_STATES",
@@ -40,6 +48,9 @@ __all__ = [
     "AggregatorExtension",
     "AggregatorMode",
     "AggregatorVenueLink",
+    "AuditAction",
+    "AuditActorKind",
+    "AuditEntry",
     "Booking",
     "BookingSource",
     "BookingStatus",
@@ -57,7 +68,10 @@ __all__ = [
     "ProductKind",
     "PushDelivery",
     "PushState",
+    "StaffInvitation",
+    "StaffPasswordReset",
     "StaffRole",
+    "StaffStatus",
     "StaffToken",
     "StaffUser",
     "Venue",

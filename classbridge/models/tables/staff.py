@@ -17,6 +17,11 @@ class StaffRole(enum.StrEnum):
     """Front desk: schedule, customers, bookings, sign-in."""
 
 
+class StaffStatus(enum.StrEnum):
+    ACTIVE = "ACTIVE"
+    DEACTIVATED = "DEACTIVATED"
+
+
 class StaffUser(SQLModel, table=True):
     """A person who works for one company."""
 
@@ -29,6 +34,12 @@ class StaffUser(SQLModel, table=True):
     role: StaffRole = Field(sa_type=enum_type(StaffRole))
     password_hash: str = Field(max_length=200)
     created_at: datetime = created_at_field()
+    deactivated_at: datetime | None = timestamp_field()
+    """Set by deactivateStaff: the account can no longer sign in, its tokens stop at once."""
+
+    @property
+    def status(self) -> StaffStatus:
+        return StaffStatus.DEACTIVATED if self.deactivated_at else StaffStatus.ACTIVE
 
 
 class StaffToken(SQLModel, table=True):
@@ -42,3 +53,37 @@ class StaffToken(SQLModel, table=True):
     created_at: datetime = created_at_field()
     expires_at: datetime = timestamp_field(nullable=False)
     revoked_at: datetime | None = timestamp_field()
+
+
+class StaffInvitation(SQLModel, table=True):
+    """An OWNER's invitation: accepting its single-use token creates the account."""
+
+    __tablename__ = "staff_invitation"
+
+    id: uuid.UUID = uuid_pk()
+    company_id: uuid.UUID = Field(foreign_key="company.id", index=True, ondelete="CASCADE")
+    email: str = Field(max_length=EMAIL_LENGTH, index=True)
+    name: str = Field(max_length=NAME_LENGTH)
+    role: StaffRole = Field(sa_type=enum_type(StaffRole))
+    invited_by: uuid.UUID | None = Field(
+        default=None, foreign_key="staff_user.id", ondelete="SET NULL"
+    )
+    token_digest: str = Field(max_length=64, unique=True)
+    created_at: datetime = created_at_field()
+    expires_at: datetime = timestamp_field(nullable=False)
+    accepted_at: datetime | None = timestamp_field()
+    revoked_at: datetime | None = timestamp_field()
+    """Set when a newer invitation to the same address replaces this one."""
+
+
+class StaffPasswordReset(SQLModel, table=True):
+    """A single-use token, emailed on request, that sets a new password."""
+
+    __tablename__ = "staff_password_reset"
+
+    id: uuid.UUID = uuid_pk()
+    user_id: uuid.UUID = Field(foreign_key="staff_user.id", index=True, ondelete="CASCADE")
+    token_digest: str = Field(max_length=64, unique=True)
+    created_at: datetime = created_at_field()
+    expires_at: datetime = timestamp_field(nullable=False)
+    used_at: datetime | None = timestamp_field()
