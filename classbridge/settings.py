@@ -1,6 +1,7 @@
 """Configuration from `CLASSBRIDGE_*` environment variables (pydantic-settings)."""
 
 import json
+from datetime import timedelta
 from functools import lru_cache
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -32,6 +33,23 @@ class Settings(BaseSettings):
         default="classbridge <noreply@classbridge.local>", description="Sender of outgoing email."
     )
     token_ttl_days: int = Field(default=30, ge=1, le=365, description="Lifetime of staff tokens.")
+    check_in_opens_minutes: int = Field(
+        default=60,
+        ge=0,
+        le=7 * 24 * 60,
+        description="Minutes before a session's start when check-in opens.",
+    )
+    series_horizon_days: int = Field(
+        default=90,
+        ge=1,
+        le=366,
+        description="How far ahead a weekly series without an end date is scheduled.",
+    )
+    series_extend_interval_seconds: int = Field(
+        default=3600,
+        ge=1,
+        description="How often rolling series are extended; must divide an hour.",
+    )
     invite_ttl_hours: int = Field(
         default=72, ge=1, le=24 * 90, description="How long a staff invitation can be accepted."
     )
@@ -207,13 +225,17 @@ class Settings(BaseSettings):
             raise ValueError("must be a rate like 600/minute or 10/second") from None
         return value
 
-    @field_validator("reconcile_interval_seconds")
+    @field_validator("reconcile_interval_seconds", "series_extend_interval_seconds")
     @classmethod
     def _divides_an_hour(cls, value: int) -> int:
         # The cron runs at fixed seconds/minutes of each hour (arq cron fields).
         if 3600 % value or (value > 60 and value % 60):
             raise ValueError("must divide an hour: 1-60 s dividing 60, or whole minutes")
         return value
+
+    @property
+    def check_in_opens_before(self) -> timedelta:
+        return timedelta(minutes=self.check_in_opens_minutes)
 
     def push_target(self, aggregator: str) -> tuple[str, list[str]] | None:
         """(base URL, secrets) of an aggregator's receiver, or None when not configured."""

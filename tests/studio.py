@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 
 from classbridge.models import activity as activity_model
 from classbridge.models import company as company_model
@@ -64,6 +65,34 @@ class Studio:
                 ),
             )
         return sessions[0].id
+
+    async def starts_in(
+        self, session_id: uuid.UUID | str, minutes: float, *, duration_minutes: int = 60
+    ) -> None:
+        """Move a session to start `minutes` from now (negative: it has started), as time
+        passing would; not through the API, which refuses a start in the past."""
+        start = utcnow() + timedelta(minutes=minutes)
+        async with self.database.transaction() as db:
+            await db.execute(
+                sa.update(tables.ClassSession)
+                .where(tables.ClassSession.id == uuid.UUID(str(session_id)))
+                .values(starts_at=start, ends_at=start + timedelta(minutes=duration_minutes))
+            )
+
+    async def desk_token(self, email: str | None = None) -> str:
+        """A token of a STAFF (not OWNER) member of this studio."""
+        async with self.database.transaction() as db:
+            clerk = await staff_model.create_staff_user(
+                db=db,
+                company_id=self.company_id,
+                user=StaffUserCreate(
+                    email=email or f"desk-{uuid.uuid4().hex[:8]}@example.com",
+                    name="Front Desk",
+                    password="correct horse battery",
+                    role=tables.StaffRole.STAFF,
+                ),
+            )
+            return await staff_model.issue_token(db=db, user=clerk, ttl_days=1)
 
     async def customer(self, first: str = "Kim", last: str = "Meyer") -> uuid.UUID:
         async with self.database.transaction() as db:

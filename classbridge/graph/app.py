@@ -32,6 +32,7 @@ from classbridge.graph.staff.sockets import (
 )
 from classbridge.jobs.email import EmailDelivery
 from classbridge.jobs.embedded import push_lifespan
+from classbridge.jobs.series import series_lifespan
 from classbridge.live import EventBus, SignInMessage, attach_publisher, create_bus
 from classbridge.models import staff as staff_model
 from classbridge.models.db import Database
@@ -219,7 +220,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             delivery.start()
         try:
             # Without Redis the push runs in this process (see jobs/embedded.py).
-            async with push_lifespan(database, settings):
+            async with push_lifespan(database, settings), series_lifespan(database, settings):
                 yield
         finally:
             if delivery is not None:

@@ -70,6 +70,11 @@ LIST_BOUNDS: Mapping[tuple[str, str], int] = {
     ("SessionSync", "aggregators"): AGGREGATORS,
     ("Mutation", "scheduleSessions"): 366,  # models.session.MAX_SESSIONS_PER_SCHEDULE
     ("SignInUpdate", "sessions"): 50,  # sessions of one venue on one day
+    # A series page is at most 366 sessions (models.series.SERIES_PAGE); a change reaches
+    # only sessions not yet started: a schedule holds at most 366, a rolling series at
+    # most its horizon (366 days at most) of them.
+    ("SessionSeries", "sessions"): 366,
+    ("SeriesChange", "sessions"): 366,
     ("SignInSessionList", "bookings"): SIGN_IN_LIST,
     # partner schema
     ("Session", "teachers"): 1,

@@ -21,6 +21,7 @@ from classbridge.models.tables import (
     Customer,
     CustomerAggregatorId,
     Product,
+    SessionSeries,
     Venue,
 )
 
@@ -52,6 +53,7 @@ class Loaders:
     session: DataLoader[uuid.UUID, ClassSession | None] = field(init=False)
     customer: DataLoader[uuid.UUID, Customer | None] = field(init=False)
     product: DataLoader[uuid.UUID, Product | None] = field(init=False)
+    series: DataLoader[uuid.UUID, SessionSeries | None] = field(init=False)
     counts: DataLoader[uuid.UUID, BookingCounts] = field(init=False)
     bookings_by_session: DataLoader[uuid.UUID, list[Booking]] = field(init=False)
     aggregator_ids: DataLoader[uuid.UUID, list[CustomerAggregatorId]] = field(init=False)
@@ -63,6 +65,7 @@ class Loaders:
         self.session = DataLoader(_by_id(self.read, ClassSession))
         self.customer = DataLoader(_by_id(self.read, Customer))
         self.product = DataLoader(_by_id(self.read, Product))
+        self.series = DataLoader(_by_id(self.read, SessionSeries))
         self.counts = DataLoader(self._counts)
         self.bookings_by_session = DataLoader(self._bookings_by_session)
         self.aggregator_ids = DataLoader(self._aggregator_ids)

@@ -14,6 +14,7 @@ from classbridge.settings import Settings
 
 PUSH_JOB = "push_changes"
 RECONCILE_JOB = "reconcile"
+SERIES_JOB = "extend_series"
 
 
 def push_job_id(settings: Settings, at: datetime) -> tuple[str, datetime]:
@@ -46,7 +47,7 @@ async def enqueue_reconcile(redis: ArqRedis, *, settings: Settings, key: str) ->
 def cron_times(interval_seconds: int) -> dict[str, set[int]]:
     """arq cron fields for "every `interval_seconds`" (the interval must divide an hour)."""
     if 3600 % interval_seconds:
-        raise ValueError("CLASSBRIDGE_RECONCILE_INTERVAL_SECONDS must divide 3600")
+        raise ValueError("a cron interval must divide 3600 seconds")
     if interval_seconds < 60:
         return {"second": set(range(0, 60, interval_seconds))}
     return {"minute": set(range(0, 60, interval_seconds // 60)), "second": {0}}

@@ -8,9 +8,16 @@ from arq import cron, func
 from arq.connections import RedisSettings
 
 from classbridge.jobs.client import AggregatorClient
-from classbridge.jobs.enqueue import PUSH_JOB, RECONCILE_JOB, cron_times, enqueue_push
+from classbridge.jobs.enqueue import (
+    PUSH_JOB,
+    RECONCILE_JOB,
+    SERIES_JOB,
+    cron_times,
+    enqueue_push,
+)
 from classbridge.jobs.push import PushRuntime, push_changes
 from classbridge.jobs.reconcile import reconcile
+from classbridge.jobs.series import extend_rolling_series
 from classbridge.live import attach_publisher, create_bus
 from classbridge.models.db import Database
 from classbridge.settings import get_settings
@@ -26,6 +33,16 @@ async def push_job(ctx: dict[str, Any]) -> int:
 async def reconcile_job(ctx: dict[str, Any]) -> int:
     runtime: PushRuntime = ctx["push"]
     return await reconcile(runtime)
+
+
+async def series_job(ctx: dict[str, Any]) -> int:
+    runtime: PushRuntime = ctx["push"]
+    scheduled = await extend_rolling_series(
+        runtime.database, horizon_days=runtime.settings.series_horizon_days
+    )
+    if scheduled:  # the new sessions' outbox rows go out now, as the API's would
+        await enqueue_push(ctx["redis"], settings=runtime.settings)
+    return scheduled
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -62,6 +79,7 @@ class WorkerSettings:
     functions = [
         func(push_job, name=PUSH_JOB, keep_result=0, max_tries=3),
         func(reconcile_job, name=RECONCILE_JOB, keep_result=0, max_tries=1),
+        func(series_job, name=SERIES_JOB, keep_result=0, max_tries=1),
     ]
     cron_jobs = [
         cron(
@@ -70,7 +88,14 @@ class WorkerSettings:
             name=f"{settings.queue_name}:{RECONCILE_JOB}",
             # arq types each cron field separately; cron_times gives second (and minute).
             **cron_times(settings.reconcile_interval_seconds),  # type: ignore[arg-type]
-        )
+        ),
+        cron(
+            series_job,
+            name=f"{settings.queue_name}:{SERIES_JOB}",
+            # At start too: a series is extended as soon as a worker runs.
+            run_at_startup=True,
+            **cron_times(settings.series_extend_interval_seconds),  # type: ignore[arg-type]
+        ),
     ]
     on_startup = startup
     on_shutdown = shutdown

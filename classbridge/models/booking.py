@@ -4,7 +4,7 @@ locks the session first (models/session.py `lock_class_session`)."""
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +29,10 @@ from classbridge.models.tables.booking import (
 from classbridge.models.tables.customer import Customer
 from classbridge.models.tables.product import Product
 from classbridge.models.tables.session import ClassSession
+
+CHECK_IN_OPENS_BEFORE_START = timedelta(minutes=60)
+"""How long before its start a session's check-in opens, unless the caller says otherwise
+(the APIs pass CLASSBRIDGE_CHECK_IN_OPENS_MINUTES)."""
 
 SIGN_IN_ORDER = (
     col(Customer.last_name),
@@ -129,6 +133,16 @@ def _check_bookable(
         )
 
 
+def _check_in_open(session: ClassSession, now: datetime, opens_before: timedelta) -> None:
+    """Check-in opens `opens_before` the start; earlier, nobody can be at the door."""
+    opens_at = session.starts_at - opens_before
+    if now < opens_at:
+        raise DomainError(
+            ErrorCode.CHECK_IN_NOT_OPEN,
+            f"check-in opens at {opens_at:%Y-%m-%d %H:%M} UTC",
+        )
+
+
 async def live_booking(
     *, db: AsyncSession, session_id: uuid.UUID, customer_id: uuid.UUID
 ) -> Booking | None:
@@ -179,14 +193,16 @@ async def book(
     product_id: uuid.UUID | None = None,
     aggregator: Aggregator | None = None,
     checked_in: bool = False,
+    check_in_opens_before: timedelta = CHECK_IN_OPENS_BEFORE_START,
     retry: bool = False,
 ) -> Booking:
     """Book a customer into a session, enforcing every registration rule.
 
     Staff and customer bookings name a product; aggregator bookings always use the
     aggregator's built-in product (`product_id` may name it when the caller already
-    holds it) and count against the aggregator limit. `retry`: a live booking of the
-    same customer by the same aggregator is returned instead of refused (an aggregator
+    holds it) and count against the aggregator limit. Booking `checked_in` also needs
+    the session's check-in to be open. `retry`: a live booking of the same customer by
+    the same aggregator is returned as it is, before any rule is checked (an aggregator
     retrying a request it sent before).
     """
     if (source is BookingSource.AGGREGATOR) != (aggregator is not None):
@@ -196,12 +212,15 @@ async def book(
     product = await _booking_product(db, company_id, product_id, aggregator)
     now = utcnow()
     rules = effective_rules(session, activity)
-    _check_bookable(session, rules, now, aggregator=aggregator is not None)
     counts, customer_booked = await _counts_and_customer(db, session.id, customer.id)
-    if customer_booked:
+    if customer_booked and retry:
         existing = await live_booking(db=db, session_id=session.id, customer_id=customer.id)
-        if retry and existing is not None and existing.aggregator is aggregator:
+        if existing is not None and existing.aggregator is aggregator:
             return existing
+    _check_bookable(session, rules, now, aggregator=aggregator is not None)
+    if checked_in:
+        _check_in_open(session, now, check_in_opens_before)
+    if customer_booked:
         raise DomainError(
             ErrorCode.ALREADY_BOOKED,
             f"{customer.first_name} {customer.last_name} is already booked into this session",
@@ -264,14 +283,18 @@ async def _booking_product(
 
 
 async def cancel_live_bookings(
-    db: AsyncSession, where: sa.ColumnElement[bool], cancellation_type: CancellationType
+    db: AsyncSession,
+    where: sa.ColumnElement[bool],
+    cancellation_type: CancellationType,
+    *,
+    statuses: tuple[BookingStatus, ...] = LIVE_STATUSES,
 ) -> None:
-    """Cancel every live booking that matches, in one UPDATE (callers hold the sessions'
-    locks and record the sign-in events)."""
+    """Cancel every live booking that matches (only those in `statuses`), in one UPDATE
+    (callers hold the sessions' locks and record the sign-in events)."""
     now = utcnow()
     await db.execute(
         update(Booking)
-        .where(where, col(Booking.status) != BookingStatus.CANCELLED)
+        .where(where, col(Booking.status).in_(statuses))
         .values(
             status=BookingStatus.CANCELLED,
             cancellation_type=cancellation_type,
@@ -346,6 +369,7 @@ async def _set_status(
     allowed_from: tuple[BookingStatus, ...],
     to: BookingStatus,
     change: SignInChange,
+    check_in_opens_before: timedelta | None = None,
 ) -> Booking:
     booking, session, _ = await _locked_booking(db, company_id, booking_id)
     if booking.status is to:
@@ -356,6 +380,8 @@ async def _set_status(
             f"a booking that is {booking.status.value} cannot become {to.value}",
         )
     now = utcnow()
+    if check_in_opens_before is not None:
+        _check_in_open(session, now, check_in_opens_before)
     if to is BookingStatus.NO_SHOW and now < session.starts_at:
         raise DomainError(ErrorCode.INVALID_STATE, "no-shows are marked once the session started")
     booking.status = to
@@ -367,8 +393,15 @@ async def _set_status(
     return booking
 
 
-async def check_in(*, db: AsyncSession, company_id: uuid.UUID, booking_id: uuid.UUID) -> Booking:
-    """Sign a booked (or no-show) customer in; signing in twice changes nothing."""
+async def check_in(
+    *,
+    db: AsyncSession,
+    company_id: uuid.UUID,
+    booking_id: uuid.UUID,
+    opens_before: timedelta = CHECK_IN_OPENS_BEFORE_START,
+) -> Booking:
+    """Sign a booked (or no-show) customer in, from `opens_before` the start on (earlier:
+    CHECK_IN_NOT_OPEN); signing in twice changes nothing."""
     return await _set_status(
         db,
         company_id,
@@ -376,6 +409,7 @@ async def check_in(*, db: AsyncSession, company_id: uuid.UUID, booking_id: uuid.
         allowed_from=(BookingStatus.BOOKED, BookingStatus.NO_SHOW),
         to=BookingStatus.CHECKED_IN,
         change=SignInChange.CHECKED_IN,
+        check_in_opens_before=opens_before,
     )
 
 

@@ -9,6 +9,7 @@ import re
 from datetime import date, datetime
 from functools import cache
 from typing import Annotated, TypeVar
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import (
@@ -111,6 +112,23 @@ def _email(value: str | None) -> str | None:
 
 
 Email = Annotated[str | None, up_to(EMAIL_LENGTH), BLANK_IS_NONE, AfterValidator(_email)]
+
+
+def _web_address(value: str | None) -> str | None:
+    """An http(s) address with a host, as aggregators link to it."""
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or " " in value:
+        raise PydanticCustomError(REFUSED, "is not a web address such as https://example.com")
+    return value
+
+
+Website = Annotated[str | None, up_to(WEBSITE_LENGTH), BLANK_IS_NONE, AfterValidator(_web_address)]
+Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
+"""Degrees north (WGS 84)."""
+Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
+"""Degrees east (WGS 84)."""
 RequiredEmail = Annotated[str, text(EMAIL_LENGTH), AfterValidator(_email)]
 
 

@@ -5,6 +5,7 @@ customer profile, makes retries idempotent and scopes everything to the aggregat
 """
 
 import uuid
+from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -96,6 +97,7 @@ async def make_reservation(
     session_id: uuid.UUID,
     member: Member,
     checked_in: bool = False,
+    check_in_opens_before: timedelta = booking_model.CHECK_IN_OPENS_BEFORE_START,
 ) -> Booking:
     """Book a member into a session through models.booking.book. A retry (same member,
     same session, booking still live) returns the existing booking instead of a second."""
@@ -115,6 +117,7 @@ async def make_reservation(
         product_id=product.id if product is not None else None,
         aggregator=aggregator,
         checked_in=checked_in,
+        check_in_opens_before=check_in_opens_before,
         retry=True,
     )
 
@@ -149,11 +152,17 @@ async def cancel_reservation(
 
 
 async def check_in_reservation(
-    *, db: AsyncSession, aggregator: Aggregator, reservation_id: uuid.UUID
+    *,
+    db: AsyncSession,
+    aggregator: Aggregator,
+    reservation_id: uuid.UUID,
+    opens_before: timedelta = booking_model.CHECK_IN_OPENS_BEFORE_START,
 ) -> Booking:
     """The member checked in (e.g. scanned at the door with the aggregator's app)."""
     booking = await get_reservation(db=db, aggregator=aggregator, reservation_id=reservation_id)
-    return await booking_model.check_in(db=db, company_id=booking.company_id, booking_id=booking.id)
+    return await booking_model.check_in(
+        db=db, company_id=booking.company_id, booking_id=booking.id, opens_before=opens_before
+    )
 
 
 async def member_ids(

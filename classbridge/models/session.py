@@ -15,13 +15,13 @@ from classbridge.models.company import get_venue
 from classbridge.models.errors import DomainError, ErrorCode, not_found
 from classbridge.models.inputs.session import SessionEdit, SessionFilter, SessionSchedule
 from classbridge.models.keyset import after_key
-from classbridge.models.localtime import SkippedLocalTime, day_start, local_to_utc
+from classbridge.models.localtime import SkippedLocalTime, day_start, local_to_utc, utc_to_local
 from classbridge.models.outbox import add_outbox_items, touch_session
 from classbridge.models.sign_in_events import SignInChange, record_sign_in_event
 from classbridge.models.tables.activity import Activity
 from classbridge.models.tables.company import Venue
 from classbridge.models.tables.outbox import OutboxKind
-from classbridge.models.tables.session import AggregatorMode, ClassSession
+from classbridge.models.tables.session import AggregatorMode, ClassSession, SessionSeries
 
 MAX_SESSIONS_PER_SCHEDULE = 366
 MAX_SCHEDULE_DAYS = 2 * 366
@@ -105,21 +105,42 @@ async def lock_own_class_session(
     return session
 
 
-def _occurrence_dates(schedule: SessionSchedule) -> list[date]:
+DEFAULT_SERIES_HORIZON_DAYS = 90
+"""How far ahead a series without `until` is scheduled (the APIs pass
+CLASSBRIDGE_SERIES_HORIZON_DAYS)."""
+
+
+def weekly_days(first: date, last: date, weekdays: set[int]) -> list[date]:
+    """Every day from `first` to `last` (inclusive) that falls on one of the ISO weekdays."""
+    return [
+        first + timedelta(days=i)
+        for i in range((last - first).days + 1)
+        if (first + timedelta(days=i)).isoweekday() in weekdays
+    ]
+
+
+def local_today(venue: Venue) -> date:
+    return utc_to_local(utcnow(), venue.zone).date()
+
+
+def _occurrence_dates(schedule: SessionSchedule, venue: Venue, horizon_days: int) -> list[date]:
     first = schedule.start.date()
     repeat = schedule.repeat
     if repeat is None:
         return [first]
-    if repeat.until < first:
+    if repeat.until is None:  # rolling: as far as the horizon reaches today
+        last = local_today(venue) + timedelta(days=horizon_days)
+        if last < first:
+            raise repeat.refuse(
+                "until", f"without an end, the first session must lie within {horizon_days} days"
+            )
+    else:
+        last = repeat.until
+    if last < first:
         raise repeat.refuse("until", "the repeat must not end before the first date")
-    if (repeat.until - first).days > MAX_SCHEDULE_DAYS:
+    if (last - first).days > MAX_SCHEDULE_DAYS:
         raise repeat.refuse("until", f"a schedule may span at most {MAX_SCHEDULE_DAYS} days")
-    weekdays = set(repeat.weekdays)
-    days = [
-        first + timedelta(days=i)
-        for i in range((repeat.until - first).days + 1)
-        if (first + timedelta(days=i)).isoweekday() in weekdays
-    ]
+    days = weekly_days(first, last, set(repeat.weekdays))
     if len(days) > MAX_SESSIONS_PER_SCHEDULE:
         raise repeat.refuse("until", f"at most {MAX_SESSIONS_PER_SCHEDULE} sessions at once")
     if not days:
@@ -141,9 +162,15 @@ def _future_start(
 
 
 async def schedule_sessions(
-    *, db: AsyncSession, company_id: uuid.UUID, schedule: SessionSchedule
+    *,
+    db: AsyncSession,
+    company_id: uuid.UUID,
+    schedule: SessionSchedule,
+    horizon_days: int = DEFAULT_SERIES_HORIZON_DAYS,
 ) -> list[ClassSession]:
-    """Schedule one session, or one on each chosen ISO weekday (1=Mon) until a date.
+    """Schedule one session, or one on each chosen ISO weekday (1=Mon) until a date; a
+    repeat forms a `SessionSeries`. Without `until` the series is scheduled `horizon_days`
+    ahead and a periodic job extends it (models/series.py).
 
     Times are venue-local wall-clock times: a weekly 18:00 class stays at 18:00 across
     daylight-saving changes.
@@ -152,9 +179,29 @@ async def schedule_sessions(
     if activity.archived:
         raise DomainError(ErrorCode.INVALID_STATE, "the activity is archived")
     venue = await get_venue(db=db, company_id=company_id, venue_id=schedule.venue_id)
-    duration = timedelta(minutes=schedule.duration_minutes or activity.default_duration_minutes)
+    duration_minutes = schedule.duration_minutes or activity.default_duration_minutes
+    days = _occurrence_dates(schedule, venue, horizon_days)
+    series = None
+    if schedule.repeat is not None:
+        repeat = schedule.repeat
+        series = SessionSeries(
+            company_id=company_id,
+            activity_id=activity.id,
+            venue_id=venue.id,
+            weekdays=",".join(str(d) for d in sorted(set(repeat.weekdays))),
+            start_time=schedule.start.time(),
+            duration_minutes=duration_minutes,
+            room=schedule.room,
+            teacher=schedule.teacher,
+            capacity_override=schedule.capacity_override,
+            first_date=days[0],
+            until=repeat.until,
+            scheduled_through=repeat.until or local_today(venue) + timedelta(days=horizon_days),
+        )
+        db.add(series)
+        await db.flush()
     sessions = []
-    for day in _occurrence_dates(schedule):
+    for day in days:
         starts_at = _future_start(
             datetime.combine(day, schedule.start.time()), venue, asked=schedule
         )
@@ -162,8 +209,9 @@ async def schedule_sessions(
             company_id=company_id,
             activity_id=activity.id,
             venue_id=venue.id,
+            series_id=series.id if series is not None else None,
             starts_at=starts_at,
-            ends_at=starts_at + duration,
+            ends_at=starts_at + timedelta(minutes=duration_minutes),
             room=schedule.room,
             teacher=schedule.teacher,
             capacity_override=schedule.capacity_override,

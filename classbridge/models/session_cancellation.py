@@ -1,4 +1,7 @@
-"""Cancelling a session: the session and every live booking in it, in one step."""
+"""Cancelling a session: the session and every booking still BOOKED in it, in one step.
+
+Attendance stays: check-ins and no-shows are facts (aggregators pay for visits), so a
+cancellation never rewrites them, whether the session has started or not."""
 
 import uuid
 
@@ -12,7 +15,7 @@ from classbridge.models.fields import Reason
 from classbridge.models.outbox import touch_session
 from classbridge.models.session import lock_own_class_session
 from classbridge.models.sign_in_events import SignInChange, record_sign_in_event
-from classbridge.models.tables.booking import Booking, CancellationType
+from classbridge.models.tables.booking import Booking, BookingStatus, CancellationType
 from classbridge.models.tables.session import ClassSession
 from classbridge.models.validation import check
 
@@ -20,14 +23,20 @@ from classbridge.models.validation import check
 async def cancel_session(
     *, db: AsyncSession, company_id: uuid.UUID, session_id: uuid.UUID, reason: str | None
 ) -> ClassSession:
-    """Cancel a session: every live booking becomes CANCELLED with type SESSION."""
+    """Cancel a session: every booking still BOOKED becomes CANCELLED with type SESSION;
+    CHECKED_IN and NO_SHOW bookings keep their status."""
     reason = check(Reason, reason, name="reason")
     session = await lock_own_class_session(db=db, company_id=company_id, session_id=session_id)
     if session.is_cancelled:
         raise DomainError(ErrorCode.SESSION_CANCELLED, "the session is already cancelled")
     session.cancelled_at = utcnow()
     session.cancellation_reason = reason
-    await cancel_live_bookings(db, col(Booking.session_id) == session.id, CancellationType.SESSION)
+    await cancel_live_bookings(
+        db,
+        col(Booking.session_id) == session.id,
+        CancellationType.SESSION,
+        statuses=(BookingStatus.BOOKED,),
+    )
     record_sign_in_event(db, SignInChange.SESSION_CANCELLED, session, None)
     touch_session(db, session)
     await db.flush()

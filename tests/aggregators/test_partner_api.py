@@ -224,6 +224,9 @@ async def test_reserve_retry_cancel_and_check_in_over_http(
             "cancellationType": "CANCELLATION_TYPE_USER_LATE",
         }
     other = await pgql(client, partner, MAKE, {"sessionId": session_id, "user": member(2)})
+    early = await pgql(client, partner, CHECK_IN, {"id": other["data"]["makeReservation"]["id"]})
+    assert error_codes(early) == ["CHECK_IN_NOT_OPEN"]
+    await studio.starts_in(session_id, 30)  # check-in opens 60 minutes before the start
     checked = await pgql(client, partner, CHECK_IN, {"id": other["data"]["makeReservation"]["id"]})
     assert checked["data"]["checkIn"]["status"] == "RESERVATION_STATUS_CHECKED_IN"
     unknown = await pgql(client, partner, CANCEL, {"id": "not-a-uuid"})

@@ -154,6 +154,10 @@ async def test_check_in_and_checked_in_on_reservation(studio: Studio) -> None:
     await connect(studio)
     session_id = await studio.session()
     booking = await reserve(studio, session_id, mia(1))
+    with pytest.raises(DomainError) as refused:
+        await reserve(studio, session_id, mia(2), checked_in=True)
+    assert refused.value.code is ErrorCode.CHECK_IN_NOT_OPEN
+    await studio.starts_in(session_id, 30)
     async with studio.database.transaction() as db:
         done = await reservation_model.check_in_reservation(
             db=db, aggregator=EGYM, reservation_id=booking.id

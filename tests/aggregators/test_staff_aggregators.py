@@ -113,6 +113,7 @@ async def test_aggregator_bookings_in_the_sign_in_list_and_what_staff_may_do(
     )
     assert error_codes(cancel) == ["AGGREGATOR_BOOKING"]
     assert "app" in cancel["errors"][0]["message"]
+    await studio.starts_in(first.session_id, 30)  # check-in is open
     checked = await gql(
         client,
         "mutation C($id: ID!) { checkIn(bookingId: $id) { status } }",

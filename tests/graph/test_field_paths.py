@@ -44,11 +44,19 @@ SCHEDULE = "mutation($input: ScheduleSessionsInput!) { scheduleSessions(input: $
 EDIT = (
     "mutation($id: ID!, $input: EditSessionInput!) { editSession(id: $id, input: $input) { id } }"
 )
+EDIT_SERIES = """
+mutation($id: ID!, $from: Date!, $input: EditSeriesInput!) {
+  editSeries(id: $id, fromDate: $from, input: $input) { sessions { id } }
+}
+"""
 CREATE_CUSTOMER = "mutation($input: CustomerInput!) { createCustomer(input: $input) { id } }"
 UPDATE_CUSTOMER = """
 mutation($id: ID!, $input: CustomerInput!) { updateCustomer(id: $id, input: $input) { id } }
 """
 CREATE_VENUE = "mutation($input: VenueInput!) { createVenue(input: $input) { id } }"
+UPDATE_VENUE = """
+mutation($id: ID!, $input: UpdateVenueInput!) { updateVenue(id: $id, input: $input) { notice } }
+"""
 SESSIONS = "query($filter: SessionFilter) { sessions(filter: $filter) { edges { cursor } } }"
 BOOK = """
 mutation($s: ID!, $c: ID!, $p: ID!) { bookCustomer(sessionId: $s, customerId: $c, productId: $p) {
@@ -201,6 +209,19 @@ def staff_cases(studio: Studio, session_id: str) -> Iterator[tuple[str, str, str
     }.items():
         yield "editSession", f"input.{field}", EDIT, {"id": session_id, "input": {field: value}}
     yield "editSession", "input.start", EDIT, {"id": session_id, "input": {"start": PAST}}
+    # Inputs are checked before the series is looked up: any id will do.
+    series = {"id": "00000000-0000-0000-0000-000000000001", "from": "2099-01-01"}
+    for field, value in {
+        "startTime": None,
+        "durationMinutes": 0,
+        "room": "r" * 101,
+        "teacher": "t" * 201,
+        "capacityOverride": 0,
+        "aggregatorMode": None,
+        "aggregatorAllowed": None,
+        "aggregatorLimit": -1,
+    }.items():
+        yield "editSeries", f"input.{field}", EDIT_SERIES, {**series, "input": {field: value}}
 
     names = {"firstName": "Ada", "lastName": "Byron"}
     for field, value in {**CUSTOMER_DETAILS, "firstName": " ", "lastName": "l" * 101}.items():
@@ -223,15 +244,34 @@ def staff_cases(studio: Studio, session_id: str) -> Iterator[tuple[str, str, str
         )
 
     venue = {"name": "V", "timezone": "Europe/Berlin"}
-    for field, value in {
-        "name": " ",
-        "timezone": "Mars/Olympus",
+    venue_details = {
         "street": "s" * 201,
         "zip": "z" * 21,
         "city": "c" * 101,
         "country": "c" * 101,
-    }.items():
+        "phone": "p" * 51,
+        "email": "a@",
+        "website": "ftp://example.com",
+    }
+    for field, value in {"name": " ", "timezone": "Mars/Olympus", **venue_details}.items():
         yield "createVenue", f"input.{field}", CREATE_VENUE, {"input": {**venue, field: value}}
+    for field, value in {"name": None, "timezone": None, **venue_details}.items():
+        yield (
+            "updateVenue",
+            f"input.{field}",
+            UPDATE_VENUE,
+            {"id": str(studio.venue_id), "input": {field: value}},
+        )
+    for operation, doc, around in (
+        ("createVenue", CREATE_VENUE, {"input": venue}),
+        ("updateVenue", UPDATE_VENUE, {"id": str(studio.venue_id), "input": {}}),
+    ):
+        for field, point in {
+            "latitude": {"latitude": -90.5, "longitude": 0},
+            "longitude": {"latitude": 0, "longitude": 181},
+        }.items():
+            variables = {**around, "input": {**around["input"], "coordinates": point}}
+            yield operation, f"input.coordinates.{field}", doc, variables
 
     for field, value in {"venueId": "x", "activityId": ""}.items():
         yield "sessions", f"filter.{field}", SESSIONS, {"filter": {field: value}}

@@ -508,6 +508,7 @@ async def test_book_cancel_early_and_late_check_in_undo_and_no_show(
 
     # Check in and undo; a no-show only once the session started.
     booking = (await _ok(client, studio, BOOK, s=soon, c=ada, p=product))["bookCustomer"]["id"]
+    await studio.starts_in(soon, 30)  # check-in opens 60 minutes before the start
     checked = (await _ok(client, studio, CHECK_IN, id=booking))["checkIn"]
     assert checked["status"] == "CHECKED_IN" and checked["checkedInAt"]
     assert (await _state(client, studio, soon))["counts"]["checkedIn"] == 1

@@ -3,6 +3,7 @@ unknown IDs in every query and mutation that takes one, and nothing changes."""
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -11,9 +12,13 @@ from graphql import GraphQLInputObjectType, GraphQLNamedType, get_named_type
 from classbridge.graph.staff.schema import build_staff_schema
 from classbridge.models import booking as booking_model
 from classbridge.models import customer as customer_model
+from classbridge.models import session as session_model
 from classbridge.models import staff as staff_model
+from classbridge.models.base import utcnow
+from classbridge.models.inputs.session import SessionSchedule, WeeklyRepeat
 from classbridge.models.inputs.staff import StaffUserCreate
-from classbridge.models.tables import Aggregator, BookingSource, StaffRole
+from classbridge.models.localtime import utc_to_local
+from classbridge.models.tables import Aggregator, BookingSource, StaffRole, Venue
 from tests.graph.rows import diff, snapshot
 from tests.studio import Studio, gql
 
@@ -27,6 +32,7 @@ class Ids:
     customer2: str
     product: str
     booking: str
+    series: str
     staff: str
 
 
@@ -59,7 +65,9 @@ async def _ids(studio: Studio) -> Ids:
                 role=StaffRole.STAFF,
             ),
         )
+    series = await _series(studio)
     return Ids(
+        series=series,
         venue=str(studio.venue_id),
         activity=str(studio.activity_id),
         session=str(session_id),
@@ -69,6 +77,25 @@ async def _ids(studio: Studio) -> Ids:
         booking=str(booking.id),
         staff=str(desk.id),
     )
+
+
+async def _series(studio: Studio) -> str:
+    """A weekly series of two sessions, from a week ahead."""
+    async with studio.database.transaction() as db:
+        venue = await db.get(Venue, studio.venue_id)
+        assert venue is not None
+        first = utc_to_local(utcnow(), venue.zone).date() + timedelta(days=7)
+        sessions = await session_model.schedule_sessions(
+            db=db,
+            company_id=studio.company_id,
+            schedule=SessionSchedule(
+                activity_id=studio.activity_id,
+                venue_id=studio.venue_id,
+                start=datetime(first.year, first.month, first.day, 10),
+                repeat=WeeklyRepeat(weekdays=[first.isoweekday()], until=first + timedelta(days=7)),
+            ),
+        )
+    return str(sessions[0].series_id)
 
 
 @dataclass
@@ -91,6 +118,9 @@ SESSION_SYNC = "query($id: ID!) { sessionSync(sessionId: $id) { __typename } }"
 SESSIONS = """
 query($f: SessionFilter) { sessions(filter: $f) { __typename edges { node { id } } } }
 """
+UPDATE_VENUE = """
+mutation($id: ID!) { updateVenue(id: $id, input: {city: "Elsewhere"}) { __typename } }
+"""
 UPDATE_ACTIVITY = """
 mutation($id: ID!) { updateActivity(id: $id, input: {name: "Taken"}) { __typename id } }
 """
@@ -107,6 +137,15 @@ EDIT_SESSION = """
 mutation($id: ID!) { editSession(id: $id, input: {capacityOverride: 1}) { __typename id } }
 """
 CANCEL_SESSION = "mutation($id: ID!) { cancelSession(id: $id) { __typename id } }"
+SESSION_SERIES = "query($id: ID!) { sessionSeries(id: $id) { __typename id } }"
+EDIT_SERIES = """
+mutation($id: ID!) {
+  editSeries(id: $id, fromDate: "2000-01-01", input: {room: "X"}) { __typename }
+}
+"""
+CANCEL_SERIES = """
+mutation($id: ID!) { cancelSeries(id: $id, fromDate: "2000-01-01") { __typename } }
+"""
 UPDATE_CUSTOMER = """
 mutation($id: ID!) { updateCustomer(id: $id, input: {lastName: "X"}) { __typename id } }
 """
@@ -127,6 +166,8 @@ mutation($id: ID!) {
   }
 }
 """
+EXPORT_CUSTOMER = "query($id: ID!) { exportCustomer(id: $id) }"
+ERASE_CUSTOMER = "mutation($id: ID!) { eraseCustomer(id: $id) { __typename id } }"
 ARCHIVE_PRODUCT = "mutation($id: ID!) { archiveProduct(id: $id) { __typename id } }"
 BOOK = """
 mutation($s: ID!, $c: ID!, $p: ID!) {
@@ -167,6 +208,7 @@ CASES = [
             "sessions.filter.activityId": (("f", "activityId"), "activity"),
         },
     ),
+    _one(UPDATE_VENUE, "updateVenue.id", "venue"),
     _one(UPDATE_ACTIVITY, "updateActivity.id", "activity"),
     _one(ARCHIVE_ACTIVITY, "archiveActivity.id", "activity"),
     _one(UPDATE_RULES, "updateRegistrationRules.activityId", "activity"),
@@ -180,6 +222,9 @@ CASES = [
     ),
     _one(EDIT_SESSION, "editSession.id", "session"),
     _one(CANCEL_SESSION, "cancelSession.id", "session"),
+    _one(SESSION_SERIES, "sessionSeries.id", "series"),
+    _one(EDIT_SERIES, "editSeries.id", "series"),
+    _one(CANCEL_SERIES, "cancelSeries.id", "series"),
     _one(UPDATE_CUSTOMER, "updateCustomer.id", "customer"),
     Case(
         MERGE,
@@ -191,6 +236,8 @@ CASES = [
     ),
     _one(ADD_AGGREGATOR_ID, "addCustomerAggregatorId.customerId", "customer"),
     _one(REMOVE_AGGREGATOR_ID, "removeCustomerAggregatorId.customerId", "customer"),
+    _one(EXPORT_CUSTOMER, "exportCustomer.id", "customer"),
+    _one(ERASE_CUSTOMER, "eraseCustomer.id", "customer"),
     _one(ARCHIVE_PRODUCT, "archiveProduct.id", "product"),
     Case(
         BOOK,
@@ -301,7 +348,9 @@ LISTS = """
   venues { id }
   activities(includeArchived: true) { id }
   products(includeArchived: true) { id }
-  sessions(first: 100) { edges { node { id bookings { id customer { id } } } } }
+  sessions(first: 100) {
+    edges { node { id series { id } bookings { id customer { id } } } }
+  }
   customers(first: 100) { edges { node { id } } }
   staffMembers { id }
   auditLog(first: 100) { edges { node { id entityId actorId } } }
@@ -322,7 +371,8 @@ async def test_lists_never_include_another_companys_rows(
     assert [v["id"] for v in data["venues"]] == [caller.venue]
     assert {a["id"] for a in data["activities"]} == {caller.activity}
     sessions = [e["node"] for e in data["sessions"]["edges"]]
-    assert [s["id"] for s in sessions] == [caller.session]
+    assert sessions[0]["id"] == caller.session  # then the two of its series, a week ahead
+    assert len(sessions) == 3
     assert [b["id"] for b in sessions[0]["bookings"]] == [caller.booking]
     assert {e["node"]["id"] for e in data["customers"]["edges"]} == {
         caller.customer,

@@ -31,6 +31,7 @@ class PartnerMutation:
                 session_id=parse_id(session_id, field="sessionId"),
                 member=to_domain(Member, user, at="user"),
                 checked_in=bool(checked_in),
+                check_in_opens_before=info.context.settings.check_in_opens_before,
             )
         return Reservation(row=booking)
 
@@ -60,6 +61,7 @@ class PartnerMutation:
                 db=db,
                 aggregator=info.context.who,
                 reservation_id=parse_id(reservation_id, field="reservationId"),
+                opens_before=info.context.settings.check_in_opens_before,
             )
         return Reservation(row=booking)
 

@@ -2,7 +2,7 @@
 
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from datetime import date
+from datetime import date, time
 
 import strawberry
 
@@ -21,22 +21,26 @@ from classbridge.graph.staff.types import (
     LoginResult,
     Product,
     ProductKind,
+    SeriesChange,
     Session,
+    SessionSeries,
     StaffUser,
+    UpdateVenueResult,
     Venue,
 )
 from classbridge.models import activity as activity_model
 from classbridge.models import booking as booking_model
 from classbridge.models import company as company_model
 from classbridge.models import customer as customer_model
-from classbridge.models import merge, session_cancellation, tables
+from classbridge.models import merge, privacy, session_cancellation, tables
 from classbridge.models import product as product_model
+from classbridge.models import series as series_model
 from classbridge.models import session as session_model
 from classbridge.models import staff as staff_model
 from classbridge.models.inputs.activity import ActivityCreate, ActivityUpdate, RegistrationRules
-from classbridge.models.inputs.company import VenueCreate
+from classbridge.models.inputs.company import VenueCreate, VenueUpdate
 from classbridge.models.inputs.customer import CustomerCreate, CustomerUpdate
-from classbridge.models.inputs.session import SessionEdit, SessionSchedule
+from classbridge.models.inputs.session import SeriesEdit, SessionEdit, SessionSchedule
 from classbridge.models.tables import ActivityKind as ActivityKindEnum
 from classbridge.models.tables import BookingSource
 from classbridge.models.tables import StaffUser as StaffUserRow
@@ -80,10 +84,15 @@ class UpdateActivityInput:
     default_duration_minutes: int | None = strawberry.UNSET
 
 
-@strawberry.input(description="Repeat weekly on these ISO weekdays (1 = Monday) until a date.")
+@strawberry.input(
+    description="Repeat weekly on these ISO weekdays (1 = Monday) until a date; without one, "
+    "for a rolling horizon (CLASSBRIDGE_SERIES_HORIZON_DAYS) extended periodically."
+)
 class WeeklyRepeatInput:
     weekdays: list[int]
-    until: date = strawberry.field(description="Last day (inclusive), venue-local.")
+    until: date | None = strawberry.field(
+        default=None, description="Last day (inclusive), venue-local; null: no end."
+    )
 
 
 @strawberry.input
@@ -112,6 +121,23 @@ class EditSessionInput:
     aggregator_limit: int | None = strawberry.UNSET
 
 
+@strawberry.input(
+    description="A change to every session of a series from a date on; fields left out keep "
+    "their value, null clears an override."
+)
+class EditSeriesInput:
+    start_time: time | None = strawberry.field(
+        default=strawberry.UNSET, description="New venue-local start time of each session."
+    )
+    duration_minutes: int | None = strawberry.UNSET
+    room: str | None = strawberry.UNSET
+    teacher: str | None = strawberry.UNSET
+    capacity_override: int | None = strawberry.UNSET
+    aggregator_mode: AggregatorMode | None = strawberry.UNSET
+    aggregator_allowed: bool | None = strawberry.UNSET
+    aggregator_limit: int | None = strawberry.UNSET
+
+
 @strawberry.input
 class CustomerInput:
     first_name: str | None = strawberry.UNSET
@@ -126,6 +152,12 @@ class CustomerInput:
     country: str | None = strawberry.UNSET
 
 
+@strawberry.input(description="A point on the map (WGS 84).")
+class CoordinatesInput:
+    latitude: float = strawberry.field(description="Degrees north, -90 to 90.")
+    longitude: float = strawberry.field(description="Degrees east, -180 to 180.")
+
+
 @strawberry.input
 class VenueInput:
     name: str
@@ -134,17 +166,45 @@ class VenueInput:
     zip: str | None = None
     city: str | None = None
     country: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    website: str | None = strawberry.field(default=None, description="An http(s) address.")
+    coordinates: CoordinatesInput | None = None
+
+
+@strawberry.input(
+    description="Fields left out keep their value; null clears one (not name or timezone)."
+)
+class UpdateVenueInput:
+    name: str | None = strawberry.UNSET
+    timezone: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="IANA time zone; sessions keep their instants, their local times follow.",
+    )
+    street: str | None = strawberry.UNSET
+    zip: str | None = strawberry.UNSET
+    city: str | None = strawberry.UNSET
+    country: str | None = strawberry.UNSET
+    phone: str | None = strawberry.UNSET
+    email: str | None = strawberry.UNSET
+    website: str | None = strawberry.UNSET
+    coordinates: CoordinatesInput | None = strawberry.UNSET
 
 
 SignInStep = Callable[..., Awaitable[tables.Booking]]
 
 
-async def _sign_in_step(info: Info, booking_id: strawberry.ID, step: SignInStep) -> Booking:
+async def _sign_in_step(
+    info: Info, booking_id: strawberry.ID, step: SignInStep, **settings: object
+) -> Booking:
     """Check in, undo or no-show: the same parse, authorize, call, format."""
     actor = info.context.require_staff()
     async with info.context.transaction() as db:
         booking = await step(
-            db=db, company_id=actor.company_id, booking_id=parse_id(booking_id, field="bookingId")
+            db=db,
+            company_id=actor.company_id,
+            booking_id=parse_id(booking_id, field="bookingId"),
+            **settings,
         )
     return Booking(row=booking)
 
@@ -190,6 +250,34 @@ class StaffMutation:
         async with info.context.transaction() as db:
             row = await company_model.create_venue(db=db, company_id=actor.company_id, venue=venue)
         return Venue(row=row)
+
+    @strawberry.mutation(
+        description="Change a venue (owners only). A new time zone keeps every session at "
+        "its instant; the answer says how many upcoming sessions now read other local times.",
+        permission_classes=[OwnerOnly],
+    )
+    async def update_venue(
+        self, info: Info, id: strawberry.ID, input: UpdateVenueInput
+    ) -> UpdateVenueResult:
+        actor = info.context.require_staff()
+        changes = to_domain(VenueUpdate, input, at="input")
+        async with info.context.transaction() as db:
+            change = await company_model.update_venue(
+                db=db, company_id=actor.company_id, venue_id=parse_id(id), changes=changes
+            )
+        notice = None
+        if change.previous_timezone is not None:
+            notice = (
+                f"The time zone changed from {change.previous_timezone} to "
+                f"{change.venue.timezone}: {change.sessions_kept} upcoming session(s) keep "
+                "their instant; their local times now read in the new zone."
+            )
+        return UpdateVenueResult(
+            venue=Venue(row=change.venue),
+            previous_timezone=change.previous_timezone,
+            sessions_kept_at_instant=change.sessions_kept,
+            notice=notice,
+        )
 
     @strawberry.mutation(permission_classes=[AnyStaff])
     async def create_activity(self, info: Info, input: CreateActivityInput) -> Activity:
@@ -252,7 +340,10 @@ class StaffMutation:
         schedule = to_domain(SessionSchedule, input, at="input")
         async with info.context.transaction() as db:
             sessions = await session_model.schedule_sessions(
-                db=db, company_id=actor.company_id, schedule=schedule
+                db=db,
+                company_id=actor.company_id,
+                schedule=schedule,
+                horizon_days=info.context.settings.series_horizon_days,
             )
         return [Session(row=s) for s in sessions]
 
@@ -267,7 +358,8 @@ class StaffMutation:
         return Session(row=session)
 
     @strawberry.mutation(
-        description="Cancel a session; its bookings are cancelled (SESSION).",
+        description="Cancel a session: bookings still BOOKED are cancelled (SESSION); "
+        "check-ins and no-shows keep their status.",
         permission_classes=[AnyStaff],
     )
     async def cancel_session(
@@ -279,6 +371,51 @@ class StaffMutation:
                 db=db, company_id=actor.company_id, session_id=parse_id(id), reason=reason
             )
         return Session(row=session)
+
+    @strawberry.mutation(
+        description="Change every session of a series from a venue-local date on (those not "
+        "started or cancelled), each exactly as editSession would, and how the series goes on.",
+        permission_classes=[AnyStaff],
+    )
+    async def edit_series(
+        self, info: Info, id: strawberry.ID, from_date: date, input: EditSeriesInput
+    ) -> SeriesChange:
+        actor = info.context.require_staff()
+        changes = to_domain(SeriesEdit, input, at="input")
+        async with info.context.transaction() as db:
+            change = await series_model.edit_series(
+                db=db,
+                company_id=actor.company_id,
+                series_id=parse_id(id),
+                from_date=from_date,
+                changes=changes,
+            )
+        return SeriesChange(
+            series=SessionSeries(row=change.series),
+            sessions=[Session(row=s) for s in change.sessions],
+        )
+
+    @strawberry.mutation(
+        description="Cancel every session of a series from a venue-local date on (those not "
+        "started or cancelled), each exactly as cancelSession would; the series ends there.",
+        permission_classes=[AnyStaff],
+    )
+    async def cancel_series(
+        self, info: Info, id: strawberry.ID, from_date: date, reason: str | None = None
+    ) -> SeriesChange:
+        actor = info.context.require_staff()
+        async with info.context.transaction() as db:
+            change = await series_model.cancel_series(
+                db=db,
+                company_id=actor.company_id,
+                series_id=parse_id(id),
+                from_date=from_date,
+                reason=reason,
+            )
+        return SeriesChange(
+            series=SessionSeries(row=change.series),
+            sessions=[Session(row=s) for s in change.sessions],
+        )
 
     @strawberry.mutation(permission_classes=[AnyStaff])
     async def create_customer(self, info: Info, input: CustomerInput) -> Customer:
@@ -302,6 +439,20 @@ class StaffMutation:
         async with info.context.transaction() as db:
             row = await customer_model.update_customer(
                 db=db, company_id=actor.company_id, customer_id=parse_id(id), changes=changes
+            )
+        return Customer(row=row)
+
+    @strawberry.mutation(
+        description="Anonymise a customer (owners only): names, contact, birthday, notes, "
+        "address and aggregator ids go; bookings stay for counts and reports. Refused with "
+        "CUSTOMER_HAS_UPCOMING_BOOKINGS while a booking lies ahead.",
+        permission_classes=[OwnerOnly],
+    )
+    async def erase_customer(self, info: Info, id: strawberry.ID) -> Customer:
+        actor = info.context.require_staff()
+        async with info.context.transaction() as db:
+            row = await privacy.erase_customer(
+                db=db, company_id=actor.company_id, customer_id=parse_id(id)
             )
         return Customer(row=row)
 
@@ -426,10 +577,17 @@ class StaffMutation:
         return Booking(row=booking)
 
     @strawberry.mutation(
-        description="Sign a booked customer in at the door.", permission_classes=[AnyStaff]
+        description="Sign a booked customer in at the door; check-in opens "
+        "CLASSBRIDGE_CHECK_IN_OPENS_MINUTES before the start (earlier: CHECK_IN_NOT_OPEN).",
+        permission_classes=[AnyStaff],
     )
     async def check_in(self, info: Info, booking_id: strawberry.ID) -> Booking:
-        return await _sign_in_step(info, booking_id, booking_model.check_in)
+        return await _sign_in_step(
+            info,
+            booking_id,
+            booking_model.check_in,
+            opens_before=info.context.settings.check_in_opens_before,
+        )
 
     @strawberry.mutation(description="Take a check-in back.", permission_classes=[AnyStaff])
     async def undo_check_in(self, info: Info, booking_id: strawberry.ID) -> Booking:

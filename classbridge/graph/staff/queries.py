@@ -2,8 +2,10 @@
 
 import uuid
 from datetime import date, datetime
+from typing import cast
 
 import strawberry
+from strawberry.scalars import JSON
 
 from classbridge.graph.context import Info
 from classbridge.graph.ids import parse_id
@@ -16,7 +18,7 @@ from classbridge.graph.pagination import (
     cursor_time,
     decode_cursor,
 )
-from classbridge.graph.staff.permissions import AnyStaff
+from classbridge.graph.staff.permissions import AnyStaff, OwnerOnly
 from classbridge.graph.staff.types import (
     Activity,
     Booking,
@@ -24,6 +26,7 @@ from classbridge.graph.staff.types import (
     Customer,
     Product,
     Session,
+    SessionSeries,
     SignInList,
     StaffUser,
     Venue,
@@ -33,7 +36,9 @@ from classbridge.models import activity as activity_model
 from classbridge.models import booking as booking_model
 from classbridge.models import company as company_model
 from classbridge.models import customer as customer_model
+from classbridge.models import privacy
 from classbridge.models import product as product_model
+from classbridge.models import series as series_model
 from classbridge.models import session as session_model
 from classbridge.models.errors import not_found
 from classbridge.models.inputs.customer import CustomerFilter
@@ -165,6 +170,30 @@ class StaffQuery:
     @strawberry.field(permission_classes=[AnyStaff])
     async def session(self, info: Info, id: strawberry.ID) -> Session:
         return await _session(info, id)
+
+    @strawberry.field(
+        description="Everything stored about a customer, as JSON (owners only): profile, "
+        "aggregator ids, bookings.",
+        permission_classes=[OwnerOnly],
+    )
+    async def export_customer(self, info: Info, id: strawberry.ID) -> JSON:
+        actor = info.context.require_staff()
+        async with info.context.read() as db:
+            data = await privacy.export_customer(
+                db=db, company_id=actor.company_id, customer_id=parse_id(id)
+            )
+        return cast(JSON, data)  # JSON is a NewType strawberry serializes as it is
+
+    @strawberry.field(
+        description="A series of sessions scheduled together.", permission_classes=[AnyStaff]
+    )
+    async def session_series(self, info: Info, id: strawberry.ID) -> SessionSeries:
+        actor = info.context.require_staff()
+        async with info.context.read() as db:
+            row = await series_model.get_series(
+                db=db, company_id=actor.company_id, series_id=parse_id(id)
+            )
+        return SessionSeries(row=row)
 
     @strawberry.field(
         description="Customers by last name; search matches name or email.",

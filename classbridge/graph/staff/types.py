@@ -2,12 +2,13 @@
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import TypeVar, cast
 
 import strawberry
 
 from classbridge.graph.context import Info
+from classbridge.models import series as series_model
 from classbridge.models import tables
 from classbridge.models.booking import BookingCounts, spot_counts
 from classbridge.models.localtime import utc_to_local
@@ -54,6 +55,12 @@ class Company:
         return self.row.name
 
 
+@strawberry.type(description="A point on the map (WGS 84).")
+class Coordinates:
+    latitude: float
+    longitude: float
+
+
 @strawberry.type(description="A location of the company, with its own time zone.")
 class Venue:
     row: strawberry.Private[tables.Venue]
@@ -85,6 +92,43 @@ class Venue:
     @strawberry.field
     def country(self) -> str | None:
         return self.row.country
+
+    @strawberry.field
+    def phone(self) -> str | None:
+        return self.row.phone
+
+    @strawberry.field
+    def email(self) -> str | None:
+        return self.row.email
+
+    @strawberry.field
+    def website(self) -> str | None:
+        return self.row.website
+
+    @strawberry.field(description="Where the venue is on the map; aggregators show it.")
+    def coordinates(self) -> Coordinates | None:
+        if self.row.latitude is None or self.row.longitude is None:
+            return None
+        return Coordinates(latitude=self.row.latitude, longitude=self.row.longitude)
+
+    @strawberry.field
+    def updated_at(self) -> datetime:
+        return self.row.updated_at
+
+
+@strawberry.type(description="What updateVenue changed.")
+class UpdateVenueResult:
+    venue: Venue
+    previous_timezone: str | None = strawberry.field(
+        description="The venue's time zone before, when this change gave it a new one."
+    )
+    sessions_kept_at_instant: int = strawberry.field(
+        description="With a new time zone: upcoming sessions that keep their instant (UTC "
+        "start); their venue-local times now read in the new zone. 0 otherwise."
+    )
+    notice: str | None = strawberry.field(
+        description="A sentence for the person who made the change, when it has consequences."
+    )
 
 
 @strawberry.type(description="Who may book an activity's sessions, how many, and when.")
@@ -294,6 +338,13 @@ class Session:
     async def bookings(self, info: Info) -> list["Booking"]:
         return await self.load_bookings(info)
 
+    @strawberry.field(description="The series it was scheduled with (a weekly repeat), if any.")
+    async def series(self, info: Info) -> "SessionSeries | None":
+        if self.row.series_id is None:
+            return None
+        row = await info.context.loaders.series.load(self.row.series_id)
+        return SessionSeries(row=row) if row is not None else None
+
     async def load_counts(self, info: Info) -> SessionCounts:
         return self._counts(self.held or await self._held(info))
 
@@ -386,6 +437,10 @@ class Customer:
     @strawberry.field
     def created_at(self) -> datetime:
         return self.row.created_at
+
+    @strawberry.field(description="When the profile was anonymised (eraseCustomer); else null.")
+    def erased_at(self) -> datetime | None:
+        return self.row.erased_at
 
 
 @strawberry.type(description="How a booking is paid.")
@@ -592,3 +647,86 @@ async def bookings_of(info: Info, rows: Sequence[tables.Booking]) -> list[Bookin
         assert customer is not None and product is not None
         bookings.append(Booking(row=row, held=BookingHeld(customer=customer, product=product)))
     return bookings
+
+
+@strawberry.type(
+    description="Sessions scheduled together (a weekly repeat), and how the series goes on: "
+    "without `until` it is scheduled ahead for a rolling horizon."
+)
+class SessionSeries:
+    row: strawberry.Private[tables.SessionSeries]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field
+    async def activity(self, info: Info) -> Activity:
+        row = await info.context.loaders.activity.load(self.row.activity_id)
+        assert row is not None
+        return Activity(row=row)
+
+    @strawberry.field
+    async def venue(self, info: Info) -> Venue:
+        row = await info.context.loaders.venue.load(self.row.venue_id)
+        assert row is not None
+        return Venue(row=row)
+
+    @strawberry.field(description="ISO weekdays (1 = Monday).")
+    def weekdays(self) -> list[int]:
+        return sorted(self.row.weekday_set)
+
+    @strawberry.field(description="Venue-local start time of its sessions.")
+    def start_time(self) -> time:
+        return self.row.start_time
+
+    @strawberry.field
+    def duration_minutes(self) -> int:
+        return self.row.duration_minutes
+
+    @strawberry.field
+    def room(self) -> str | None:
+        return self.row.room
+
+    @strawberry.field
+    def teacher(self) -> str | None:
+        return self.row.teacher
+
+    @strawberry.field
+    def capacity_override(self) -> int | None:
+        return self.row.capacity_override
+
+    @strawberry.field(description="Venue-local day of the first session.")
+    def first_date(self) -> date:
+        return self.row.first_date
+
+    @strawberry.field(description="Last day (inclusive); null: rolling, extended periodically.")
+    def until(self) -> date | None:
+        return self.row.until
+
+    @strawberry.field(description="Sessions are scheduled up to this venue-local day.")
+    def scheduled_through(self) -> date:
+        return self.row.scheduled_through
+
+    @strawberry.field(
+        description="Its sessions in start order, past and cancelled ones included: from "
+        "the venue-local day fromDate on (all when left out), at most 366."
+    )
+    async def sessions(self, info: Info, from_date: date | None = None) -> list[Session]:
+        async with info.context.read() as db:
+            rows = await series_model.series_sessions(
+                db=db,
+                series=self.row,
+                from_date=from_date,
+                changeable=False,
+                limit=series_model.SERIES_PAGE,
+            )
+        return [Session(row=r) for r in rows]
+
+
+@strawberry.type(description="A series and the sessions editSeries or cancelSeries changed.")
+class SeriesChange:
+    series: SessionSeries
+    sessions: list[Session] = strawberry.field(
+        description="Each session changed (or cancelled), as if one by one."
+    )

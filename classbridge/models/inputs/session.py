@@ -1,7 +1,7 @@
 """Inputs of sessions: scheduling, editing, filtering."""
 
 import uuid
-from datetime import date
+from datetime import date, time
 
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
@@ -23,10 +23,11 @@ from classbridge.models.validation import Input
 
 
 class WeeklyRepeat(Input):
-    """Repeat weekly on these ISO weekdays until a date (venue-local, inclusive)."""
+    """Repeat weekly on these ISO weekdays until a date (venue-local, inclusive); without
+    `until`, for a rolling horizon that a periodic job keeps extending."""
 
     weekdays: list[Weekday] = Field(min_length=1)
-    until: Day
+    until: Day | None = None
 
 
 class SessionSchedule(Input):
@@ -47,6 +48,20 @@ class SessionEdit(Input):
     """Fields left out keep their value; null clears an override."""
 
     start: NotNull[WallClockTime] = None
+    duration_minutes: NotNull[DurationMinutes] = None
+    room: Room = None
+    teacher: Teacher = None
+    capacity_override: Capacity | None = None
+    aggregator_mode: NotNull[AggregatorMode] = None
+    aggregator_allowed: NotNull[bool] = None
+    aggregator_limit: AggregatorLimit | None = None
+
+
+class SeriesEdit(Input):
+    """A change to every session of a series from a date on; fields left out keep their
+    value, null clears an override. `start_time` is the new venue-local time of day."""
+
+    start_time: NotNull[time] = None
     duration_minutes: NotNull[DurationMinutes] = None
     room: Room = None
     teacher: Teacher = None

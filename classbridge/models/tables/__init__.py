@@ -28,7 +28,7 @@ from classbridge.models.tables.email import EmailMessage
 from classbridge.models.tables.outbox import OutboxItem, OutboxKind
 from classbridge.models.tables.product import Product, ProductKind
 from classbridge.models.tables.push import KNOWN_STATES, MAX_ERROR_LENGTH, PushDelivery, PushState
-from classbridge.models.tables.session import AggregatorMode, ClassSession
+from classbridge.models.tables.session import AggregatorMode, ClassSession, SessionSeries
 from classbridge.models.tables.staff import (
     StaffInvitation,
     StaffPasswordReset,
@@ -68,6 +68,7 @@ __all__ = [
     "ProductKind",
     "PushDelivery",
     "PushState",
+    "SessionSeries",
     "StaffInvitation",
     "StaffPasswordReset",
     "StaffRole",

@@ -40,6 +40,8 @@ class Customer(SQLModel, table=True):
     zip: str | None = Field(default=None, max_length=ZIP_LENGTH)
     city: str | None = Field(default=None, max_length=CITY_LENGTH)
     country: str | None = Field(default=None, max_length=COUNTRY_LENGTH)
+    erased_at: datetime | None = timestamp_field()
+    """When the profile was anonymised (data erasure); its bookings stay for the counts."""
     created_at: datetime = created_at_field()
     updated_at: datetime = timestamp_field(nullable=False)
 
