@@ -4,10 +4,18 @@ Prints throughput and latency percentiles. Runs against a fresh SQLite file by d
 pass a PostgreSQL URL (an empty database) with --database-url to measure that instead.
 
     .venv/bin/python bench/partner_reservations.py --members 200 --capacity 150
+
+With --compare: `makeReservation` over GraphQL against a bare Starlette endpoint making
+the same domain call (bench/bare.py `/bare/reserve`), one server process, wrk at
+--connections (32) alternating the two, --rounds times; prints the ratio of medians.
+Every request books a new member into one of 50 unlimited sessions.
+
+    .venv/bin/python bench/partner_reservations.py --compare [--database-url URL]
 """
 
 import argparse
 import asyncio
+import json
 import socket
 import statistics
 import tempfile
@@ -37,7 +45,9 @@ from classbridge.settings import Settings
 MAKE = "mutation M($s: ID!, $u: UserInput!) { makeReservation(sessionId: $s, user: $u) { id } }"
 
 
-async def seed(database: Database, capacity: int) -> tuple[str, str]:
+async def seed(
+    database: Database, capacity: int | None, sessions: int = 1
+) -> tuple[list[str], str]:
     async with database.transaction() as db:
         company = await company_model.create_company(db=db, name="Bench Studio")
         venue = await company_model.create_venue(
@@ -68,24 +78,26 @@ async def seed(database: Database, capacity: int) -> tuple[str, str]:
                 rules=RegistrationRules(max_participants=capacity, allow_aggregator_bookings=True),
             ),
         )
-        (session,) = await session_model.schedule_sessions(
-            db=db,
-            company_id=company.id,
-            schedule=SessionSchedule(
-                activity_id=activity.id,
-                venue_id=venue.id,
-                start=(datetime.now() + timedelta(days=2)).replace(
-                    hour=18, minute=0, second=0, microsecond=0
+        scheduled = []
+        for n in range(sessions):
+            scheduled += await session_model.schedule_sessions(
+                db=db,
+                company_id=company.id,
+                schedule=SessionSchedule(
+                    activity_id=activity.id,
+                    venue_id=venue.id,
+                    start=(datetime.now() + timedelta(days=2 + n // 10)).replace(
+                        hour=8 + n % 10, minute=0, second=0, microsecond=0
+                    ),
                 ),
-            ),
-        )
+            )
         _, token = await token_model.create_token(db=db, aggregator=Aggregator.EGYM_WELLPASS)
-    return str(session.id), token
+    return [str(s.id) for s in scheduled], token
 
 
 async def run(database_url: str, members: int, capacity: int) -> None:
     database = Database(database_url)
-    session_id, token = await seed(database, capacity)
+    (session_id,), token = await seed(database, capacity)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -135,18 +147,74 @@ async def run(database_url: str, members: int, capacity: int) -> None:
     print(f"latency p50={p50:.0f}ms p95={p95:.0f}ms max={worst:.0f}ms")
 
 
+def _reserve_script(path: str, token: str, session_ids: list[str], graphql: bool) -> str:
+    """wrk Lua: every request a new member (thread tag + counter), sessions in turn."""
+    user = {"id": "MEMBER", "firstName": "B", "lastName": "M"}
+    if graphql:
+        template = json.dumps({"query": MAKE, "variables": {"s": "SESSION", "u": user}})
+    else:
+        template = json.dumps({"sessionId": "SESSION", "user": user})
+    ids = ", ".join(f'"{i}"' for i in session_ids)
+    return "\n".join(
+        [
+            'wrk.method = "POST"',
+            'wrk.headers["Content-Type"] = "application/json"',
+            f'wrk.headers["Authorization"] = "Bearer {token}"',
+            f"local template = [==[{template}]==]",
+            f"local ids = {{{ids}}}",
+            "local n = 0",
+            "local tag = tostring(math.random(1, 1e9))",
+            "request = function()",
+            "  n = n + 1",
+            '  local body = string.gsub(template, "SESSION", ids[(n % #ids) + 1])',
+            '  body = string.gsub(body, "MEMBER", "m-" .. tag .. "-" .. n)',
+            f'  return wrk.format(nil, "{path}", nil, body)',
+            "end",
+        ]
+    )
+
+
+def compare(url: str, rounds: int, seconds: float, connections: int) -> None:
+    import loadgen
+
+    database = Database(url)
+    session_ids, token = asyncio.run(seed(database, None, sessions=50))
+    asyncio.run(database.dispose())
+    graphql = _reserve_script("/aggregator/v1/graphql", token, session_ids, graphql=True)
+    bare = _reserve_script("/bare/reserve", token, session_ids, graphql=False)
+    print(f"backend={url.split(':', 1)[0]} connections={connections} {seconds}s x {rounds} rounds")
+    print(f"machine: {loadgen.uptime()}")
+    with loadgen.server(url) as server_url:
+        rates = loadgen.alternate(
+            {"graphql makeReservation": (server_url, graphql), "bare": (server_url, bare)},
+            rounds=rounds,
+            connections=connections,
+            seconds=seconds,
+        )
+    print(f"machine after: {loadgen.uptime()}")
+    g, b = loadgen.median(rates["graphql makeReservation"]), loadgen.median(rates["bare"])
+    print(f"medians: graphql {g:.1f} req/s  bare {b:.1f} req/s  graphql/bare {g / b:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--members", type=int, default=200)
     parser.add_argument("--capacity", type=int, default=150)
     parser.add_argument("--database-url", help="an empty database; default: a temporary SQLite")
+    parser.add_argument("--compare", action="store_true", help="GraphQL against bare, with wrk")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
     url = args.database_url
     with tempfile.TemporaryDirectory() as tmp:
         if url is None:
             url = f"sqlite+aiosqlite:///{tmp}/bench.db"
         upgrade(url)
-        asyncio.run(run(url, args.members, args.capacity))
+        if args.compare:
+            compare(url, args.rounds, args.seconds, args.connections)
+        else:
+            asyncio.run(run(url, args.members, args.capacity))
 
 
 if __name__ == "__main__":

@@ -100,11 +100,14 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
     from classbridge.graph.app import create_app
+    from classbridge.ops.gc_tuning import tune_for_serving
 
     _check_redis(settings)
     cmd_migrate(settings, args)
+    app = create_app(settings)
+    tune_for_serving()
     # log_config=None: uvicorn's loggers go through ours (classbridge/ops/logs.py).
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None)
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None)
 
 
 def cmd_worker(settings: Settings, _args: argparse.Namespace) -> None:

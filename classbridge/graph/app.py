@@ -268,4 +268,5 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.database = database
     app.state.settings = settings
     app.state.bus = bus
+    app.state.schemas = {"staff": staff_view.schema, "partner": partner_view.schema}
     return app

@@ -131,6 +131,23 @@ class DocumentCost:
     """Selections visited by the analysis: never more than the document holds."""
     page_arguments: list[PageArgument] = field(default_factory=list)
     """`first` and `after` values given anywhere, to check before anything runs."""
+    variables_read: dict[str, Any] = field(default_factory=dict)
+    """The request's variables the estimate depended on (absent ones as MISSING): the
+    same document with the same values costs the same (graph/limits.py caches it)."""
+
+    def holds_for(self, variables: Mapping[str, Any] | None) -> bool:
+        """Whether this cost is also the cost of the document with these variables."""
+        given = variables if isinstance(variables, Mapping) else {}
+        return all(_same(given.get(k, MISSING), v) for k, v in self.variables_read.items())
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal and of one type (1, 1.0 and True are equal in Python, not in GraphQL)."""
+    return type(a) is type(b) and a == b
+
+
+MISSING: Any = object()
+"""A variable the request did not send."""
 
 
 @dataclass(frozen=True)
@@ -240,6 +257,7 @@ class _Analysis:
         self.fragment_costs: dict[str, _Cost] = {}
         self.visits = 0
         self.page_arguments: list[PageArgument] = []
+        self.variables_read: dict[str, Any] = {}
         self.introspection_bounds = _introspection_bounds(schema)
 
     def selection_set(
@@ -331,6 +349,7 @@ class _Analysis:
             return node.value
         if isinstance(node, VariableNode):
             name = node.name.value
+            self.variables_read[name] = self.variables.get(name, MISSING)
             given = self.variables.get(name, self.variable_defaults.get(name))
             if isinstance(given, float) and given.is_integer():  # Int accepts 100.0 as 100
                 return int(given)
@@ -416,6 +435,7 @@ def document_cost(
         total.aliases = max(total.aliases, cost.aliases)
     total.visits = analysis.visits
     total.page_arguments = analysis.page_arguments
+    total.variables_read = analysis.variables_read
     return total
 
 

@@ -6,21 +6,30 @@ INTERNAL_SERVER_ERROR, without details.
 """
 
 import logging
-from collections.abc import Iterator
-from typing import Any
+import operator
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, cast
 
 import strawberry
-from graphql import GraphQLError, GraphQLSyntaxError
+from graphql import GraphQLError, GraphQLObjectType, GraphQLSchema, GraphQLSyntaxError
 from graphql.validation.validate import ValidationAbortedError
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types import ExecutionContext
+from strawberry.types import Info as StrawberryInfo
+from strawberry.types.field import StrawberryField
+from strawberry.types.fields.resolver import StrawberryResolver
 
 from classbridge.graph.execution import CommittedMutationExecutor
 from classbridge.graph.inputs import field_path
 from classbridge.models.errors import DomainError
 
+if TYPE_CHECKING:  # limits.py imports this module
+    from classbridge.graph.limits import DocumentCache
+
 log = logging.getLogger("classbridge.graph")
+DEFINITION_BACKREF = GraphQLCoreConverter.DEFINITION_BACKREF
 
 INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 GRAPHQL_VALIDATION = "GRAPHQL_VALIDATION"
@@ -132,11 +141,85 @@ class CodedSchema(strawberry.Schema):
     """A schema whose errors all carry `extensions.code`, logging only the unexpected, and
     whose mutations always report a committed change (graph/execution.py)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    document_cache: "DocumentCache | None" = None
+    """The schema's parsed and validated documents (graph/limits.py `DocumentCache`)."""
+
+    def __init__(
+        self, *args: Any, document_cache: "DocumentCache | None" = None, **kwargs: Any
+    ) -> None:
         kwargs.setdefault("execution_context_class", CommittedMutationExecutor)
         super().__init__(*args, **kwargs)
+        self.document_cache = document_cache
+        read_attributes_directly(self._schema)
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         log_unexpected(errors, execution_context)
+
+
+def _attribute(name: str) -> Callable[..., Any]:
+    def resolve(source: Any, _info: Any) -> Any:
+        return getattr(source, name)
+
+    resolve.direct = operator.attrgetter(name)  # type: ignore[attr-defined]  # execution.py
+    return resolve
+
+
+def read_attributes_directly(schema: GraphQLSchema) -> int:
+    """Fields that only read what their parent holds — plain attributes, and synchronous
+    methods that take nothing but `self` (no info, no arguments, no field extensions) —
+    are called by graphql-core directly, instead of through strawberry's per-field
+    wrapper (argument conversion, an Info object, the extension chain): that wrapper was
+    most of the cost of a page of plain values. Schema extensions with a `resolve` hook
+    would not see these fields (none of ours has one). Returns how many fields qualify."""
+    direct = 0
+    for named in schema.type_map.values():
+        if not isinstance(named, GraphQLObjectType) or named.name.startswith("__"):
+            continue
+        if named in (schema.query_type, schema.mutation_type, schema.subscription_type):
+            continue
+        for graphql_field in named.fields.values():
+            field = (graphql_field.extensions or {}).get(DEFINITION_BACKREF)
+            if not isinstance(field, StrawberryField) or field.extensions or graphql_field.args:
+                continue
+            resolver = field.base_resolver
+            if resolver is None:
+                graphql_field.resolve = _attribute(field.python_name)
+                direct += 1
+            elif _sync_without_arguments(resolver):
+                function = cast(Callable[..., Any], resolver.wrapped_func)
+                if resolver.info_parameter is None:
+                    graphql_field.resolve = _method(function)
+                else:
+                    graphql_field.resolve = _method_with_info(function, field)
+                direct += 1
+    return direct
+
+
+def _sync_without_arguments(resolver: StrawberryResolver[Any]) -> bool:
+    """A synchronous method of the parent that takes `self` and at most `info`."""
+    names = list(resolver.signature.parameters)
+    info = resolver.info_parameter
+    return (
+        not resolver.is_async
+        and resolver.self_parameter is not None
+        and names[:1] == [resolver.self_parameter.name]
+        and (len(names) == 1 or (len(names) == 2 and info is not None and names[1] == info.name))
+        and callable(resolver.wrapped_func)
+    )
+
+
+def _method_with_info(function: Callable[..., Any], field: StrawberryField) -> Callable[..., Any]:
+    def resolve(source: Any, info: Any) -> Any:
+        return function(source, StrawberryInfo(_raw_info=info, _field=field))
+
+    return resolve
+
+
+def _method(function: Callable[[Any], Any]) -> Callable[..., Any]:
+    def resolve(source: Any, _info: Any) -> Any:
+        return function(source)
+
+    resolve.direct = function  # type: ignore[attr-defined]  # read by graph/execution.py
+    return resolve

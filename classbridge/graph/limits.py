@@ -10,12 +10,22 @@ In order:
 4. before execution: page sizes and cursors anywhere in the document are checked, so a bad
    one is refused before a mutation changes anything, and no string may hold a NUL
    character (PostgreSQL can neither store nor compare one).
+
+Clients send the same few documents over and over; parsing and validating them again was
+most of a small request's cost. `DocumentCache` (one per schema, bounded LRU keyed by the
+document's text and operation name) keeps what depends on the document alone: the parsed
+document, that it passed validation, its root fields, its cost (reused only while the
+variables it read are the same), NUL in literals. Every limit still applies to every
+request: a cached document over a limit is refused again, from its cached cost. Documents
+that fail to parse or validate are not kept (their errors are worked out anew).
 """
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any, cast
 
-from graphql import GraphQLError, StringValueNode, Visitor, validate, visit
+from graphql import DocumentNode, GraphQLError, StringValueNode, Visitor, validate, visit
 from graphql.validation.rules import overlapping_fields_can_be_merged
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
@@ -47,6 +57,53 @@ overlapping_fields_can_be_merged.MAX_COMPLEXITY_BUDGET = 2_000
 
 # Validation stops after this many errors (graphql-core's default is 100).
 MAX_VALIDATION_ERRORS = 10
+
+# Documents kept parsed and validated, per schema. A document is at most
+# CLASSBRIDGE_MAX_QUERY_LENGTH characters and MAX_QUERY_TOKENS tokens, so the cache holds
+# at most a few MB however many distinct documents clients send.
+DOCUMENT_CACHE_SIZE = 256
+
+
+@dataclass
+class PreparedDocument:
+    """What one document (text and operation name) costs to prepare, worked out once."""
+
+    document: DocumentNode
+    valid: bool = False
+    """Validation passed (documents with errors are validated on every request)."""
+    cost: DocumentCost | None = None
+    """The last cost worked out; valid for requests whose variables it read agree."""
+    root_fields: set[str] | None = None
+    nul_in_literals: bool | None = None
+    declared_variables: set[str] | None = None
+
+
+@dataclass
+class DocumentCache:
+    """A bounded LRU of prepared documents; `parsed` and `validated` count the work done
+    (tests assert that a repeated document is parsed and validated once)."""
+
+    size: int = DOCUMENT_CACHE_SIZE
+    parsed: int = 0
+    validated: int = 0
+    _entries: OrderedDict[tuple[str, str | None], PreparedDocument] = field(
+        default_factory=OrderedDict
+    )
+
+    def get(self, key: tuple[str, str | None]) -> PreparedDocument | None:
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._entries.move_to_end(key)
+        return entry
+
+    def put(self, key: tuple[str, str | None], entry: PreparedDocument) -> None:
+        self._entries[key] = entry
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 def _has_nul(value: Any) -> bool:
@@ -88,10 +145,18 @@ def _domain_refusal(error: DomainError) -> GraphQLError:
 class QueryLimits(SchemaExtension):
     """The limits above, for one request."""
 
-    def __init__(self, *, settings: Settings, anonymous_fields: frozenset[str] | None) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        anonymous_fields: frozenset[str] | None,
+        cache: DocumentCache | None = None,
+    ) -> None:
         self.settings = settings
         self.anonymous_fields = anonymous_fields
+        self.cache = cache if cache is not None else DocumentCache(size=0)
         self.cost: DocumentCost | None = None
+        self.prepared: PreparedDocument | None = None
 
     def on_operation(self) -> Iterator[None]:
         # graphql-core's parse() options (strawberry passes them on as they are).
@@ -100,13 +165,40 @@ class QueryLimits(SchemaExtension):
         options["max_tokens"] = self.settings.max_query_tokens
         yield
 
+    def _key(self) -> tuple[str, str | None] | None:
+        query = self.execution_context.query
+        return (query, self.execution_context.operation_name) if query else None
+
+    def on_parse(self) -> Iterator[None]:
+        # strawberry parses only when no document is set yet: a cached one skips parsing.
+        context = self.execution_context
+        key = self._key()
+        if key is not None and context.graphql_document is None:
+            self.prepared = self.cache.get(key)
+            if self.prepared is not None:
+                context.graphql_document = self.prepared.document
+        yield
+        if self.prepared is None and context.graphql_document is not None:
+            self.cache.parsed += 1
+            self.prepared = PreparedDocument(document=context.graphql_document)
+            if key is not None and self.cache.size > 0:
+                self.cache.put(key, self.prepared)
+
     def on_validate(self) -> Iterator[None]:
         # Errors are recorded, not raised (a raise here would escape a subscription's
         # stream); strawberry skips its own validation when an extension ran one.
         context = self.execution_context
         if context.graphql_document is not None and context.pre_execution_errors is None:
+            if self.prepared is None or self.prepared.document is not context.graphql_document:
+                self.prepared = PreparedDocument(document=context.graphql_document)
             refusal = self._anonymous_refusal() or self._cost_refusal()
-            context.pre_execution_errors = [refusal] if refusal else self._validate()
+            if refusal is not None:
+                context.pre_execution_errors = [refusal]
+            elif self.prepared.valid:
+                context.pre_execution_errors = []
+            else:
+                context.pre_execution_errors = self._validate()
+                self.prepared.valid = not context.pre_execution_errors
         yield
 
     def on_execute(self) -> Iterator[None]:
@@ -120,8 +212,11 @@ class QueryLimits(SchemaExtension):
         caller = context.context
         if self.anonymous_fields is None or not isinstance(caller, Context) or caller.staff:
             return None
-        assert context.graphql_document is not None
-        names = document_root_fields(context.graphql_document, context.operation_name)
+        assert context.graphql_document is not None and self.prepared is not None
+        names = self.prepared.root_fields
+        if names is None:
+            names = document_root_fields(context.graphql_document, context.operation_name)
+            self.prepared.root_fields = names
         if names <= self.anonymous_fields | INTROSPECTION:
             return None
         return _refusal(
@@ -130,22 +225,25 @@ class QueryLimits(SchemaExtension):
 
     def _cost_refusal(self) -> GraphQLError | None:
         context = self.execution_context
-        assert context.graphql_document is not None
+        assert context.graphql_document is not None and self.prepared is not None
         settings = self.settings
-        try:
-            cost = document_cost(
-                context.schema._schema,
-                context.graphql_document,
-                operation_name=context.operation_name,
-                variables=context.variables,
-            )
-        except DocumentRefused as refused:
-            code = (
-                GRAPHQL_VALIDATION
-                if refused.reason is Refusal.FRAGMENT_CYCLE
-                else QUERY_TOO_COMPLEX
-            )
-            return _refusal(code, refused.message)
+        cost = self.prepared.cost
+        if cost is None or not cost.holds_for(context.variables):
+            try:
+                cost = document_cost(
+                    context.schema._schema,
+                    context.graphql_document,
+                    operation_name=context.operation_name,
+                    variables=context.variables,
+                )
+            except DocumentRefused as refused:
+                code = (
+                    GRAPHQL_VALIDATION
+                    if refused.reason is Refusal.FRAGMENT_CYCLE
+                    else QUERY_TOO_COMPLEX
+                )
+                return _refusal(code, refused.message)
+            self.prepared.cost = cost
         self.cost = cost
         details = {"nodes": cost.nodes, "depth": cost.depth, "aliases": cost.aliases}
         if cost.nodes > settings.max_query_nodes:
@@ -180,6 +278,7 @@ class QueryLimits(SchemaExtension):
         if not context.validation_rules:  # validation disabled
             return []
         rules = (*context.validation_rules, MaybeNullValidationRule, OneOfInputValidationRule)
+        self.cache.validated += 1
         return validate(
             context.schema._schema,
             context.graphql_document,
@@ -197,33 +296,40 @@ class QueryLimits(SchemaExtension):
                     check_cursor(argument.value)
         except DomainError as error:
             return _domain_refusal(error)
-        literals = _NulInLiterals()
-        if context.graphql_document is not None:
+        prepared = self.prepared
+        if context.graphql_document is None or prepared is None:
+            return None
+        if prepared.nul_in_literals is None:
+            literals = _NulInLiterals()
             visit(context.graphql_document, literals)
-        declared = (
-            {
+            prepared.nul_in_literals = literals.found
+        declared = prepared.declared_variables
+        if declared is None:
+            declared = prepared.declared_variables = {
                 d.variable.name.value
                 for op in chosen_operations(context.graphql_document, context.operation_name)
                 for d in op.variable_definitions or ()
             }
-            if context.graphql_document is not None
-            else set()
-        )
         variables = context.variables or {}
-        if literals.found or _has_nul([v for k, v in variables.items() if k in declared]):
+        if prepared.nul_in_literals or _has_nul([v for k, v in variables.items() if k in declared]):
             return _refusal(ErrorCode.VALIDATION.value, "text must not contain NUL characters")
         return None
 
 
 def limit_extensions(
-    settings: Settings, *, anonymous_fields: frozenset[str] | None = None
+    settings: Settings,
+    *,
+    anonymous_fields: frozenset[str] | None = None,
+    cache: DocumentCache | None = None,
 ) -> list[Callable[[], SchemaExtension]]:
     """Extension factories: strawberry builds fresh ones for every request.
 
     `anonymous_fields`: the root fields a caller without a token may select (besides
-    introspection); None when the endpoint lets no anonymous request through.
+    introspection); None when the endpoint lets no anonymous request through. `cache`:
+    the schema's prepared documents (a fresh one when not given).
     """
+    documents = cache if cache is not None else DocumentCache()
     return [
         ErrorCodes,
-        lambda: QueryLimits(settings=settings, anonymous_fields=anonymous_fields),
+        lambda: QueryLimits(settings=settings, anonymous_fields=anonymous_fields, cache=documents),
     ]

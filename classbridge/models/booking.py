@@ -165,6 +165,25 @@ async def live_booking(
     )
 
 
+async def _counts_and_customer(
+    db: AsyncSession, session_id: uuid.UUID, customer_id: uuid.UUID
+) -> tuple[BookingCounts, bool]:
+    """The session's live bookings and whether the customer holds one of them: one query
+    (the booking path's statement count is asserted by tests/models/test_statement_counts.py)."""
+    live = col(Booking.status).in_(LIVE_STATUSES)
+    row = (
+        await db.execute(
+            select(
+                func.count(),
+                func.count().filter(col(Booking.status) == BookingStatus.CHECKED_IN),
+                func.count().filter(col(Booking.source) == BookingSource.AGGREGATOR),
+                func.count().filter(col(Booking.customer_id) == customer_id),
+            ).where(col(Booking.session_id) == session_id, live)
+        )
+    ).one()
+    return BookingCounts(row[0], row[1], row[2]), row[3] > 0
+
+
 async def _locked_session_with_activity(
     db: AsyncSession, company_id: uuid.UUID, session_id: uuid.UUID
 ) -> tuple[ClassSession, Activity]:
@@ -185,12 +204,16 @@ async def book(
     aggregator: Aggregator | None = None,
     checked_in: bool = False,
     check_in_opens_before: timedelta = CHECK_IN_OPENS_BEFORE_START,
+    retry: bool = False,
 ) -> Booking:
     """Book a customer into a session, enforcing every registration rule.
 
     Staff and customer bookings name a product; aggregator bookings always use the
-    aggregator's built-in product and count against the aggregator limit. Booking
-    `checked_in` also needs the session's check-in to be open.
+    aggregator's built-in product (`product_id` may name it when the caller already
+    holds it) and count against the aggregator limit. Booking `checked_in` also needs
+    the session's check-in to be open. `retry`: a live booking of the same customer by
+    the same aggregator is returned as it is, before any rule is checked (an aggregator
+    retrying a request it sent before).
     """
     if (source is BookingSource.AGGREGATOR) != (aggregator is not None):
         raise ValueError("aggregator bookings, and only they, name an aggregator")
@@ -199,15 +222,19 @@ async def book(
     product = await booking_product(db, company_id, product_id, aggregator)
     now = utcnow()
     rules = effective_rules(session, activity)
+    counts, customer_booked = await _counts_and_customer(db, session.id, customer.id)
+    if customer_booked and retry:
+        existing = await live_booking(db=db, session_id=session.id, customer_id=customer.id)
+        if existing is not None and existing.aggregator is aggregator:
+            return existing
     check_bookable(session, rules, now, aggregator=aggregator is not None)
     if checked_in:
         _check_in_open(session, now, check_in_opens_before)
-    if await live_booking(db=db, session_id=session.id, customer_id=customer.id) is not None:
+    if customer_booked:
         raise DomainError(
             ErrorCode.ALREADY_BOOKED,
             f"{customer.first_name} {customer.last_name} is already booked into this session",
         )
-    counts = (await booking_counts(db=db, session_ids=[session.id]))[session.id]
     if rules.capacity is not None and counts.booked >= rules.capacity:
         raise DomainError(ErrorCode.SESSION_FULL, f"the session is full ({rules.capacity} spots)")
     if (
@@ -230,6 +257,7 @@ async def book(
         checked_in_at=now if checked_in else None,
     )
     db.add(booking)
+    # Both changes to the session row before the flush: one UPDATE, not two.
     touch_session(db, session)
     await db.flush()
     # Booked directly while waiting (e.g. a staff spot freed): the entry has done its job.
@@ -245,6 +273,7 @@ async def book(
     )
     await record_history(db, [booking], session)
     record_sign_in_event(db, SignInChange.BOOKED, session, booking.id)
+    await db.flush()
     return booking
 
 
@@ -255,6 +284,10 @@ async def booking_product(
     aggregator: Aggregator | None,
 ) -> Product:
     if aggregator is not None:
+        if product_id is not None:  # the caller read it already: from the identity map
+            held = await db.get(Product, product_id)
+            if held is not None and held.company_id == company_id and held.aggregator is aggregator:
+                return held
         return await aggregator_product(db=db, company_id=company_id, aggregator=aggregator)
     if product_id is None:
         raise DomainError(ErrorCode.VALIDATION, "choose a product", loc=("product_id",))
@@ -403,6 +436,7 @@ async def _set_status(
     await db.flush()
     await record_history(db, [booking], session)
     record_sign_in_event(db, change, session, booking.id)
+    await db.flush()
     return booking
 
 

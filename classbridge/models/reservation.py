@@ -22,25 +22,43 @@ from classbridge.models.session import lock_class_session
 from classbridge.models.tables.aggregator import Aggregator
 from classbridge.models.tables.booking import Booking, BookingSource
 from classbridge.models.tables.customer import Customer, CustomerAggregatorId
+from classbridge.models.tables.product import Product
 from classbridge.models.tables.session import ClassSession
 from classbridge.models.tables.waitlist import WaitlistEntry
 
 
 async def _offered_session(
     db: AsyncSession, aggregator: Aggregator, session_id: uuid.UUID
-) -> ClassSession:
-    """The session; sessions of studios not connected to this aggregator are reported as
-    not found, exactly like unknown ones."""
-    session = await db.get(ClassSession, session_id)
-    if session is None:
+) -> tuple[ClassSession, Product | None]:
+    """The session and the aggregator's built-in product at its studio (None before the
+    first booking), in one query; sessions of studios not connected to this aggregator
+    are reported as not found, exactly like unknown ones, and sessions of a venue not
+    offered to it are refused."""
+    row = (
+        await db.execute(
+            select(
+                ClassSession,
+                extension_active(col(ClassSession.company_id), aggregator).label("connected"),
+                Product,
+                venue_offered(col(ClassSession.venue_id), aggregator).label("offered"),
+            )
+            .outerjoin(
+                Product,
+                sa.and_(
+                    col(Product.company_id) == col(ClassSession.company_id),
+                    col(Product.aggregator) == aggregator,
+                ),
+            )
+            .where(col(ClassSession.id) == session_id)
+        )
+    ).first()
+    if row is None or not row[1]:
         raise not_found("session")
-    if not await db.scalar(select(extension_active(session.company_id, aggregator))):
-        raise not_found("session")
-    if not await db.scalar(select(venue_offered(session.venue_id, aggregator))):
+    if not row[3]:
         raise DomainError(
             ErrorCode.NOT_BOOKABLE_BY_AGGREGATOR, "this session's venue is not offered to you"
         )
-    return session
+    return row[0], row[2]
 
 
 async def member_customer(
@@ -92,28 +110,24 @@ async def make_reservation(
 ) -> Booking:
     """Book a member into a session through models.booking.book. A retry (same member,
     same session, booking still live) returns the existing booking instead of a second."""
-    session = await _offered_session(db, aggregator, session_id)
+    session, product = await _offered_session(db, aggregator, session_id)
     # The profile first, outside the session lock: other members need not wait for it.
     customer = await member_customer(
         db=db, company_id=session.company_id, aggregator=aggregator, member=member
     )
-    # Under the session lock the retry check and the booking cannot interleave with a
-    # concurrent retry of the same member.
-    await lock_class_session(db=db, session_id=session.id)
-    existing = await booking_model.live_booking(
-        db=db, session_id=session.id, customer_id=customer.id
-    )
-    if existing is not None and existing.aggregator is aggregator:
-        return existing
+    # book() takes the session lock; under it the retry check and the booking cannot
+    # interleave with a concurrent retry of the same member.
     return await booking_model.book(
         db=db,
         company_id=session.company_id,
         session_id=session.id,
         customer_id=customer.id,
         source=BookingSource.AGGREGATOR,
+        product_id=product.id if product is not None else None,
         aggregator=aggregator,
         checked_in=checked_in,
         check_in_opens_before=check_in_opens_before,
+        retry=True,
     )
 
 
@@ -186,7 +200,7 @@ async def join_waitlist(
     """Put a member on a full session's waitlist through models.waitlist (same rules as
     staff; the member waits for a spot within the aggregator's limit). A retry while the
     member is still waiting returns the existing entry."""
-    session = await _offered_session(db, aggregator, session_id)
+    session, _ = await _offered_session(db, aggregator, session_id)
     customer = await member_customer(
         db=db, company_id=session.company_id, aggregator=aggregator, member=member
     )
@@ -227,5 +241,5 @@ async def waitlist_entries(
     *, db: AsyncSession, aggregator: Aggregator, session_id: uuid.UUID
 ) -> list[WaitlistEntry]:
     """This aggregator's members' entries of a session, in waitlist order."""
-    session = await _offered_session(db, aggregator, session_id)
+    session, _ = await _offered_session(db, aggregator, session_id)
     return await waitlist_model.list_entries(db=db, session_ids=[session.id], aggregator=aggregator)

@@ -30,6 +30,7 @@ from classbridge.graph.partner.types import (
     Venue,
     WaitlistEntry,
     name_id,
+    sessions_of,
 )
 from classbridge.models import catalog
 from classbridge.models import reservation as reservation_model
@@ -118,7 +119,8 @@ async def session_page(
         moment = r.updated_at if mode == "changed" else r.starts_at
         return (mode, moment.isoformat(), r.id)
 
-    return _page(rows, size, key, lambda r: Session(row=r), cursor is not None)
+    sessions = {s.row.id: s for s in await sessions_of(info, rows[:size])}
+    return _page(rows, size, key, lambda r: sessions[r.id], cursor is not None)
 
 
 async def reservation_page(
@@ -197,7 +199,8 @@ class PartnerQuery:
             row = await catalog.get_class_session(
                 db=db, aggregator=info.context.who, session_id=parse_id(id)
             )
-        return Session(row=row)
+        (session,) = await sessions_of(info, [row])
+        return session
 
     @strawberry.field(
         description="Sessions on offer to you, in start order. With updatedAfter: every session "

@@ -3,7 +3,7 @@
 import strawberry
 
 from classbridge.graph.errors import CodedSchema
-from classbridge.graph.limits import limit_extensions
+from classbridge.graph.limits import DocumentCache, limit_extensions
 from classbridge.graph.operation_metrics import OperationMetrics
 from classbridge.graph.partner.mutations import PartnerMutation
 from classbridge.graph.partner.queries import PartnerQuery
@@ -22,11 +22,13 @@ class Mutation(PartnerMutation):
 
 
 def build_partner_schema(settings: Settings | None = None) -> strawberry.Schema:
+    documents = DocumentCache()
     return CodedSchema(
         query=Query,
         mutation=Mutation,
+        document_cache=documents,
         extensions=[
-            *limit_extensions(settings or get_settings()),
+            *limit_extensions(settings or get_settings(), cache=documents),
             OperationMetrics.for_api("partner"),
         ],
         config=partner_config(),

@@ -3,12 +3,14 @@ aggregators' clients already speak; what they mean is ours (see docs/aggregators
 
 import enum
 import uuid
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Generic, NewType, TypeVar
 
 import strawberry
 from strawberry.schema.config import StrawberryConfig
 
+from classbridge.graph.execution import later
 from classbridge.graph.pagination import PageInfo
 from classbridge.graph.partner.context import PartnerInfo
 from classbridge.models import company as company_model
@@ -150,6 +152,8 @@ class Company:
 @strawberry.type(description="A location of a studio.")
 class Venue:
     row: strawberry.Private[tables.Venue]
+    link: strawberry.Private[tuple[str | None] | None] = None
+    """Your id of the venue, when the builder loaded it: (id or None,)."""
 
     @strawberry.field
     def id(self) -> strawberry.ID:
@@ -164,8 +168,10 @@ class Venue:
         return _address(self.row)
 
     @strawberry.field(description="Your own id for this venue, once you set it.")
-    async def aggregator_venue_id(self, info: PartnerInfo) -> str | None:
-        return await info.context.venue_link.load(self.row.id)
+    def aggregator_venue_id(self, info: PartnerInfo) -> str | None:
+        if self.link is not None:  # held: a session's venue (sessions_of)
+            return self.link[0]
+        return later(info.context.venue_link.load(self.row.id))
 
     @strawberry.field
     async def company(self, info: PartnerInfo) -> Company:
@@ -210,6 +216,7 @@ class Venue:
 class ClassType:
     row: strawberry.Private[Activity]
     venue_id: strawberry.Private[uuid.UUID | None]
+    venue_held: strawberry.Private[Venue | None] = None
 
     @strawberry.field
     def id(self) -> strawberry.ID:
@@ -227,7 +234,12 @@ class ClassType:
         description="The venue of the session it was reached through, else "
         "the studio's first venue."
     )
-    async def venue(self, info: PartnerInfo) -> Venue:
+    def venue(self, info: PartnerInfo) -> Venue:
+        if self.venue_held is not None:  # reached through a listed session
+            return self.venue_held
+        return later(self._venue(info))
+
+    async def _venue(self, info: PartnerInfo) -> Venue:
         if self.venue_id is not None:
             row = await info.context.loaders.venue.load(self.venue_id)
         else:
@@ -278,60 +290,61 @@ class OnlineStreamInformation:
     "or that is no longer offered to you, has isCancelled: true."
 )
 class Session:
+    """Built by `sessions_of` with everything its fields read (the offer, venue and
+    activity rows, loaded for a whole page at once), so those fields resolve
+    synchronously; only lists of other things (reservations) load."""
+
     row: strawberry.Private[ClassSession]
-
-    async def _offer(self, info: PartnerInfo) -> SessionOffer:
-        return await info.context.offer.load(self.row.id)
-
-    async def _venue(self, info: PartnerInfo) -> tables.Venue:
-        venue = await info.context.loaders.venue.load(self.row.venue_id)
-        assert venue is not None
-        return venue
+    offer: strawberry.Private[SessionOffer]
+    venue_row: strawberry.Private[tables.Venue]
+    activity: strawberry.Private[Activity]
+    venue_link: strawberry.Private[str | None]
 
     @strawberry.field
     def id(self) -> strawberry.ID:
         return strawberry.ID(str(self.row.id))
 
     @strawberry.field
-    async def name(self, info: PartnerInfo) -> str:
-        return (await self._offer(info)).name
+    def name(self) -> str:
+        return self.offer.name
 
     @strawberry.field
-    async def description(self, info: PartnerInfo) -> str | None:
-        return (await self._offer(info)).description
+    def description(self) -> str | None:
+        return self.offer.description
 
     @strawberry.field(name="class")
-    async def class_(self, info: PartnerInfo) -> ClassType:
-        activity = await info.context.loaders.activity.load(self.row.activity_id)
-        assert activity is not None
-        return ClassType(row=activity, venue_id=self.row.venue_id)
+    def class_(self) -> ClassType:
+        return ClassType(row=self.activity, venue_id=self.row.venue_id, venue_held=self.venue())
+
+    def venue(self) -> Venue:
+        return Venue(row=self.venue_row, link=(self.venue_link,))
 
     @strawberry.field
-    async def sport(self, info: PartnerInfo) -> Sport:
-        name = (await self._offer(info)).sport
+    def sport(self) -> Sport:
+        name = self.offer.sport
         return Sport(id=name_id("sport", name), name=name)
 
-    @strawberry.field
-    async def venue(self, info: PartnerInfo) -> Venue:
-        return Venue(row=await self._venue(info))
+    @strawberry.field(name="venue")
+    def venue_(self) -> Venue:
+        return self.venue()
 
     @strawberry.field
-    async def location(self, info: PartnerInfo) -> Location:
-        v = await self._venue(info)
+    def location(self) -> Location:
+        v = self.venue_row
         return Location(
             id=strawberry.ID(str(v.id)), city=v.city, country=v.country, street=v.street, zip=v.zip
         )
 
     @strawberry.field(deprecation_reason="Use `location`: it has the same address and an id.")
-    async def address(self, info: PartnerInfo) -> Address:
-        return _address(await self._venue(info))
+    def address(self) -> Address:
+        return _address(self.venue_row)
 
     @strawberry.field
-    async def coordinate(self, info: PartnerInfo) -> Coordinate | None:
-        return _coordinate(await self._venue(info))
+    def coordinate(self) -> Coordinate | None:
+        return _coordinate(self.venue_row)
 
     @strawberry.field
-    async def room(self, info: PartnerInfo) -> Room | None:
+    def room(self) -> Room | None:
         if not self.row.room:
             return None
         return Room(
@@ -355,77 +368,76 @@ class Session:
     @strawberry.field(
         description="Start, venue-local time with UTC offset (YYYY-MM-DDTHH:mm:ss±hh:mm)."
     )
-    async def startv2(self, info: PartnerInfo) -> str:
-        return format_local((await self._offer(info)).start_local, with_offset=True)
+    def startv2(self) -> str:
+        return format_local(self.offer.start_local, with_offset=True)
 
     @strawberry.field(description="End, venue-local time with UTC offset.")
-    async def endv2(self, info: PartnerInfo) -> str:
-        return format_local((await self._offer(info)).end_local, with_offset=True)
+    def endv2(self) -> str:
+        return format_local(self.offer.end_local, with_offset=True)
 
     @strawberry.field(
         description="Start, venue-local time without offset (YYYY-MM-DDTHH:mm).",
         deprecation_reason="Use startv2: it carries the UTC offset.",
     )
-    async def start(self, info: PartnerInfo) -> str:
-        return format_local((await self._offer(info)).start_local, with_offset=False)
+    def start(self) -> str:
+        return format_local(self.offer.start_local, with_offset=False)
 
     @strawberry.field(
         description="End, venue-local time without offset.",
         deprecation_reason="Use endv2: it carries the UTC offset.",
     )
-    async def end(self, info: PartnerInfo) -> str:
-        return format_local((await self._offer(info)).end_local, with_offset=False)
+    def end(self) -> str:
+        return format_local(self.offer.end_local, with_offset=False)
 
     @strawberry.field(
         description="True when the studio cancelled it or it is no longer "
         "offered to you; book nothing into it."
     )
-    async def is_cancelled(self, info: PartnerInfo) -> bool:
-        offer = await self._offer(info)
-        return offer.shown_cancelled
+    def is_cancelled(self) -> bool:
+        return self.offer.shown_cancelled
 
     @strawberry.field(description="When it was cancelled (or withdrawn from you).")
-    async def cancelled_at(self, info: PartnerInfo) -> datetime | None:
-        offer = await self._offer(info)
+    def cancelled_at(self) -> datetime | None:
+        offer = self.offer
         if offer.cancelled_at is not None:
             return offer.cancelled_at
         return None if offer.offered else offer.updated_at
 
     @strawberry.field(description="Capacity; null means unlimited.")
-    async def total_spots(self, info: PartnerInfo) -> int | None:
-        return (await self._offer(info)).total_spots
+    def total_spots(self) -> int | None:
+        return self.offer.total_spots
 
     @strawberry.field(
         description="How many spots aggregators may take in total; null means no separate limit."
     )
-    async def total_aggregator_spots(self, info: PartnerInfo) -> int | None:
-        return (await self._offer(info)).total_aggregator_spots
+    def total_aggregator_spots(self) -> int | None:
+        return self.offer.total_aggregator_spots
 
     @strawberry.field(
         description="What you can still book now: the smaller of the free spots "
         "and what is left of the aggregator limit; null means unlimited."
     )
-    async def available_spots(self, info: PartnerInfo) -> int | None:
-        return (await self._offer(info)).available_spots
+    def available_spots(self) -> int | None:
+        return self.offer.available_spots
 
     @strawberry.field(
         description="Booking opens this long before the start (HH:MM); null means it is open now."
     )
-    async def booking_window_start(self, info: PartnerInfo) -> str | None:
-        return (await self._offer(info)).booking_window_start
+    def booking_window_start(self) -> str | None:
+        return self.offer.booking_window_start
 
     @strawberry.field(
         description="Booking closes this long before the start (HH:MM); null "
         "means it stays open until the session ends."
     )
-    async def booking_window_end(self, info: PartnerInfo) -> str | None:
-        return (await self._offer(info)).booking_window_end
+    def booking_window_end(self) -> str | None:
+        return self.offer.booking_window_end
 
     @strawberry.field(
         description="Cancelling later than this before the start (HH:MM) is a late cancellation."
     )
-    async def late_cancel_window(self, info: PartnerInfo) -> str:
-        return (await self._offer(info)).late_cancel_window
+    def late_cancel_window(self) -> str:
+        return self.offer.late_cancel_window
 
     @strawberry.field
     def has_online_stream(self) -> bool:
@@ -436,12 +448,12 @@ class Session:
         return None
 
     @strawberry.field(description="Grows with every change you can see; drop older updates.")
-    async def version(self, info: PartnerInfo) -> int:
-        return (await self._offer(info)).version
+    def version(self) -> int:
+        return self.offer.version
 
     @strawberry.field
-    async def updated_at(self, info: PartnerInfo) -> datetime:
-        return (await self._offer(info)).updated_at
+    def updated_at(self) -> datetime:
+        return self.offer.updated_at
 
     @strawberry.field(description="Your own reservations of this session.")
     async def reservations(
@@ -450,6 +462,25 @@ class Session:
         from classbridge.graph.partner.queries import reservation_page
 
         return await reservation_page(info, session_id=self.row.id, after=after, first=first)
+
+
+async def sessions_of(info: PartnerInfo, rows: Sequence[ClassSession]) -> list[Session]:
+    """`Session` objects for rows, with what their fields read: offers, venues and
+    activities each loaded once for all rows (DataLoaders: nested lists batch too)."""
+    context = info.context
+    offers = await context.offer.load_many([r.id for r in rows])
+    venues = await context.loaders.venue.load_many([r.venue_id for r in rows])
+    activities = await context.loaders.activity.load_many([r.activity_id for r in rows])
+    links = await context.venue_link.load_many([r.venue_id for r in rows])
+    sessions = []
+    for row, offer, venue, activity, link in zip(
+        rows, offers, venues, activities, links, strict=True
+    ):
+        assert venue is not None and activity is not None
+        sessions.append(
+            Session(row=row, offer=offer, venue_row=venue, activity=activity, venue_link=link)
+        )
+    return sessions
 
 
 @strawberry.type(description="A member's place in a session, booked by you.")
@@ -483,7 +514,8 @@ class Reservation:
     async def session(self, info: PartnerInfo) -> Session:
         row = await info.context.loaders.session.load(self.row.session_id)
         assert row is not None
-        return Session(row=row)
+        (session,) = await sessions_of(info, [row])
+        return session
 
     @strawberry.field
     def online_stream_link(self) -> str | None:
@@ -542,7 +574,8 @@ class WaitlistEntry:
     async def session(self, info: PartnerInfo) -> Session:
         row = await info.context.loaders.session.load(self.row.session_id)
         assert row is not None
-        return Session(row=row)
+        (session,) = await sessions_of(info, [row])
+        return session
 
     @strawberry.field(description="The reservation it became (status PROMOTED).")
     async def reservation(self, info: PartnerInfo) -> Reservation | None:

@@ -31,6 +31,7 @@ from classbridge.graph.staff.types import (
     SignInList,
     StaffUser,
     Venue,
+    sessions_of,
 )
 from classbridge.models import activity as activity_model
 from classbridge.models import booking as booking_model
@@ -74,7 +75,8 @@ async def _session(info: Info, id: strawberry.ID) -> Session:
         row = await session_model.get_class_session(
             db=db, company_id=actor.company_id, session_id=parse_id(id)
         )
-    return Session(row=row)
+    (session,) = await sessions_of(info, [row])
+    return session
 
 
 @strawberry.type
@@ -157,11 +159,12 @@ class StaffQuery:
             rows = await session_model.list_sessions(
                 db=db, company_id=actor.company_id, where=where, after=cursor, limit=size + 1
             )
+        sessions = {s.row.id: s for s in await sessions_of(info, rows[:size])}
         page: Connection[Session] = connection(
             rows,
             first=size,
             key=lambda r: (r.starts_at.isoformat(), r.id),
-            node=lambda r: Session(row=r),
+            node=lambda r: sessions[r.id],
             after_given=cursor is not None,
         )
         return page

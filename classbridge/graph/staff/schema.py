@@ -3,7 +3,7 @@
 import strawberry
 
 from classbridge.graph.errors import CodedSchema
-from classbridge.graph.limits import limit_extensions
+from classbridge.graph.limits import DocumentCache, limit_extensions
 from classbridge.graph.operation_metrics import OperationMetrics
 from classbridge.graph.scalars import scalar_config
 from classbridge.graph.staff.accounts import StaffAccountMutation, StaffAccountQuery
@@ -42,12 +42,16 @@ ANONYMOUS_FIELDS = anonymous_fields(staff_permissions())
 
 
 def build_staff_schema(settings: Settings | None = None) -> strawberry.Schema:
+    documents = DocumentCache()
     return CodedSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
+        document_cache=documents,
         extensions=[
-            *limit_extensions(settings or get_settings(), anonymous_fields=ANONYMOUS_FIELDS),
+            *limit_extensions(
+                settings or get_settings(), anonymous_fields=ANONYMOUS_FIELDS, cache=documents
+            ),
             OnlySubscriptionsOverWebSocket,
             OperationMetrics.for_api("staff"),
         ],

@@ -1,8 +1,10 @@
 """Types of the staff API, in the studio's own words."""
 
 import uuid
-from dataclasses import asdict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, time
+from typing import TypeVar, cast
 
 import strawberry
 
@@ -10,7 +12,7 @@ from classbridge.graph.context import Info
 from classbridge.models import series as series_model
 from classbridge.models import tables, visit_report
 from classbridge.models import waitlist as waitlist_model
-from classbridge.models.booking import spot_counts
+from classbridge.models.booking import BookingCounts, spot_counts
 from classbridge.models.localtime import utc_to_local
 from classbridge.models.session import effective_rules
 
@@ -40,6 +42,8 @@ StaffRole = tables.StaffRole
 StaffStatus = tables.StaffStatus
 ExtensionStatus = tables.ExtensionStatus
 WaitlistStatus = tables.WaitlistStatus
+
+T = TypeVar("T")
 
 
 @strawberry.type(description="A studio business.")
@@ -227,25 +231,59 @@ class SessionCounts:
     aggregator_limit: int | None = strawberry.field(description="null: no aggregator limit.")
 
 
+@dataclass(frozen=True)
+class SessionHeld:
+    """What a listed session's fields read, loaded for the whole page (`sessions_of`)."""
+
+    activity: tables.Activity
+    venue: tables.Venue
+    counts: BookingCounts
+
+
+def _later(awaitable: Awaitable[T]) -> T:
+    """A field that returns what its parent holds may, when the parent holds nothing
+    (a mutation's result), hand graphql-core a loader's awaitable instead: graphql-core
+    awaits what a resolver returns. Its result type stays the field's type."""
+    return cast(T, awaitable)
+
+
 @strawberry.type(description="One appointment of an activity at a venue.")
 class Session:
+    """Lists build sessions with `sessions_of` (held: activity, venue and counts, loaded
+    for the page at once) and those fields resolve synchronously; a session built from a
+    row alone (a mutation's result) loads them through the request's DataLoaders."""
+
     row: strawberry.Private[tables.ClassSession]
+    held: strawberry.Private[SessionHeld | None] = None
 
     @strawberry.field
     def id(self) -> strawberry.ID:
         return strawberry.ID(str(self.row.id))
 
-    @strawberry.field
-    async def activity(self, info: Info) -> Activity:
-        row = await info.context.loaders.activity.load(self.row.activity_id)
-        assert row is not None
-        return Activity(row=row)
+    async def _held(self, info: Info) -> SessionHeld:
+        loaders = info.context.loaders
+        activity = await loaders.activity.load(self.row.activity_id)
+        venue = await loaders.venue.load(self.row.venue_id)
+        counts = await loaders.counts.load(self.row.id)
+        assert activity is not None and venue is not None
+        return SessionHeld(activity=activity, venue=venue, counts=counts)
+
+    def _from_held(self, info: Info, read: Callable[[SessionHeld], T]) -> T:
+        if self.held is not None:
+            return read(self.held)
+
+        async def load() -> T:
+            return read(await self._held(info))
+
+        return _later(load())
 
     @strawberry.field
-    async def venue(self, info: Info) -> Venue:
-        row = await info.context.loaders.venue.load(self.row.venue_id)
-        assert row is not None
-        return Venue(row=row)
+    def activity(self, info: Info) -> Activity:
+        return self._from_held(info, lambda held: Activity(row=held.activity))
+
+    @strawberry.field
+    def venue(self, info: Info) -> Venue:
+        return self._from_held(info, lambda held: Venue(row=held.venue))
 
     @strawberry.field(description="Start in UTC.")
     def starts_at(self) -> datetime:
@@ -258,16 +296,14 @@ class Session:
     @strawberry.field(
         description="Start in venue-local time with offset, e.g. 2026-03-29T18:00:00+02:00."
     )
-    async def local_start(self, info: Info) -> str:
-        venue = await info.context.loaders.venue.load(self.row.venue_id)
-        assert venue is not None
-        return utc_to_local(self.row.starts_at, venue.zone).isoformat()
+    def local_start(self, info: Info) -> str:
+        starts_at = self.row.starts_at
+        return self._from_held(info, lambda h: utc_to_local(starts_at, h.venue.zone).isoformat())
 
     @strawberry.field(description="End in venue-local time with offset.")
-    async def local_end(self, info: Info) -> str:
-        venue = await info.context.loaders.venue.load(self.row.venue_id)
-        assert venue is not None
-        return utc_to_local(self.row.ends_at, venue.zone).isoformat()
+    def local_end(self, info: Info) -> str:
+        ends_at = self.row.ends_at
+        return self._from_held(info, lambda h: utc_to_local(ends_at, h.venue.zone).isoformat())
 
     @strawberry.field
     def room(self) -> str | None:
@@ -305,14 +341,24 @@ class Session:
         )
 
     @strawberry.field(description="Whether aggregators may book it (after following the activity).")
-    async def aggregator_bookings_allowed(self, info: Info) -> bool:
-        activity = await info.context.loaders.activity.load(self.row.activity_id)
-        assert activity is not None
-        return effective_rules(self.row, activity).aggregator_allowed
+    def aggregator_bookings_allowed(self, info: Info) -> bool:
+        row = self.row
+        return self._from_held(info, lambda h: effective_rules(row, h.activity).aggregator_allowed)
 
     @strawberry.field
-    async def counts(self, info: Info) -> SessionCounts:
-        return await self.load_counts(info)
+    def counts(self, info: Info) -> SessionCounts:
+        return self._from_held(info, self._counts)
+
+    def _counts(self, held: SessionHeld) -> SessionCounts:
+        spots = spot_counts(effective_rules(self.row, held.activity), held.counts)
+        return SessionCounts(
+            booked=spots.booked,
+            capacity=spots.capacity,
+            available=spots.available,
+            checked_in=spots.checked_in,
+            aggregator_booked=spots.aggregator_booked,
+            aggregator_limit=spots.aggregator_limit,
+        )
 
     @strawberry.field(description="The sign-in list: every booking, ordered by customer name.")
     async def bookings(self, info: Info) -> list["Booking"]:
@@ -326,14 +372,11 @@ class Session:
         return SessionSeries(row=row) if row is not None else None
 
     async def load_counts(self, info: Info) -> SessionCounts:
-        activity = await info.context.loaders.activity.load(self.row.activity_id)
-        counts = await info.context.loaders.counts.load(self.row.id)
-        assert activity is not None
-        return SessionCounts(**asdict(spot_counts(effective_rules(self.row, activity), counts)))
+        return self._counts(self.held or await self._held(info))
 
     async def load_bookings(self, info: Info) -> list["Booking"]:
         rows = await info.context.loaders.bookings_by_session.load(self.row.id)
-        return [Booking(row=r) for r in rows]
+        return await bookings_of(info, rows)
 
     @strawberry.field
     def is_cancelled(self) -> bool:
@@ -455,19 +498,37 @@ class Product:
         return self.row.archived
 
 
+@dataclass(frozen=True)
+class BookingHeld:
+    """What a listed booking's fields read, loaded for the whole list (`bookings_of`)."""
+
+    customer: tables.Customer
+    product: tables.Product
+
+
 @strawberry.type(description="A customer's place in a session.")
 class Booking:
+    """Lists build bookings with `bookings_of` (held: customer and product); a booking
+    built from a row alone (a mutation's result) loads them through the DataLoaders."""
+
     row: strawberry.Private[tables.Booking]
+    held: strawberry.Private[BookingHeld | None] = None
 
     @strawberry.field
     def id(self) -> strawberry.ID:
         return strawberry.ID(str(self.row.id))
 
     @strawberry.field
-    async def customer(self, info: Info) -> Customer:
-        row = await info.context.loaders.customer.load(self.row.customer_id)
-        assert row is not None
-        return Customer(row=row)
+    def customer(self, info: Info) -> Customer:
+        if self.held is not None:
+            return Customer(row=self.held.customer)
+
+        async def load() -> Customer:
+            row = await info.context.loaders.customer.load(self.row.customer_id)
+            assert row is not None
+            return Customer(row=row)
+
+        return _later(load())
 
     @strawberry.field
     async def session(self, info: Info) -> Session:
@@ -476,10 +537,16 @@ class Booking:
         return Session(row=row)
 
     @strawberry.field
-    async def product(self, info: Info) -> Product:
-        row = await info.context.loaders.product.load(self.row.product_id)
-        assert row is not None
-        return Product(row=row)
+    def product(self, info: Info) -> Product:
+        if self.held is not None:
+            return Product(row=self.held.product)
+
+        async def load() -> Product:
+            row = await info.context.loaders.product.load(self.row.product_id)
+            assert row is not None
+            return Product(row=row)
+
+        return _later(load())
 
     @strawberry.field
     def source(self) -> BookingSource:
@@ -641,6 +708,33 @@ class StaffInvitation:
 class LoginResult:
     token: str = strawberry.field(description="Send as Authorization: Bearer <token>.")
     user: StaffUser
+
+
+async def sessions_of(info: Info, rows: Sequence[tables.ClassSession]) -> list[Session]:
+    """Sessions holding what their fields read: activities, venues and counts, each
+    loaded once for all rows (DataLoaders: nested lists batch across parents too)."""
+    loaders = info.context.loaders
+    activities = await loaders.activity.load_many([r.activity_id for r in rows])
+    venues = await loaders.venue.load_many([r.venue_id for r in rows])
+    counts = await loaders.counts.load_many([r.id for r in rows])
+    sessions = []
+    for row, activity, venue, count in zip(rows, activities, venues, counts, strict=True):
+        assert activity is not None and venue is not None
+        held = SessionHeld(activity=activity, venue=venue, counts=count)
+        sessions.append(Session(row=row, held=held))
+    return sessions
+
+
+async def bookings_of(info: Info, rows: Sequence[tables.Booking]) -> list[Booking]:
+    """Bookings holding their customers and products, loaded once for all rows."""
+    loaders = info.context.loaders
+    customers = await loaders.customer.load_many([r.customer_id for r in rows])
+    products = await loaders.product.load_many([r.product_id for r in rows])
+    bookings = []
+    for row, customer, product in zip(rows, customers, products, strict=True):
+        assert customer is not None and product is not None
+        bookings.append(Booking(row=row, held=BookingHeld(customer=customer, product=product)))
+    return bookings
 
 
 @strawberry.type(

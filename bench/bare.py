@@ -1,0 +1,300 @@
+"""The floor the GraphQL layer is measured against: bare Starlette endpoints that make the
+same domain calls and build the same JSON as the GraphQL documents of the benches, served
+by one process next to the classbridge app (same engine, same settings).
+
+    .venv/bin/python bench/bare.py --database-url URL --port 8001 [--plain]
+
+`--plain` serves the classbridge app alone (used to run an older checkout of classbridge
+with PYTHONPATH pointing at it: only functions that exist there are imported).
+"""
+
+import argparse
+import json
+import os
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+# BENCH_CHECKOUT: serve another source tree's classbridge (the editable install's finder
+# would otherwise win over PYTHONPATH).
+if os.environ.get("BENCH_CHECKOUT"):
+    sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in str(f)]
+    sys.path.insert(0, os.environ["BENCH_CHECKOUT"])
+
+import uvicorn
+from sqlmodel import col, select
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from classbridge.graph.app import create_app
+from classbridge.models import catalog
+from classbridge.models import partner_token as token_model
+from classbridge.models import reservation as reservation_model
+from classbridge.models import session as session_model
+from classbridge.models import staff as staff_model
+from classbridge.models.aggregator import venue_links
+from classbridge.models.booking import (
+    SIGN_IN_ORDER,
+    available_spots,
+    booking_counts,
+    spot_counts,
+)
+from classbridge.models.db import Database, rows_by_id
+from classbridge.models.inputs.customer import Member
+from classbridge.models.inputs.session import SessionFilter
+from classbridge.models.localtime import utc_to_local
+from classbridge.models.offer import format_local, session_offers
+from classbridge.models.session import effective_rules
+from classbridge.models.tables import (
+    Activity,
+    Booking,
+    ClassSession,
+    Customer,
+    CustomerAggregatorId,
+    Product,
+    Venue,
+)
+from classbridge.settings import Settings
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _json(data: Any) -> Response:
+    return Response(json.dumps({"data": data}, default=str), media_type="application/json")
+
+
+def _token(request: Request) -> str:
+    return request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+
+
+def _name_id(*parts: object) -> str:
+    names = uuid.UUID("6f1c2a4e-3b8d-4f7a-9c1e-2d5b8a7f0c31")  # graph/partner/types.py
+    return str(uuid.uuid5(names, "/".join(str(p).casefold() for p in parts)))
+
+
+def bare_routes(database: Database) -> list[Route]:
+    async def reserve(request: Request) -> Response:
+        body = await request.json()
+        async with database.read() as db:
+            actor = await token_model.authenticate(db=db, token=_token(request))
+        if actor is None:
+            return Response(status_code=401)
+        user = body["user"]
+        async with database.transaction() as db:
+            booking = await reservation_model.make_reservation(
+                db=db,
+                aggregator=actor.aggregator,
+                session_id=uuid.UUID(body["sessionId"]),
+                member=Member(
+                    id=user["id"], first_name=user["firstName"], last_name=user["lastName"]
+                ),
+            )
+        return _json({"makeReservation": {"id": str(booking.id)}})
+
+    async def partner_sessions(request: Request) -> Response:
+        """`PARTNER_POLL` of bench/read_paths.py, field by field."""
+        first = int(request.query_params.get("first", "100"))
+        async with database.read() as db:
+            actor = await token_model.authenticate(db=db, token=_token(request))
+            if actor is None:
+                return Response(status_code=401)
+            who = actor.aggregator
+            rows = await catalog.list_sessions(
+                db=db, aggregator=who, query=catalog.SessionQuery(), after=None, limit=first + 1
+            )
+            page = rows[:first]
+            offers = await session_offers(db=db, aggregator=who, session_ids=[r.id for r in page])
+            venues = await rows_by_id(db, Venue, {r.venue_id for r in page})
+            activities = await rows_by_id(db, Activity, {r.activity_id for r in page})
+            links = await venue_links(db=db, aggregator=who, venue_ids=list(venues))
+        edges = []
+        for row in page:
+            o, v, a = offers[row.id], venues[row.venue_id], activities[row.activity_id]
+            node = {
+                "id": str(row.id),
+                "name": o.name,
+                "isCancelled": o.is_cancelled or not o.offered,
+                "cancelledAt": o.cancelled_at
+                if o.cancelled_at is not None
+                else (None if o.offered else o.updated_at),
+                "totalSpots": o.total_spots,
+                "totalAggregatorSpots": o.total_aggregator_spots,
+                "availableSpots": o.available_spots,
+                "startv2": format_local(o.start_local, with_offset=True),
+                "endv2": format_local(o.end_local, with_offset=True),
+                "start": format_local(o.start_local, with_offset=False),
+                "end": format_local(o.end_local, with_offset=False),
+                "bookingWindowStart": o.booking_window_start,
+                "bookingWindowEnd": o.booking_window_end,
+                "lateCancelWindow": o.late_cancel_window,
+                "hasOnlineStream": False,
+                "updatedAt": o.updated_at.isoformat(),
+                "class": {"id": str(a.id), "name": a.name, "venue": {"id": str(v.id)}},
+                "sport": {"id": _name_id("sport", o.sport), "name": o.sport},
+                "venue": {
+                    "id": str(v.id),
+                    "timezone": v.timezone,
+                    "aggregatorVenueId": links.get(v.id),
+                },
+                "location": {"id": str(v.id)},
+                "address": {"city": v.city},
+                "teachers": [{"name": row.teacher}] if row.teacher else [],
+                "room": {"name": row.room} if row.room else None,
+            }
+            edges.append({"cursor": "", "node": node})
+        page_info = {"hasNextPage": len(rows) > first, "hasPreviousPage": False}
+        return _json({"sessions": {"edges": edges, "pageInfo": page_info}})
+
+    async def _bookings(db: Any, session_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Booking]]:
+        grouped: dict[uuid.UUID, list[Booking]] = {i: [] for i in session_ids}
+        rows = await db.scalars(
+            select(Booking)
+            .join(Customer, col(Customer.id) == Booking.customer_id)
+            .where(col(Booking.session_id).in_(session_ids))
+            .order_by(*SIGN_IN_ORDER)
+        )
+        for row in rows:
+            grouped[row.session_id].append(row)
+        return grouped
+
+    async def staff_sessions(request: Request) -> Response:
+        """`STAFF_SCHEDULE` of bench/read_paths.py."""
+        first = int(request.query_params.get("first", "100"))
+        async with database.read() as db:
+            actor = await staff_model.authenticate(db=db, token=_token(request))
+            if actor is None:
+                return Response(status_code=401)
+            rows = await session_model.list_sessions(
+                db=db,
+                company_id=actor.company_id,
+                where=SessionFilter(),
+                after=None,
+                limit=first + 1,
+            )
+            page = rows[:first]
+            ids = [r.id for r in page]
+            venues = await rows_by_id(db, Venue, {r.venue_id for r in page})
+            activities = await rows_by_id(db, Activity, {r.activity_id for r in page})
+            counts = await booking_counts(db=db, session_ids=ids)
+            bookings = await _bookings(db, ids)
+            everyone = [b for bs in bookings.values() for b in bs]
+            customers = await rows_by_id(db, Customer, {b.customer_id for b in everyone})
+            products = await rows_by_id(db, Product, {b.product_id for b in everyone})
+        edges = []
+        for row in page:
+            v, a = venues[row.venue_id], activities[row.activity_id]
+            spots = spot_counts(effective_rules(row, a), counts[row.id])
+            edges.append(
+                {
+                    "node": {
+                        "localStart": utc_to_local(row.starts_at, v.zone).isoformat(),
+                        "activity": {"name": a.name},
+                        "venue": {"name": v.name},
+                        "counts": {"booked": spots.booked, "available": spots.available},
+                        "bookings": [
+                            {
+                                "status": b.status.value,
+                                "customer": {"lastName": customers[b.customer_id].last_name},
+                                "product": {"name": products[b.product_id].name},
+                            }
+                            for b in bookings[row.id]
+                        ],
+                    }
+                }
+            )
+        return _json({"sessions": {"edges": edges}})
+
+    async def sign_in_list(request: Request) -> Response:
+        """`SIGN_IN_LIST` of bench/read_paths.py."""
+        async with database.read() as db:
+            actor = await staff_model.authenticate(db=db, token=_token(request))
+            if actor is None:
+                return Response(status_code=401)
+            row = await session_model.get_class_session(
+                db=db,
+                company_id=actor.company_id,
+                session_id=uuid.UUID(request.query_params["id"]),
+            )
+            venue = await db.get(Venue, row.venue_id)
+            activity = await db.get(Activity, row.activity_id)
+            assert venue is not None and activity is not None
+            counts = (await booking_counts(db=db, session_ids=[row.id]))[row.id]
+            bookings = (await _bookings(db, [row.id]))[row.id]
+            customers = await rows_by_id(db, Customer, {b.customer_id for b in bookings})
+            products = await rows_by_id(db, Product, {b.product_id for b in bookings})
+            ids_of: dict[uuid.UUID, list[str]] = {c: [] for c in customers}
+            for link in await db.scalars(
+                select(CustomerAggregatorId).where(
+                    col(CustomerAggregatorId.customer_id).in_(list(customers))
+                )
+            ):
+                ids_of[link.customer_id].append(link.external_id)
+        spots = spot_counts(effective_rules(row, activity), counts)
+        data = {
+            "session": {
+                "localStart": utc_to_local(row.starts_at, venue.zone).isoformat(),
+                "activity": {"name": activity.name},
+                "venue": {"name": venue.name},
+            },
+            "counts": {
+                "booked": spots.booked,
+                "capacity": spots.capacity,
+                "checkedIn": spots.checked_in,
+            },
+            "bookings": [
+                {
+                    "status": b.status.value,
+                    "source": b.source.value,
+                    "customer": {
+                        "lastName": customers[b.customer_id].last_name,
+                        "aggregatorIds": [{"externalId": e} for e in ids_of[b.customer_id]],
+                    },
+                    "product": {"name": products[b.product_id].name},
+                }
+                for b in bookings
+            ],
+        }
+        return _json({"signInList": data})
+
+    _ = (available_spots, ClassSession)  # same imports as the GraphQL side; kept for clarity
+    return [
+        Route("/bare/reserve", reserve, methods=["POST"]),
+        Route("/bare/partner-sessions", partner_sessions),
+        Route("/bare/staff-sessions", staff_sessions),
+        Route("/bare/sign-in-list", sign_in_list),
+    ]
+
+
+def build(database_url: str, *, plain: bool) -> Starlette:
+    # No partner rate limit: the bench measures the server, not the budget.
+    settings = Settings(database_url=database_url, partner_rate_limit="")
+    database = Database(database_url)
+    app = create_app(settings, database)
+    if not plain:
+        # Inside the app, so they pass the same middleware (request ids, metrics) as the
+        # GraphQL endpoints: the difference measured is the GraphQL layer alone.
+        app.router.routes[:0] = bare_routes(database)
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--plain", action="store_true")
+    args = parser.parse_args()
+    app = build(args.database_url, plain=args.plain)
+    if not args.plain:  # as `classbridge serve` does (an older checkout may not have it)
+        from classbridge.ops.gc_tuning import tune_for_serving
+
+        tune_for_serving()
+    uvicorn.run(
+        app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False, lifespan="off"
+    )
+
+
+if __name__ == "__main__":
+    main()
