@@ -19,6 +19,7 @@ LOADING = {
     ("Reservation", "userId"),
     ("Reservation", "session"),
     ("Customer", "aggregatorIds"),
+    ("Session", "series"),
 }
 
 
