@@ -22,7 +22,7 @@ from classbridge.models.outbox import (
     touch_session,
 )
 from classbridge.models.product import aggregator_product, get_product
-from classbridge.models.session import SessionRules, effective_rules, lock_own_class_session
+from classbridge.models.session import SessionRules, effective_rules
 from classbridge.models.sign_in_events import SignInChange, record_sign_in_event
 from classbridge.models.tables.activity import Activity
 from classbridge.models.tables.aggregator import Aggregator
@@ -167,30 +167,52 @@ async def live_booking(
 
 async def _counts_and_customer(
     db: AsyncSession, session_id: uuid.UUID, customer_id: uuid.UUID
-) -> tuple[BookingCounts, bool]:
-    """The session's live bookings and whether the customer holds one of them: one query
-    (the booking path's statement count is asserted by tests/models/test_statement_counts.py)."""
+) -> tuple[BookingCounts, bool, bool]:
+    """The session's live bookings, whether the customer holds one of them and whether the
+    customer waits on its waitlist: one query (the booking path's statement count is
+    asserted by tests/models/test_statement_counts.py)."""
     live = col(Booking.status).in_(LIVE_STATUSES)
+    waiting = (
+        sa.exists()
+        .where(
+            col(WaitlistEntry.session_id) == session_id,
+            col(WaitlistEntry.customer_id) == customer_id,
+            col(WaitlistEntry.status) == WaitlistStatus.WAITING,
+        )
+        .correlate(None)
+    )
     row = (
         await db.execute(
-            select(
+            sa.select(  # sqlmodel's select() stops its overloads at four columns
                 func.count(),
                 func.count().filter(col(Booking.status) == BookingStatus.CHECKED_IN),
                 func.count().filter(col(Booking.source) == BookingSource.AGGREGATOR),
                 func.count().filter(col(Booking.customer_id) == customer_id),
+                waiting.label("waiting"),
             ).where(col(Booking.session_id) == session_id, live)
         )
     ).one()
-    return BookingCounts(row[0], row[1], row[2]), row[3] > 0
+    return BookingCounts(row[0], row[1], row[2]), row[3] > 0, bool(row[4])
 
 
 async def _locked_session_with_activity(
     db: AsyncSession, company_id: uuid.UUID, session_id: uuid.UUID
-) -> tuple[ClassSession, Activity]:
-    session = await lock_own_class_session(db=db, company_id=company_id, session_id=session_id)
-    activity = await db.get(Activity, session.activity_id)
-    assert activity is not None
-    return session, activity
+) -> tuple[ClassSession, Activity, Venue]:
+    """The session under its row lock (as `session.lock_class_session` takes it) with its
+    activity and venue (the booking history reads its time zone): one query."""
+    row = (
+        await db.execute(
+            select(ClassSession, Activity, Venue)
+            .join(Activity, col(Activity.id) == col(ClassSession.activity_id))
+            .join(Venue, col(Venue.id) == col(ClassSession.venue_id))
+            .where(col(ClassSession.id) == session_id)
+            .with_for_update(of=ClassSession)
+            .execution_options(populate_existing=True)
+        )
+    ).first()
+    if row is None or row[0].company_id != company_id:
+        raise not_found("session")
+    return row[0], row[1], row[2]
 
 
 async def book(
@@ -205,6 +227,7 @@ async def book(
     checked_in: bool = False,
     check_in_opens_before: timedelta = CHECK_IN_OPENS_BEFORE_START,
     retry: bool = False,
+    member_id: str | None = None,
 ) -> Booking:
     """Book a customer into a session, enforcing every registration rule.
 
@@ -217,12 +240,14 @@ async def book(
     """
     if (source is BookingSource.AGGREGATOR) != (aggregator is not None):
         raise ValueError("aggregator bookings, and only they, name an aggregator")
-    session, activity = await _locked_session_with_activity(db, company_id, session_id)
+    session, activity, venue = await _locked_session_with_activity(db, company_id, session_id)
     customer = await get_customer(db=db, company_id=company_id, customer_id=customer_id)
     product = await booking_product(db, company_id, product_id, aggregator)
     now = utcnow()
     rules = effective_rules(session, activity)
-    counts, customer_booked = await _counts_and_customer(db, session.id, customer.id)
+    counts, customer_booked, customer_waiting = await _counts_and_customer(
+        db, session.id, customer.id
+    )
     if customer_booked and retry:
         existing = await live_booking(db=db, session_id=session.id, customer_id=customer.id)
         if existing is not None and existing.aggregator is aggregator:
@@ -259,21 +284,21 @@ async def book(
     db.add(booking)
     # Both changes to the session row before the flush: one UPDATE, not two.
     touch_session(db, session)
-    await db.flush()
-    # Booked directly while waiting (e.g. a staff spot freed): the entry has done its job.
-    await db.execute(
-        update(WaitlistEntry)
-        .where(
-            col(WaitlistEntry.session_id) == session.id,
-            col(WaitlistEntry.customer_id) == customer.id,
-            col(WaitlistEntry.status) == WaitlistStatus.WAITING,
-        )
-        .values(status=WaitlistStatus.LEFT, ended_at=now, updated_at=now)
-        .execution_options(synchronize_session="fetch")
-    )
-    await record_history(db, [booking], session)
     record_sign_in_event(db, SignInChange.BOOKED, session, booking.id)
     await db.flush()
+    if customer_waiting:
+        # Booked directly while waiting (e.g. a staff spot freed): the entry has done its job.
+        await db.execute(
+            update(WaitlistEntry)
+            .where(
+                col(WaitlistEntry.session_id) == session.id,
+                col(WaitlistEntry.customer_id) == customer.id,
+                col(WaitlistEntry.status) == WaitlistStatus.WAITING,
+            )
+            .values(status=WaitlistStatus.LEFT, ended_at=now, updated_at=now)
+            .execution_options(synchronize_session="fetch")
+        )
+    await record_history(db, [booking], session, member_id=member_id, venue=venue)
     return booking
 
 
@@ -357,11 +382,13 @@ async def get_booking(*, db: AsyncSession, company_id: uuid.UUID, booking_id: uu
 
 async def _locked_booking(
     db: AsyncSession, company_id: uuid.UUID, booking_id: uuid.UUID
-) -> tuple[Booking, ClassSession, Activity]:
+) -> tuple[Booking, ClassSession, Activity, Venue]:
     booking = await get_booking(db=db, company_id=company_id, booking_id=booking_id)
-    session, activity = await _locked_session_with_activity(db, company_id, booking.session_id)
+    session, activity, venue = await _locked_session_with_activity(
+        db, company_id, booking.session_id
+    )
     await db.refresh(booking)  # read again under the session lock
-    return booking, session, activity
+    return booking, session, activity, venue
 
 
 async def cancel_booking(
@@ -374,7 +401,7 @@ async def cancel_booking(
 ) -> Booking:
     """Cancel a booking, EARLY or LATE by the free-cancellation rule (or as the aggregator
     says). Staff cannot cancel aggregator bookings; cancelling twice changes nothing."""
-    booking, session, activity = await _locked_booking(db, company_id, booking_id)
+    booking, session, activity, venue = await _locked_booking(db, company_id, booking_id)
     if booking.source is BookingSource.AGGREGATOR and by_aggregator is None:
         name = booking.aggregator.display_name if booking.aggregator else "the aggregator"
         raise DomainError(
@@ -399,7 +426,7 @@ async def cancel_booking(
     booking.updated_at = now
     touch_session(db, session)
     await db.flush()
-    await record_history(db, [booking], session)
+    await record_history(db, [booking], session, venue=venue)
     record_sign_in_event(db, SignInChange.CANCELLED, session, booking.id)
     # The freed spot goes to the waitlist in the same transaction, under the same lock.
     await fill_from_waitlist(db=db, session=session, activity=activity)
@@ -416,7 +443,7 @@ async def _set_status(
     change: SignInChange,
     check_in_opens_before: timedelta | None = None,
 ) -> Booking:
-    booking, session, _ = await _locked_booking(db, company_id, booking_id)
+    booking, session, _, venue = await _locked_booking(db, company_id, booking_id)
     if booking.status is to:
         return booking
     if booking.status not in allowed_from:
@@ -434,7 +461,7 @@ async def _set_status(
     booking.updated_at = now
     session.updated_at = now  # the sign-in list changed; spots did not
     await db.flush()
-    await record_history(db, [booking], session)
+    await record_history(db, [booking], session, venue=venue)
     record_sign_in_event(db, change, session, booking.id)
     await db.flush()
     return booking
@@ -491,18 +518,31 @@ async def mark_no_show(
     return booking
 
 
-async def record_history(db: AsyncSession, bookings: list[Booking], session: ClassSession) -> None:
+async def record_history(
+    db: AsyncSession,
+    bookings: list[Booking],
+    session: ClassSession,
+    *,
+    member_id: str | None = None,
+    venue: Venue | None = None,
+) -> None:
     """Append one booking-history row per booking, as the booking stands now (after the
     change was flushed), with the session's venue, activity and venue-local date as they
-    are now: a later edit of the session leaves these rows as they were."""
+    are now: a later edit of the session leaves these rows as they were. `member_id`: the
+    aggregator's member id of a single booking when the caller knows it, `venue` the
+    session's venue when the caller holds it (each saves a query)."""
     if not bookings:
         return
-    venue = await db.get(Venue, session.venue_id)
+    venue = venue or await db.get(Venue, session.venue_id)
     assert venue is not None
     local_date = utc_to_local(session.starts_at, venue.zone).date()
     members: dict[tuple[uuid.UUID, Aggregator], str] = {}
     from_aggregators = [b for b in bookings if b.aggregator is not None]
-    if from_aggregators:
+    if member_id is not None and len(from_aggregators) == len(bookings) == 1:
+        only = from_aggregators[0]
+        assert only.aggregator is not None
+        members[(only.customer_id, only.aggregator)] = member_id
+    elif from_aggregators:
         rows = await db.execute(
             select(
                 CustomerAggregatorId.customer_id,

@@ -128,6 +128,7 @@ async def make_reservation(
         checked_in=checked_in,
         check_in_opens_before=check_in_opens_before,
         retry=True,
+        member_id=member.id,
     )
 
 

@@ -20,6 +20,7 @@ LOADING = {
     ("Reservation", "session"),
     ("Customer", "aggregatorIds"),
     ("Session", "series"),
+    ("Session", "waitlist"),
 }
 
 
