@@ -9,7 +9,9 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from classbridge.jobs.backoff import retry_delay
 from classbridge.jobs.client import (
@@ -44,6 +46,8 @@ from classbridge.models.push import (
 )
 from classbridge.models.tables import KNOWN_STATES, Aggregator, PushState
 from classbridge.settings import Settings
+
+C = TypeVar("C")
 
 log = logging.getLogger("classbridge.push")
 
@@ -186,8 +190,27 @@ async def run_recovering(rt: PushRuntime, run: Callable[[PushRuntime], Awaitable
     return result
 
 
-async def deliver(rt: PushRuntime, aggregator: Aggregator) -> int:
-    """Claim and send batches for one aggregator until nothing is due."""
+class _Claim(Protocol[C]):
+    async def __call__(
+        self,
+        *,
+        db: AsyncSession,
+        aggregator: Aggregator,
+        token: str,
+        limit: int,
+        lease: timedelta,
+    ) -> list[C]: ...
+
+
+async def _drain(
+    rt: PushRuntime,
+    aggregator: Aggregator,
+    claim: _Claim[C],
+    send: Callable[[PushRuntime, Aggregator, str, list[C]], Awaitable[int]],
+    what: str,
+) -> int:
+    """Claim and send batches of one kind (session states, reservation events) for one
+    aggregator until nothing is due; the number acknowledged."""
     token = uuid.uuid4().hex
     lease = timedelta(seconds=rt.settings.push_lease_seconds)
     acked = 0
@@ -195,7 +218,7 @@ async def deliver(rt: PushRuntime, aggregator: Aggregator) -> int:
     # and push_changes schedules the next run at once.
     for _ in range(MAX_BATCHES_PER_RUN):
         async with rt.database.transaction() as db:
-            claimed = await claim_deliveries(
+            claimed = await claim(
                 db=db,
                 aggregator=aggregator,
                 token=token,
@@ -205,12 +228,17 @@ async def deliver(rt: PushRuntime, aggregator: Aggregator) -> int:
         if not claimed:
             return acked
         try:
-            acked += await send_batch(rt, aggregator, token, claimed)
+            acked += await send(rt, aggregator, token, claimed)
         except Exception:
             # One bad batch must not stop the others; its lease runs out and it is retried.
-            log.exception("push batch to %s failed unexpectedly", aggregator)
+            log.exception("%s to %s failed unexpectedly", what, aggregator)
             return acked
     return acked
+
+
+async def deliver(rt: PushRuntime, aggregator: Aggregator) -> int:
+    """Claim and send batches of session states for one aggregator until nothing is due."""
+    return await _drain(rt, aggregator, claim_deliveries, send_batch, "push batch")
 
 
 async def send_batch(
@@ -360,26 +388,9 @@ def reservation_payload(item: ReservationState) -> dict[str, Any]:
 
 async def deliver_reservations(rt: PushRuntime, aggregator: Aggregator) -> int:
     """Claim and send the reservation events owed to one aggregator until none is due."""
-    token = uuid.uuid4().hex
-    lease = timedelta(seconds=rt.settings.push_lease_seconds)
-    acked = 0
-    for _ in range(MAX_BATCHES_PER_RUN):
-        async with rt.database.transaction() as db:
-            claimed = await claim_reservations(
-                db=db,
-                aggregator=aggregator,
-                token=token,
-                limit=rt.settings.push_batch_size,
-                lease=lease,
-            )
-        if not claimed:
-            return acked
-        try:
-            acked += await _send_reservations(rt, aggregator, token, claimed)
-        except Exception:
-            log.exception("reservation events to %s failed unexpectedly", aggregator)
-            return acked
-    return acked
+    return await _drain(
+        rt, aggregator, claim_reservations, _send_reservations, "reservation events"
+    )
 
 
 async def _send_reservations(
