@@ -9,7 +9,7 @@ from sqlmodel import SQLModel, col, func, select, update
 from classbridge.models.base import UTCDateTime, utcnow
 from classbridge.models.push.delivery import Ack, Claimed
 from classbridge.models.tables.aggregator import Aggregator
-from classbridge.models.tables.push import MAX_ERROR_LENGTH, PushDelivery
+from classbridge.models.tables.push import MAX_ERROR_LENGTH, PushDelivery, ReservationDelivery
 
 
 async def claim_deliveries(
@@ -137,19 +137,36 @@ async def record_failure(
     retry_at: datetime | None,
 ) -> None:
     """A send failed: retry at `retry_at`, or mark failed (None) for the reconciliation."""
-    if not claimed:
+    await fail_leased(
+        db=db,
+        table=PushDelivery,
+        token=token,
+        ids=[c.id for c in claimed],
+        error=error,
+        retry_at=retry_at,
+    )
+
+
+async def fail_leased(
+    *,
+    db: AsyncSession,
+    table: type[PushDelivery] | type[ReservationDelivery],
+    token: str,
+    ids: list[int],
+    error: str,
+    retry_at: datetime | None,
+) -> None:
+    """The failure of a send, for the rows of either delivery table still leased under
+    `token`: one more attempt, retried at `retry_at` or marked failed (None)."""
+    if not ids:
         return
-    now = utcnow()
     await db.execute(
-        update(PushDelivery)
-        .where(
-            col(PushDelivery.id).in_([c.id for c in claimed]),
-            col(PushDelivery.lease_token) == token,
-        )
+        update(table)
+        .where(col(table.id).in_(ids), col(table.lease_token) == token)
         .values(
-            attempts=PushDelivery.attempts + 1,
+            attempts=table.attempts + 1,
             next_attempt_at=retry_at,
-            failed_at=None if retry_at is not None else now,
+            failed_at=None if retry_at is not None else utcnow(),
             last_error=error[:MAX_ERROR_LENGTH],
             lease_token=None,
             lease_until=None,

@@ -10,10 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select, update
 
 from classbridge.models.base import utcnow
+from classbridge.models.push.claims import fail_leased
 from classbridge.models.tables.aggregator import Aggregator
 from classbridge.models.tables.booking import Booking
 from classbridge.models.tables.customer import CustomerAggregatorId
-from classbridge.models.tables.push import MAX_ERROR_LENGTH, ReservationDelivery
+from classbridge.models.tables.push import ReservationDelivery
 
 
 @dataclass(frozen=True)
@@ -142,23 +143,13 @@ async def record_reservation_failure(
     retry_at: datetime | None,
 ) -> None:
     """A send failed: retry at `retry_at`, or mark failed (None) for the reconciliation."""
-    if not claimed:
-        return
-    await db.execute(
-        update(ReservationDelivery)
-        .where(
-            col(ReservationDelivery.id).in_([c.id for c in claimed]),
-            col(ReservationDelivery.lease_token) == token,
-        )
-        .values(
-            attempts=ReservationDelivery.attempts + 1,
-            next_attempt_at=retry_at,
-            failed_at=None if retry_at is not None else utcnow(),
-            last_error=error[:MAX_ERROR_LENGTH],
-            lease_token=None,
-            lease_until=None,
-        )
-        .execution_options(synchronize_session=False)
+    await fail_leased(
+        db=db,
+        table=ReservationDelivery,
+        token=token,
+        ids=[c.id for c in claimed],
+        error=error,
+        retry_at=retry_at,
     )
 
 
