@@ -131,7 +131,14 @@ async def deliver_pending_emails(
             }
         else:
             sent += 1
-            values = {"attempts": message.attempts + 1, "sent_at": utcnow(), "last_error": None}
+            # The body may carry a single-use token (invitation, password reset): once the
+            # SMTP server has it, the database does not keep it.
+            values = {
+                "attempts": message.attempts + 1,
+                "sent_at": utcnow(),
+                "last_error": None,
+                "body": "",
+            }
         async with database.transaction() as db:
             await db.execute(
                 update(EmailMessage).where(col(EmailMessage.id) == message.id).values(**values)
