@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
+import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -20,7 +21,7 @@ from classbridge.graph.context import Context
 from classbridge.graph.endpoint import GraphQLEndpoint
 from classbridge.graph.errors import PAYLOAD_TOO_LARGE
 from classbridge.graph.graphiql import STATIC_URL, graphiql_assets, graphiql_response
-from classbridge.graph.http import bearer_token, error_response
+from classbridge.graph.http import bearer_token, database_unavailable, error_response
 from classbridge.graph.login_limit import LoginRateLimit
 from classbridge.graph.partner.endpoint import PartnerGraphQL
 from classbridge.graph.reports import VisitReportDownload
@@ -264,7 +265,16 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         ),
         Mount(STATIC_URL, graphiql_assets()),
     ]
-    app = Starlette(routes=routes, middleware=_middleware(settings, routes), lifespan=lifespan)
+    app = Starlette(
+        routes=routes,
+        middleware=_middleware(settings, routes),
+        lifespan=lifespan,
+        exception_handlers={
+            # Errors a database under overload or away raises (models/db.py is_unavailable).
+            kind: database_unavailable
+            for kind in (sa.exc.TimeoutError, sa.exc.DBAPIError, OSError)
+        },
+    )
     app.state.database = database
     app.state.settings = settings
     app.state.bus = bus

@@ -23,6 +23,7 @@ from strawberry.types.fields.resolver import StrawberryResolver
 
 from classbridge.graph.execution import CommittedMutationExecutor
 from classbridge.graph.inputs import field_path
+from classbridge.models.db import is_unavailable
 from classbridge.models.errors import DomainError
 
 if TYPE_CHECKING:  # limits.py imports this module
@@ -40,6 +41,9 @@ BAD_REQUEST = "BAD_REQUEST"
 METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
 PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
 RATE_LIMITED = "RATE_LIMITED"
+SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+"""The database could not serve the request now (overloaded or unreachable): retry."""
+UNAVAILABLE_MESSAGE = "the database is busy or unreachable; try again shortly"
 ONLY_SUBSCRIPTIONS = (
     "only subscriptions go over WebSocket: send queries and mutations over HTTP POST"
 )
@@ -80,6 +84,8 @@ def to_client_error(error: GraphQLError) -> GraphQLError:
         if isinstance(error, ValidationAbortedError):
             message = "the document is too complex to validate"
         return _with_code(error, message, {"code": QUERY_TOO_COMPLEX})
+    if original is not None and is_unavailable(original):
+        return _with_code(error, UNAVAILABLE_MESSAGE, {"code": SERVICE_UNAVAILABLE})
     if is_unexpected(error):
         return _with_code(error, "Internal server error", {"code": INTERNAL_SERVER_ERROR})
     if isinstance(original, DomainError):
@@ -127,7 +133,15 @@ def log_unexpected(errors: list[GraphQLError], context: ExecutionContext | None)
     """Schema.process_errors: refusals are normal traffic; only surprises are logged."""
     operation = (context.operation_name if context else None) or "anonymous"
     for error in errors:
-        if is_unexpected(error):
+        if error.original_error is not None and is_unavailable(error.original_error):
+            # Overload or an outage, not a bug: one line, no traceback.
+            log.warning(
+                "database unavailable in operation %s: %s",
+                operation,
+                type(error.original_error).__name__,
+                extra={"operation": operation},
+            )
+        elif is_unexpected(error):
             log.error(
                 "unexpected error in operation %s at %s",
                 operation,

@@ -1,8 +1,16 @@
 """HTTP helpers shared by both endpoints: bearer tokens and coded error responses."""
 
+import logging
 from typing import Any
 
+from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
+
+from classbridge.graph.errors import SERVICE_UNAVAILABLE, UNAVAILABLE_MESSAGE
+from classbridge.models.db import is_unavailable
+
+log = logging.getLogger("classbridge.app")
+RETRY_AFTER_SECONDS = 2
 
 
 def error_response(
@@ -26,3 +34,18 @@ def bearer_token(headers: Any) -> str | None:
     if scheme.lower() != "bearer" or not token.strip():
         return ""
     return token.strip()
+
+
+async def database_unavailable(conn: HTTPConnection, exc: Exception) -> JSONResponse:
+    """Starlette's handler for a database error outside GraphQL execution (the token
+    lookup, the CSV report): overload or an outage is a coded 503 with Retry-After, not
+    a bare 500; anything else goes on to the server's error handling."""
+    if conn.scope["type"] != "http" or not is_unavailable(exc):
+        raise exc
+    log.warning("database unavailable at %s: %s", conn.url.path, type(exc).__name__)
+    return error_response(
+        503,
+        SERVICE_UNAVAILABLE,
+        UNAVAILABLE_MESSAGE,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )

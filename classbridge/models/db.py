@@ -84,15 +84,32 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 class Database:
     """One engine per process; `read()` sessions for queries, `transaction()` for changes."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        pool_size: int | None = None,
+        max_overflow: int | None = None,
+        pool_timeout: float = 30.0,
+    ) -> None:
         parsed = parse_database_url(url)
         self.url = parsed
         self.is_sqlite = parsed.drivername.startswith("sqlite")
         # hide_parameters: a database error's text would otherwise carry the statement's
         # values (names, emails, token digests) into logs.
+        # pool_timeout: how long a request waits for a free connection before it is
+        # answered SERVICE_UNAVAILABLE (is_unavailable) instead of waiting on. Pool sizes:
+        # PostgreSQL 10 + 20 overflow; SQLite SQLAlchemy's 5 + 10 (one writer anyway).
         kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
+        if parsed.database not in (None, "", ":memory:"):  # a memory database has no pool
+            kwargs["pool_timeout"] = pool_timeout
+            if pool_size is not None or not self.is_sqlite:
+                kwargs["pool_size"] = 10 if pool_size is None else pool_size
+            if max_overflow is not None or not self.is_sqlite:
+                kwargs["max_overflow"] = 20 if max_overflow is None else max_overflow
         if not self.is_sqlite:
-            kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+            kwargs["pool_pre_ping"] = True
         self.engine = create_async_engine(parsed, **kwargs)
         if self.is_sqlite:
             _configure_sqlite(self.engine)
@@ -139,6 +156,19 @@ class Database:
 def notify(db: AsyncSession, notice: Any) -> None:
     """Record something the world must learn once (and only if) this transaction commits."""
     db.info.setdefault("notices", []).append(notice)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """The database could not serve this now, through no fault of the request: no pooled
+    connection came free in time (overload), the server refused or dropped the
+    connection, or SQLite stayed locked past its busy timeout. Worth retrying; no bug."""
+    if isinstance(exc, sa.exc.TimeoutError | OSError):  # the pool's wait; connect refused
+        return True
+    if isinstance(exc, sa.exc.DBAPIError):
+        if exc.connection_invalidated or exc.statement is None:  # lost, or never connected
+            return True
+        return "database is locked" in str(exc.orig).lower()
+    return False
 
 
 def is_unique_violation(exc: BaseException) -> bool:
