@@ -97,7 +97,10 @@ class Context:
         """Who this request's changes are recorded as (None: anonymous, not audited)."""
         if self.staff is not None:
             return audit.AuditActor(
-                kind=AuditActorKind.STAFF, id=self.staff.user_id, company_id=self.staff.company_id
+                kind=AuditActorKind.STAFF,
+                id=self.staff.user_id,
+                label=self.staff.email,  # None: the audit log reads it from the account
+                company_id=self.staff.company_id,
             )
         if self.aggregator is not None:
             return audit.AuditActor(

@@ -5,6 +5,7 @@ GRAPHQL_VALIDATION; anything unexpected is logged here and reaches the client on
 INTERNAL_SERVER_ERROR, without details.
 """
 
+import inspect
 import logging
 import operator
 from collections.abc import Callable, Iterator
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import strawberry
 from graphql import GraphQLError, GraphQLObjectType, GraphQLSchema, GraphQLSyntaxError
+from graphql.pyutils import Undefined
 from graphql.validation.validate import ValidationAbortedError
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.exceptions import InvalidOperationTypeError
@@ -21,7 +23,7 @@ from strawberry.types import Info as StrawberryInfo
 from strawberry.types.field import StrawberryField
 from strawberry.types.fields.resolver import StrawberryResolver
 
-from classbridge.graph.execution import CommittedMutationExecutor
+from classbridge.graph.execution import NO_INFO, CommittedMutationExecutor
 from classbridge.graph.inputs import field_path
 from classbridge.models.db import is_unavailable
 from classbridge.models.errors import DomainError
@@ -228,6 +230,18 @@ def _method_with_info(function: Callable[..., Any], field: StrawberryField) -> C
     def resolve(source: Any, info: Any) -> Any:
         return function(source, StrawberryInfo(_raw_info=info, _field=field))
 
+    def direct(source: Any) -> Any:
+        # Read in place when the parent holds the value (graph/execution.py): a use of
+        # the info raises NeedsInfo, and an awaitable (a loader's, for a parent that
+        # holds nothing) is not a held value; both send the field the ordinary way.
+        value = function(source, NO_INFO)
+        if inspect.isawaitable(value):
+            if inspect.iscoroutine(value):
+                value.close()
+            return Undefined
+        return value
+
+    resolve.direct = direct  # type: ignore[attr-defined]  # read by graph/execution.py
     return resolve
 
 

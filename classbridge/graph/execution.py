@@ -8,13 +8,17 @@ nothing happened. Below a root mutation field, an error nulls only the field tha
 Errors of the root mutation field itself (a refusal: nothing was written) and of queries
 follow the spec.
 
-Leaves read directly: a field whose resolver only reads its parent (graph/errors.py
-`read_attributes_directly` marks it `direct`), without arguments, of a scalar or enum
-type, is read and serialized in place, without graphql-core's per-field machinery (an
-info object, a path, value completion): on a page of 100 sessions those were most of the
-time. Anything unusual — no value where the schema says non-null, an exception, a
-serialization refusal — takes the ordinary path for that field, which reports it as
-graphql-core would.
+Fields read directly: a field whose resolver only reads its parent (graph/errors.py
+`read_attributes_directly` marks it `direct`), without arguments, is read and completed
+in place, without graphql-core's per-field machinery (an info object, a path, value
+completion, a coroutine per list): on a page of 100 sessions those were most of the
+time. That holds for leaves (scalars and enums, serialized in place), for objects whose
+selected fields are all read directly in turn (completed in place, recursively), and for
+lists of either. Anything unusual — no value where the schema says non-null, an
+exception, a serialization refusal, a value the parent does not hold (the reader says
+so with `Undefined`), a type with `is_type_of`, a deferred fragment, a field with a
+permission or extension (never marked direct) — takes the ordinary path for that
+field, which reports it as graphql-core would.
 """
 
 from collections.abc import Awaitable, Callable
@@ -22,6 +26,7 @@ from typing import Any, TypeVar, cast
 
 from graphql import (
     GraphQLEnumType,
+    GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
@@ -76,7 +81,7 @@ class CommittedMutationExecutor(StrawberryGraphQLCoreExecutionContext):
         fields = parent_type.fields
         for response_name, field_details_list in grouped_field_set.items():
             node = field_details_list[0].node
-            value = self._direct_leaf(fields.get(node.name.value), node, source_value)
+            value = self._direct(fields.get(node.name.value), field_details_list, source_value)
             if value is Undefined:
                 rest[response_name] = field_details_list
             else:
@@ -105,26 +110,77 @@ class CommittedMutationExecutor(StrawberryGraphQLCoreExecutionContext):
             return later()
         return merged(cast(dict[str, Any], others))
 
-    @staticmethod
-    def _direct_leaf(field: Any, node: Any, source: Any) -> Any:
-        """The serialized value of a directly readable leaf field, else Undefined."""
-        if field is None or node.arguments:
+    def _direct(self, field: Any, field_details_list: Any, source: Any) -> Any:
+        """The completed value of a directly readable field, else Undefined."""
+        if field is None:
             return Undefined
         read: Callable[[Any], Any] | None = getattr(field.resolve, "direct", None)
-        if read is None:
-            return Undefined
-        field_type = field.type
-        non_null = isinstance(field_type, GraphQLNonNull)
-        leaf = field_type.of_type if non_null else field_type
-        if not isinstance(leaf, Leaf):
+        if read is None or field_details_list[0].node.arguments:
             return Undefined
         try:
             value = read(source)
-            if value is None:
-                return Undefined if non_null else None
-            serialized = leaf.serialize(value)
-        except Exception:
+        except (Exception, NeedsInfo):
             return Undefined
-        if serialized is Undefined or serialized is None:
+        if value is Undefined:
             return Undefined
-        return serialized
+        return self._complete_in_place(field.type, field_details_list, value)
+
+    def _complete_in_place(self, field_type: Any, field_details_list: Any, value: Any) -> Any:
+        non_null = isinstance(field_type, GraphQLNonNull)
+        inner = field_type.of_type if non_null else field_type
+        if value is None:
+            return Undefined if non_null else None
+        if isinstance(inner, Leaf):
+            try:
+                serialized = inner.serialize(value)
+            except Exception:
+                return Undefined
+            if serialized is Undefined or serialized is None:
+                return Undefined
+            return serialized
+        if isinstance(inner, GraphQLList):
+            if not isinstance(value, list | tuple):
+                return Undefined
+            item_type = inner.of_type
+            items = []
+            for item in value:
+                completed = self._complete_in_place(item_type, field_details_list, item)
+                if completed is Undefined:
+                    return Undefined
+                items.append(completed)
+            return items
+        if not isinstance(inner, GraphQLObjectType) or inner.is_type_of is not None:
+            return Undefined
+        if self.is_awaitable(value):
+            return Undefined
+        grouped, defer_usages, _ = self.collect_subfields(inner, field_details_list)
+        if defer_usages:
+            return Undefined
+        fields = inner.fields
+        completed_object: dict[str, Any] = {}
+        for response_name, sub_details in grouped.items():
+            name = sub_details[0].node.name.value
+            if name == "__typename":
+                completed_object[response_name] = inner.name
+                continue
+            sub = self._direct(fields.get(name), sub_details, value)
+            if sub is Undefined:
+                return Undefined
+            completed_object[response_name] = sub
+        return completed_object
+
+
+class NeedsInfo(BaseException):
+    """Raised by `NO_INFO` when a directly read field turns out to need its info (what its
+    parent holds was not enough): the field takes the ordinary path. A BaseException, so
+    that a resolver's `except Exception` cannot swallow it."""
+
+
+class _NoInfo:
+    """The info handed to a field read directly: any use of it means "not directly"."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise NeedsInfo(name)
+
+
+NO_INFO: Any = _NoInfo()

@@ -11,7 +11,8 @@ session events watch that transaction:
   they match are read before and after the statement;
 - before the commit: the changes are merged per entity (a row created and then changed is
   one CREATE with its final values; a change undone, or made in a savepoint that was rolled
-  back, is nothing) and written as `audit_entry` rows in the same transaction. A refused
+  back, is nothing) and written as `audit_entry` rows in the same transaction, in one
+  INSERT (a released savepoint's changes wait for the outer commit). A refused
   (rolled-back) change therefore leaves no entry, and a committed one always has its entry.
 
 So a new operation is audited by being run in such a transaction. What an operation may add:
@@ -325,7 +326,10 @@ def _bulk(state: ORMExecuteState) -> Any:
 @event.listens_for(Session, "before_commit")
 def _before_commit(session: Session) -> None:
     audit = _audited(session)
-    if audit is None:
+    if audit is None or session.in_nested_transaction():
+        # A savepoint being released: its changes stay collected (the flush that releases
+        # it shows them to _before_flush) and are written with the outer transaction's
+        # entries, in its one INSERT; a savepoint rolled back later drops them (_finish).
         return
     session.flush()  # the changes the commit would flush, seen by _before_flush first
     if audit.actor.label is None and audit.actor.kind is AuditActorKind.STAFF:

@@ -73,6 +73,19 @@ async def member_customer(
     if found is not None:
         return found
     customer = Customer(company_id=company_id, **member.as_customer().model_dump())
+    link = CustomerAggregatorId(
+        company_id=company_id,
+        customer_id=customer.id,
+        aggregator=aggregator,
+        external_id=external_id,
+    )
+    if db.get_bind().dialect.name == "sqlite":
+        # A write transaction holds SQLite's write lock from its BEGIN IMMEDIATE: no
+        # other transaction can have created this member since the lookup above, so
+        # no savepoint is needed (it would cost two statements).
+        db.add_all([customer, link])
+        await db.flush()
+        return customer
     try:
         # A savepoint: if the same member's first two bookings race, the unique
         # (company, aggregator, member id) constraint lets one profile win and the
@@ -80,14 +93,7 @@ async def member_customer(
         async with db.begin_nested():
             db.add(customer)
             await db.flush()
-            db.add(
-                CustomerAggregatorId(
-                    company_id=company_id,
-                    customer_id=customer.id,
-                    aggregator=aggregator,
-                    external_id=external_id,
-                )
-            )
+            db.add(link)
     except sa.exc.IntegrityError as exc:
         if not is_unique_violation(exc):
             raise

@@ -23,6 +23,7 @@ class StaffActor:
     user_id: uuid.UUID
     company_id: uuid.UUID
     role: StaffRole
+    email: str | None = None  # as read with the token (the audit log's label); None: unknown
 
 
 async def create_staff_user(
@@ -85,7 +86,7 @@ async def authenticate(*, db: AsyncSession, token: str) -> StaffActor | None:
     tok, user = row
     if tok.revoked_at is not None or tok.expires_at <= utcnow() or user.deactivated_at:
         return None
-    return StaffActor(user_id=user.id, company_id=user.company_id, role=user.role)
+    return StaffActor(user_id=user.id, company_id=user.company_id, role=user.role, email=user.email)
 
 
 async def active_tokens(*, db: AsyncSession, tokens: Collection[str]) -> set[str]:

@@ -11,7 +11,6 @@ from classbridge.graph.staff.schema import build_staff_schema
 # Fields that load something of their own (another list, a row by id) and stay async.
 LOADING = {
     ("Session", "reservations"),
-    ("Session", "bookings"),
     ("Venue", "company"),
     ("Venue", "sessions"),
     ("Company", "venues"),

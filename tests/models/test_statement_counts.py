@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 from sqlalchemy import event
 
 from classbridge.models import booking as booking_model
@@ -18,8 +19,8 @@ from classbridge.models import reservation as reservation_model
 from classbridge.models.db import Database
 from classbridge.models.inputs.customer import Member
 from classbridge.models.tables import Aggregator, BookingSource
-from tests.aggregators.partner import connect
-from tests.studio import Studio
+from tests.aggregators.partner import Partner, connect, make_partner, member, pgql
+from tests.studio import Studio, gql
 
 RETURNING_MEMBER_BOUND = 10
 NEW_MEMBER_BOUND = 13
@@ -87,3 +88,96 @@ async def test_a_staff_booking_costs_a_bounded_number_of_statements(studio: Stud
                 source=BookingSource.STAFF,
             )
     assert len(sent) <= STAFF_BOOKING_BOUND, _show(sent)
+
+
+# --- over the API ----------------------------------------------------------------------
+# The same bounds for the whole request through the ASGI app: authentication, the domain
+# call, the audit log's entries (one INSERT at the commit, a new member's profile
+# included) and the response's fields. Left out is only the token lookup: it is a read
+# of its own on a pooled connection before the transaction opens (graph/context.py,
+# `authenticate`), with its BEGIN on SQLite, and every request pays it whatever it does.
+
+PARTNER_MAKE = """
+mutation Make($s: ID!, $u: UserInput!) {
+  makeReservation(sessionId: $s, user: $u) { id status userId }
+}
+"""
+STAFF_BOOK = """
+mutation Book($s: ID!, $c: ID!, $p: ID!) {
+  bookCustomer(sessionId: $s, customerId: $c, productId: $p) { id status }
+}
+"""
+_TOKEN_TABLES = ("FROM partner_token", "FROM staff_token")
+
+
+@contextmanager
+def statements_by_connection(database: Database) -> Iterator[list[tuple[int, str]]]:
+    """The statements sent inside the block, each with the id of its DBAPI connection."""
+    sent: list[tuple[int, str]] = []
+
+    def record(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sent.append((id(conn.connection.dbapi_connection), statement))
+
+    engine = database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def _without_token_lookup(sent: list[tuple[int, str]]) -> list[str]:
+    """The request's statements without the token lookup (which must be there once, as a
+    read of its own: at most a BEGIN before it on the same connection)."""
+    lookups = [
+        i
+        for i, (_, s) in enumerate(sent)
+        if s.startswith("SELECT") and any(t in s for t in _TOKEN_TABLES)
+    ]
+    assert len(lookups) == 1, _show([s for _, s in sent])
+    (i,) = lookups
+    skip = {i}
+    if i > 0 and sent[i - 1][1] == "BEGIN" and sent[i - 1][0] == sent[i][0]:
+        skip.add(i - 1)
+    return [s for n, (_, s) in enumerate(sent) if n not in skip]
+
+
+async def _api_reserve(
+    client: httpx.AsyncClient, studio: Studio, partner: Partner, session_id: uuid.UUID, n: str
+) -> list[str]:
+    variables = {"s": str(session_id), "u": member(n)}
+    with statements_by_connection(studio.database) as sent:
+        body = await pgql(client, partner, PARTNER_MAKE, variables)
+    assert "errors" not in body, body
+    assert body["data"]["makeReservation"]["userId"] == f"member-{n}"
+    return _without_token_lookup(sent)
+
+
+async def test_a_reservation_over_the_api_costs_a_bounded_number_of_statements(
+    client: httpx.AsyncClient, studio: Studio
+) -> None:
+    await connect(studio, limit=None)
+    partner = await make_partner(studio.database, Aggregator.EGYM_WELLPASS)
+    first, second = await studio.session(days_ahead=2), await studio.session(days_ahead=3)
+    await _api_reserve(client, studio, partner, first, "warm-up")
+    new_member = await _api_reserve(client, studio, partner, first, "new")
+    assert len(new_member) <= NEW_MEMBER_BOUND, _show(new_member)
+    returning = await _api_reserve(client, studio, partner, second, "new")
+    assert len(returning) <= RETURNING_MEMBER_BOUND, _show(returning)
+    # The audit log wrote its entries in one statement each time, savepoint or not.
+    for sent in (new_member, returning):
+        assert sum("INSERT INTO audit_entry" in s for s in sent) == 1, _show(sent)
+
+
+async def test_a_staff_booking_over_the_api_costs_a_bounded_number_of_statements(
+    client: httpx.AsyncClient, studio: Studio
+) -> None:
+    session_id = await studio.session(days_ahead=2)
+    variables = {"s": str(session_id), "c": str(studio.customer_id), "p": str(studio.product_id)}
+    with statements_by_connection(studio.database) as sent:
+        body = await gql(client, STAFF_BOOK, variables, token=studio.token)
+    assert "errors" not in body, body
+    assert body["data"]["bookCustomer"]["status"] == "BOOKED"
+    booked = _without_token_lookup(sent)
+    assert len(booked) <= STAFF_BOOKING_BOUND, _show(booked)
+    assert sum("INSERT INTO audit_entry" in s for s in booked) == 1, _show(booked)

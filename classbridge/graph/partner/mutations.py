@@ -33,6 +33,8 @@ class PartnerMutation:
                 checked_in=bool(checked_in),
                 check_in_opens_before=info.context.settings.check_in_opens_before,
             )
+        # The member it was made for: userId needs no read after the commit.
+        info.context.member_id.prime(booking.customer_id, user.id)
         return Reservation(row=booking)
 
     @strawberry.mutation(

@@ -18,6 +18,7 @@ from classbridge.graph.pagination import (
     cursor_time,
     decode_cursor,
 )
+from classbridge.graph.selection import selects
 from classbridge.graph.staff.permissions import AnyStaff, OwnerOnly
 from classbridge.graph.staff.types import (
     Activity,
@@ -159,7 +160,10 @@ class StaffQuery:
             rows = await session_model.list_sessions(
                 db=db, company_id=actor.company_id, where=where, after=cursor, limit=size + 1
             )
-        sessions = {s.row.id: s for s in await sessions_of(info, rows[:size])}
+        listed = await sessions_of(
+            info, rows[:size], with_bookings=selects(info, "edges", "node", "bookings")
+        )
+        sessions = {s.row.id: s for s in listed}
         page: Connection[Session] = connection(
             rows,
             first=size,

@@ -238,6 +238,7 @@ class SessionHeld:
     activity: tables.Activity
     venue: tables.Venue
     counts: BookingCounts
+    bookings: "list[Booking] | None" = None  # when the page selects them
 
 
 def _later(awaitable: Awaitable[T]) -> T:
@@ -361,8 +362,10 @@ class Session:
         )
 
     @strawberry.field(description="The sign-in list: every booking, ordered by customer name.")
-    async def bookings(self, info: Info) -> list["Booking"]:
-        return await self.load_bookings(info)
+    def bookings(self, info: Info) -> list["Booking"]:
+        if self.held is not None and self.held.bookings is not None:
+            return self.held.bookings
+        return _later(self.load_bookings(info))
 
     @strawberry.field(description="The series it was scheduled with (a weekly repeat), if any.")
     async def series(self, info: Info) -> "SessionSeries | None":
@@ -375,6 +378,8 @@ class Session:
         return self._counts(self.held or await self._held(info))
 
     async def load_bookings(self, info: Info) -> list["Booking"]:
+        if self.held is not None and self.held.bookings is not None:
+            return self.held.bookings
         rows = await info.context.loaders.bookings_by_session.load(self.row.id)
         return await bookings_of(info, rows)
 
@@ -710,17 +715,28 @@ class LoginResult:
     user: StaffUser
 
 
-async def sessions_of(info: Info, rows: Sequence[tables.ClassSession]) -> list[Session]:
-    """Sessions holding what their fields read: activities, venues and counts, each
-    loaded once for all rows (DataLoaders: nested lists batch across parents too)."""
+async def sessions_of(
+    info: Info, rows: Sequence[tables.ClassSession], *, with_bookings: bool = False
+) -> list[Session]:
+    """Sessions holding what their fields read: activities, venues and counts — and with
+    `with_bookings` (a page that selects them) the bookings with their customers and
+    products — each loaded once for all rows (DataLoaders: nested lists batch across
+    parents too). What the sessions hold, their fields read synchronously."""
     loaders = info.context.loaders
     activities = await loaders.activity.load_many([r.activity_id for r in rows])
     venues = await loaders.venue.load_many([r.venue_id for r in rows])
     counts = await loaders.counts.load_many([r.id for r in rows])
+    bookings: list[list[Booking] | None] = [None] * len(rows)
+    if with_bookings:
+        per_session = await loaders.bookings_by_session.load_many([r.id for r in rows])
+        everyone = iter(await bookings_of(info, [b for bs in per_session for b in bs]))
+        bookings = [[next(everyone) for _ in bs] for bs in per_session]
     sessions = []
-    for row, activity, venue, count in zip(rows, activities, venues, counts, strict=True):
+    for row, activity, venue, count, booked in zip(
+        rows, activities, venues, counts, bookings, strict=True
+    ):
         assert activity is not None and venue is not None
-        held = SessionHeld(activity=activity, venue=venue, counts=count)
+        held = SessionHeld(activity=activity, venue=venue, counts=count, bookings=booked)
         sessions.append(Session(row=row, held=held))
     return sessions
 
