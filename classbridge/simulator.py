@@ -16,6 +16,7 @@ manifests, and can be told to fail:
 import asyncio
 import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,6 +83,8 @@ class ReceiverState:
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
     reservations: dict[str, dict[str, Any]] = field(default_factory=dict)
     """The newest reservation event per reservation id."""
+    waitlist_entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The newest waitlist event per waitlist entry id."""
     seen_ids: set[str] = field(default_factory=set)
     in_flight: dict[str, int] = field(default_factory=dict)
     received_at: dict[str, float] = field(default_factory=dict)
@@ -191,30 +194,44 @@ def create_simulator(
             for i in ids:
                 state.in_flight[i] -= 1
 
-    async def reservations(request: Request) -> Response:
-        """Reservation events: the same rule as sessions, the highest version wins."""
-        fault = await inject()
-        if fault is not None:
-            return fault
-        data = await verified(request)
-        if isinstance(data, Response):
-            return data
-        items = data["data"].get("reservations")
-        if data.get("type") != "reservations.updated" or not isinstance(items, list):
-            state.count("badPayloads")
-            return JSONResponse({"error": "expected reservations.updated"}, status_code=400)
-        state.count("reservationRequests")
-        accepted = stale = 0
-        for item in items:
-            rid = str(item["id"])
-            held = state.reservations.get(rid)
-            if held is not None and held["version"] >= int(item["version"]):
-                stale += 1
-                continue
-            state.reservations[rid] = item
-            accepted += 1
-        state.count("reservationsAccepted", accepted)
-        return JSONResponse({"accepted": accepted, "stale": stale})
+    def event_receiver(
+        kind: str, key: str, store: dict[str, dict[str, Any]], counter: str
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """Events (reservations, waitlist entries): the same rule as sessions, the highest
+        version per id wins."""
+
+        async def receive(request: Request) -> Response:
+            fault = await inject()
+            if fault is not None:
+                return fault
+            data = await verified(request)
+            if isinstance(data, Response):
+                return data
+            items = data["data"].get(key)
+            if data.get("type") != kind or not isinstance(items, list):
+                state.count("badPayloads")
+                return JSONResponse({"error": f"expected {kind}"}, status_code=400)
+            state.count(f"{counter}Requests")
+            accepted = stale = 0
+            for item in items:
+                rid = str(item["id"])
+                held = store.get(rid)
+                if held is not None and held["version"] >= int(item["version"]):
+                    stale += 1
+                    continue
+                store[rid] = item
+                accepted += 1
+            state.count(f"{counter}sAccepted", accepted)
+            return JSONResponse({"accepted": accepted, "stale": stale})
+
+        return receive
+
+    reservations = event_receiver(
+        "reservations.updated", "reservations", state.reservations, "reservation"
+    )
+    waitlist_entries = event_receiver(
+        "waitlistEntries.updated", "waitlistEntries", state.waitlist_entries, "waitlistEvent"
+    )
 
     async def manifest(request: Request) -> Response:
         await asyncio.sleep(faults.latency_ms / 1000)
@@ -241,6 +258,7 @@ def create_simulator(
             {
                 "sessions": state.sessions,
                 "reservations": state.reservations,
+                "waitlistEntries": state.waitlist_entries,
                 "counters": state.counters,
                 "receivedAt": state.received_at,
                 "inFlight": sum(state.in_flight.values()),
@@ -267,6 +285,7 @@ def create_simulator(
     async def reset(_request: Request) -> Response:
         state.sessions.clear()
         state.reservations.clear()
+        state.waitlist_entries.clear()
         state.received_at.clear()
         state.seen_ids.clear()
         state.count("resets")
@@ -277,6 +296,7 @@ def create_simulator(
             Route(f"{prefix}/v1/sessions", sessions, methods=["POST"]),
             Route(f"{prefix}/v1/sessions/manifest", manifest, methods=["POST"]),
             Route(f"{prefix}/v1/reservations", reservations, methods=["POST"]),
+            Route(f"{prefix}/v1/waitlist-entries", waitlist_entries, methods=["POST"]),
             Route("/state", read_state, methods=["GET"]),
             Route("/versions", read_versions, methods=["GET"]),
             Route("/admin/faults", set_faults, methods=["POST"]),

@@ -27,7 +27,7 @@ _STATUS = {
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.NOT_FOUND: 404,
 }
-COLUMNS = [
+COLUMNS = [  # the fields of visit_report.VisitRow, in order
     "aggregator",
     "month",
     "venue_id",
@@ -42,7 +42,6 @@ COLUMNS = [
     "session_cancellations",
     "open",
 ]
-CHUNK_ROWS = 500
 _PARAMETERS = {"from", "to", "aggregator", "venueId", "by"}
 
 
@@ -99,24 +98,6 @@ def _query(
     return query, by
 
 
-def _values(row: visit_report.VisitRow) -> list[object]:
-    return [
-        row.aggregator.value,
-        row.month,
-        row.venue_id,
-        row.venue_name,
-        row.activity_id or "",
-        row.activity_name or "",
-        row.member_id or "",
-        row.counts.check_ins,
-        row.counts.late_cancellations,
-        row.counts.no_shows,
-        row.counts.early_cancellations,
-        row.counts.session_cancellations,
-        row.counts.open,
-    ]
-
-
 class VisitReportDownload:
     """The endpoint; one read session per download, held while the rows stream."""
 
@@ -137,10 +118,11 @@ class VisitReportDownload:
             if actor.role is not StaffRole.OWNER:  # as aggregatorVisitReport: owners only
                 raise DomainError(ErrorCode.FORBIDDEN, "only the company's owner may do this")
             query, by = _query(request.query_params)
-            rows = visit_report.stream_visit_report(
+            batches = visit_report.stream_visit_report(
                 db=db, company_id=actor.company_id, query=query, by=by
             )
-            first = await anext(rows, None)  # refusals (an unknown venue) come before the 200
+            # Refusals (an unknown venue) come before the 200.
+            first = await anext(batches, None)
         except DomainError as error:
             await db.close()
             return _refusal(error)
@@ -149,23 +131,23 @@ class VisitReportDownload:
             raise
 
         async def body() -> AsyncIterator[str]:
-            # Lines go out in chunks: one ASGI message per row would cost more than the row.
+            # A chunk per batch of rows read: one ASGI message per row would cost more than
+            # the row. A row is a tuple in COLUMNS order (None is written empty).
             out = io.StringIO()
             writer = csv.writer(out, lineterminator="\r\n")
             writer.writerow(COLUMNS)
             try:
-                row, written = first, 0
-                while row is not None:
-                    writer.writerow(_values(row))
-                    written += 1
-                    if written % CHUNK_ROWS == 0:
-                        yield out.getvalue()
-                        out.seek(0)
-                        out.truncate()
-                    row = await anext(rows, None)
-                yield out.getvalue()
+                batch = first
+                while batch is not None:
+                    writer.writerows(batch)
+                    yield out.getvalue()
+                    out.seek(0)
+                    out.truncate()
+                    batch = await anext(batches, None)
+                if out.tell():
+                    yield out.getvalue()
             finally:
-                await rows.aclose()
+                await batches.aclose()
                 await db.close()
 
         name = f"aggregator-visits-{query.from_date}-{query.to_date}.csv"

@@ -29,20 +29,27 @@ from classbridge.models.push import (
     Ack,
     Claimed,
     ClaimedReservation,
+    ClaimedWaitlistEvent,
     ReservationState,
+    WaitlistEventState,
     claim_deliveries,
     claim_reservations,
+    claim_waitlist_events,
     defer_deliveries,
     expand_outbox,
     mark_entering_window,
     next_due,
     next_reservation_due,
+    next_waitlist_event_due,
     next_window_entry,
     record_acks,
     record_failure,
     record_reservation_acks,
     record_reservation_failure,
+    record_waitlist_event_acks,
+    record_waitlist_event_failure,
     reservation_states,
+    waitlist_event_states,
 )
 from classbridge.models.tables import KNOWN_STATES, Aggregator, PushState
 from classbridge.settings import Settings
@@ -54,6 +61,7 @@ log = logging.getLogger("classbridge.push")
 SESSIONS_PATH = "/v1/sessions"
 MANIFEST_PATH = "/v1/sessions/manifest"
 RESERVATIONS_PATH = "/v1/reservations"
+WAITLIST_ENTRIES_PATH = "/v1/waitlist-entries"
 MAX_BATCHES_PER_RUN = 200
 
 Sending = tuple[Claimed, SessionOffer, PushState]
@@ -153,10 +161,12 @@ async def push_changes(rt: PushRuntime) -> int:
         await mark_entering_window(db=db, aggregators=aggregators, window=window)
     sent = sum(await asyncio.gather(*(deliver(rt, a) for a in aggregators)))
     sent += sum(await asyncio.gather(*(deliver_reservations(rt, a) for a in aggregators)))
+    sent += sum(await asyncio.gather(*(deliver_waitlist_events(rt, a) for a in aggregators)))
     async with rt.database.read() as db:
         moments = [
             await next_due(db=db, aggregators=aggregators),
             await next_reservation_due(db=db, aggregators=aggregators),
+            await next_waitlist_event_due(db=db, aggregators=aggregators),
             # Wake up when the next session enters the window (not at the reconciliation).
             await next_window_entry(db=db, aggregators=aggregators, window=window),
         ]
@@ -418,6 +428,69 @@ async def _send_reservations(
             return len(claimed)
         retry_at = _retry_at(rt, aggregator, max(c.attempts for c in claimed) + 1, outcome)
         await record_reservation_failure(
+            db=db, token=token, claimed=claimed, error=outcome.error, retry_at=retry_at
+        )
+    return 0
+
+
+# The partner API's names (graph/partner/types.py `WaitlistEntryStatus`).
+_WAITLIST_STATUS = {
+    "WAITING": "WAITLIST_ENTRY_STATUS_WAITING",
+    "PROMOTED": "WAITLIST_ENTRY_STATUS_PROMOTED",
+    "LEFT": "WAITLIST_ENTRY_STATUS_LEFT",
+    "EXPIRED": "WAITLIST_ENTRY_STATUS_EXPIRED",
+}
+
+
+def waitlist_payload(item: WaitlistEventState) -> dict[str, Any]:
+    """One waitlist event as the contract describes it (docs/aggregator-push.md)."""
+    entry = item.entry
+    return {
+        "id": str(entry.id),
+        "version": item.claimed.version,
+        "sessionId": str(entry.session_id),
+        "companyId": str(entry.company_id),
+        "memberId": item.member_id,
+        "status": _WAITLIST_STATUS[entry.status.value],
+        "position": entry.position,
+        "reservationId": str(entry.booking_id) if entry.booking_id else None,
+        "endedAt": entry.ended_at.isoformat() if entry.ended_at else None,
+        "updatedAt": entry.updated_at.isoformat(),
+    }
+
+
+async def deliver_waitlist_events(rt: PushRuntime, aggregator: Aggregator) -> int:
+    """Claim and send the waitlist events owed to one aggregator until none is due."""
+    return await _drain(
+        rt, aggregator, claim_waitlist_events, _send_waitlist_events, "waitlist events"
+    )
+
+
+async def _send_waitlist_events(
+    rt: PushRuntime, aggregator: Aggregator, token: str, claimed: list[ClaimedWaitlistEvent]
+) -> int:
+    async with rt.database.read() as db:
+        states = await waitlist_event_states(db=db, aggregator=aggregator, claimed=claimed)
+    outcome: Outcome = Delivered(None)
+    if states:
+        body = encode(
+            {
+                "type": "waitlistEntries.updated",
+                "data": {
+                    "aggregator": aggregator.value,
+                    "waitlistEntries": [waitlist_payload(s) for s in states],
+                },
+            }
+        )
+        outcome = await rt.client.post(aggregator, WAITLIST_ENTRIES_PATH, body)
+    async with rt.database.transaction() as db:
+        if isinstance(outcome, Delivered):
+            # A deleted entry (states leaves it out) has nothing left to tell: done too.
+            await record_waitlist_event_acks(db=db, token=token, claimed=claimed)
+            rt.count("waitlistEventsSent", len(states))
+            return len(claimed)
+        retry_at = _retry_at(rt, aggregator, max(c.attempts for c in claimed) + 1, outcome)
+        await record_waitlist_event_failure(
             db=db, token=token, claimed=claimed, error=outcome.error, retry_at=retry_at
         )
     return 0

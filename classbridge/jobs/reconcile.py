@@ -30,6 +30,7 @@ from classbridge.models.push import (
     known_sessions,
     mark_differing,
     retry_failed_reservations,
+    retry_failed_waitlist_events,
 )
 from classbridge.models.tables import Aggregator, ClassSession
 
@@ -47,6 +48,7 @@ async def reconcile(rt: PushRuntime) -> int:
             async with rt.database.transaction() as db:
                 marked = await mark_differing(db=db, aggregator=aggregator, window=window)
                 marked += await retry_failed_reservations(db=db, aggregator=aggregator)
+                marked += await retry_failed_waitlist_events(db=db, aggregator=aggregator)
             marked += await repair_content(rt, aggregator)
             lost = await check_manifest(rt, aggregator, window)
         except Exception:

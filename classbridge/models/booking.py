@@ -17,8 +17,10 @@ from classbridge.models.errors import DomainError, ErrorCode, not_found
 from classbridge.models.localtime import utc_to_local
 from classbridge.models.outbox import (
     ReservationRef,
+    WaitlistRef,
     note_reservation_change,
     note_reservation_changes,
+    note_waitlist_changes,
     touch_session,
 )
 from classbridge.models.product import aggregator_product, get_product
@@ -288,7 +290,7 @@ async def book(
     await db.flush()
     if customer_waiting:
         # Booked directly while waiting (e.g. a staff spot freed): the entry has done its job.
-        await db.execute(
+        ended = await db.execute(
             update(WaitlistEntry)
             .where(
                 col(WaitlistEntry.session_id) == session.id,
@@ -296,7 +298,15 @@ async def book(
                 col(WaitlistEntry.status) == WaitlistStatus.WAITING,
             )
             .values(status=WaitlistStatus.LEFT, ended_at=now, updated_at=now)
+            .returning(
+                col(WaitlistEntry.id), col(WaitlistEntry.company_id), col(WaitlistEntry.aggregator)
+            )
             .execution_options(synchronize_session="fetch")
+        )
+        # An aggregator's member booked by someone else (the studio, another aggregator):
+        # that aggregator is told its entry ended; its own booking needs no event.
+        await note_waitlist_changes(
+            db, [WaitlistRef(*row) for row in ended if row[2] is not aggregator]
         )
     await record_history(db, [booking], session, member_id=member_id, venue=venue)
     return booking
@@ -612,6 +622,7 @@ async def fill_from_waitlist(
         return []
     counts = (await booking_counts(db=db, session_ids=[session.id]))[session.id]
     promoted: list[tuple[WaitlistEntry, Booking]] = []
+    left: list[WaitlistEntry] = []
     for entry in entries:
         if available_spots(rules, counts, for_aggregator=False) == 0:
             break
@@ -619,6 +630,7 @@ async def fill_from_waitlist(
             continue
         if await live_booking(db=db, session_id=session.id, customer_id=entry.customer_id):
             _end_entry(entry, WaitlistStatus.LEFT, now)  # booked meanwhile
+            left.append(entry)
             continue
         booking = Booking(
             company_id=session.company_id,
@@ -639,6 +651,8 @@ async def fill_from_waitlist(
             counts.aggregator_booked + (entry.aggregator is not None),
         )
         promoted.append((entry, booking))
+    # The aggregator hears of its members' entries that ended here (waitlist events).
+    await note_waitlist_changes(db, left + [entry for entry, _ in promoted])
     if not promoted:
         return []
     touch_session(db, session)
@@ -677,8 +691,8 @@ async def expire_waitlist(*, db: AsyncSession, session: ClassSession, activity: 
             "No place this time",
             "bookings have closed and no spot freed up: your waitlist place has expired",
         )
-        if entry.aggregator is not None:
-            waitlist_event_for_aggregator(db, entry)
+    # An aggregator's members' entries reach it as signed waitlist events.
+    await note_waitlist_changes(db, entries)
     return len(entries)
 
 
@@ -713,9 +727,3 @@ async def _tell_member(
         ),
         company_id=session.company_id,
     )
-
-
-def waitlist_event_for_aggregator(db: AsyncSession, entry: WaitlistEntry) -> None:
-    """An expired waitlist entry of an aggregator's member. The push contract has no
-    waitlist event yet (only reservation events): the partner API's `waitlistEntries`
-    shows the entry as EXPIRED."""

@@ -6,13 +6,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select, update
 
 from classbridge.models.base import utcnow
-from classbridge.models.booking import cancel_live_bookings
+from classbridge.models.booking import cancel_live_bookings, fill_from_waitlist
 from classbridge.models.customer import get_customer
 from classbridge.models.errors import DomainError, ErrorCode, invalid
 from classbridge.models.fields import TEXT_LENGTH
-from classbridge.models.outbox import touch_session
+from classbridge.models.outbox import note_waitlist_changes, touch_session
 from classbridge.models.session import lock_class_session
 from classbridge.models.sign_in_events import SignInChange, record_sign_in_event
+from classbridge.models.tables.activity import Activity
 from classbridge.models.tables.booking import (
     Booking,
     BookingSource,
@@ -20,6 +21,7 @@ from classbridge.models.tables.booking import (
     CancellationType,
 )
 from classbridge.models.tables.customer import Customer, CustomerAggregatorId
+from classbridge.models.tables.waitlist import WaitlistEntry, WaitlistStatus
 
 # Details the survivor takes over from the duplicate where it has none of its own.
 _FILLED_FROM_DUPLICATE = ("email", "phone", "birthday", "street", "zip", "city", "country")
@@ -32,8 +34,9 @@ async def merge_customers(
     survivor_id: uuid.UUID,
     merged_id: uuid.UUID,
 ) -> Customer:
-    """Fold `merged_id` into `survivor_id`: bookings and aggregator IDs move, the duplicate
-    is deleted. Where both were booked into the same session one booking is cancelled, never
+    """Fold `merged_id` into `survivor_id`: bookings, waitlist entries and aggregator IDs
+    move, the duplicate is deleted; spots a cancelled duplicate booking frees go to the
+    waitlist. Where both were booked into the same session one booking is cancelled, never
     an aggregator's reservation (see `_move_bookings`)."""
     if survivor_id == merged_id:
         raise invalid("a customer cannot be merged into itself", loc=("merged_id",))
@@ -78,9 +81,21 @@ async def _move_bookings(
     for sid in await db.scalars(select(Booking.session_id).where(live)):
         by_session[sid] = by_session.get(sid, 0) + 1
     doubled = sorted(sid for sid, n in by_session.items() if n > 1)
-    # Lock the sessions before their bookings change (as `book` does), in id order, so
-    # neither a concurrent booking nor another merge can deadlock with us.
-    sessions = [await lock_class_session(db=db, session_id=sid) for sid in doubled]
+    waiting_in = set(
+        await db.scalars(
+            select(WaitlistEntry.session_id).where(
+                col(WaitlistEntry.customer_id).in_(customers),
+                col(WaitlistEntry.status) == WaitlistStatus.WAITING,
+            )
+        )
+    )
+    # Lock the sessions before their bookings or waitlists change (as `book` does), in id
+    # order, so neither a concurrent booking nor another merge can deadlock with us.
+    locked = {
+        sid: await lock_class_session(db=db, session_id=sid)
+        for sid in sorted(set(doubled) | waiting_in)
+    }
+    sessions = [locked[sid] for sid in doubled]
     pairs: dict[uuid.UUID, list[Booking]] = {}
     for booking in await db.scalars(
         select(Booking)
@@ -114,8 +129,61 @@ async def _move_bookings(
         .values(customer_id=to_customer.id, updated_at=utcnow())
         .execution_options(synchronize_session="fetch")
     )
+    await _move_waitlist_entries(db, from_customer=from_customer, to_customer=to_customer)
     for session in sessions:
         assert session is not None
         # A cancelled duplicate frees a spot: aggregators must see the new availableSpots.
         touch_session(db, session)
         record_sign_in_event(db, SignInChange.CANCELLED, session, None)
+    for session in locked.values():
+        assert session is not None
+        activity = await db.get(Activity, session.activity_id)
+        assert activity is not None
+        # The freed spot goes to the waitlist in the same transaction, under the lock.
+        await fill_from_waitlist(db=db, session=session, activity=activity)
+
+
+async def _move_waitlist_entries(
+    db: AsyncSession, *, from_customer: Customer, to_customer: Customer
+) -> None:
+    """Waitlist entries move to the survivor (the caller holds the locks of the sessions
+    where either waits). Per session one entry may wait: where the survivor holds a
+    booking now, none does (LEFT); otherwise the earliest place is kept, the other LEFT."""
+    customers = (from_customer.id, to_customer.id)
+    waiting = list(
+        await db.scalars(
+            select(WaitlistEntry)
+            .where(
+                col(WaitlistEntry.customer_id).in_(customers),
+                col(WaitlistEntry.status) == WaitlistStatus.WAITING,
+            )
+            .order_by(col(WaitlistEntry.session_id), col(WaitlistEntry.position))
+            .execution_options(populate_existing=True)
+        )
+    )
+    booked_in = set(
+        await db.scalars(
+            select(Booking.session_id).where(
+                col(Booking.customer_id) == to_customer.id,
+                col(Booking.status) != BookingStatus.CANCELLED,
+            )
+        )
+    )
+    now = utcnow()
+    kept: set[uuid.UUID] = set()
+    ended: list[WaitlistEntry] = []
+    for entry in waiting:
+        if entry.session_id in booked_in or entry.session_id in kept:
+            entry.status = WaitlistStatus.LEFT
+            entry.ended_at = entry.updated_at = now
+            ended.append(entry)
+        else:
+            kept.add(entry.session_id)
+    await db.flush()  # the ended entries first: one waiting entry per customer and session
+    await db.execute(
+        update(WaitlistEntry)
+        .where(col(WaitlistEntry.customer_id) == from_customer.id)
+        .values(customer_id=to_customer.id, updated_at=now)
+        .execution_options(synchronize_session="fetch")
+    )
+    await note_waitlist_changes(db, ended)

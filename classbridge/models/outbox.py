@@ -9,7 +9,8 @@ so receivers can drop stale updates: `touch_session` for a session row in hand,
 When the studio side changes an aggregator's *reservation* (cancels its session, a
 waitlist promotion, a no-show, …), `note_reservation_change` owes the aggregator a
 reservation event: it grows the reservation's event version and marks it pending, in the
-same transaction (docs/aggregator-push.md, "Reservation events").
+same transaction (docs/aggregator-push.md, "Reservation events"). `note_waitlist_changes`
+does the same for an aggregator member's waitlist entry ("Waitlist events").
 """
 
 import uuid
@@ -27,8 +28,13 @@ from classbridge.models.db import notify
 from classbridge.models.tables.aggregator import Aggregator
 from classbridge.models.tables.booking import Booking
 from classbridge.models.tables.outbox import OutboxItem, OutboxKind
-from classbridge.models.tables.push import ReservationDelivery
+from classbridge.models.tables.push import (
+    EventDeliveryTable,
+    ReservationDelivery,
+    WaitlistDelivery,
+)
 from classbridge.models.tables.session import ClassSession
+from classbridge.models.tables.waitlist import WaitlistEntry
 
 
 @dataclass(frozen=True)
@@ -139,13 +145,48 @@ async def note_reservation_changes(db: AsyncSession, refs: Iterable[ReservationR
         {(r.booking_id, r.company_id, r.aggregator) for r in refs if r.aggregator is not None},
         key=lambda r: str(r[0]),  # one lock order for concurrent transactions
     )
+    await _owe_events(db, ReservationDelivery, "booking_id", rows)
+
+
+@dataclass(frozen=True)
+class WaitlistRef:
+    """Enough of a waitlist entry to owe its aggregator an event (from a RETURNING)."""
+
+    id: uuid.UUID
+    company_id: uuid.UUID
+    aggregator: Aggregator | None
+
+
+async def note_waitlist_changes(
+    db: AsyncSession, entries: Iterable[WaitlistEntry | WaitlistRef]
+) -> None:
+    """The studio side changed these waitlist entries (promoted, expired, ended one): each
+    aggregator member's entry is owed a signed waitlist event with its state at sending
+    time and a grown version (docs/aggregator-push.md, "Waitlist events"). Entries of the
+    studio's own customers are ignored; changes the aggregator made itself (joining,
+    leaving through the partner API) need no event. Call it after the change, in its
+    transaction."""
+    rows = sorted(
+        {(e.id, e.company_id, e.aggregator) for e in entries if e.aggregator is not None},
+        key=lambda r: str(r[0]),  # one lock order for concurrent transactions
+    )
+    await _owe_events(db, WaitlistDelivery, "entry_id", rows)
+
+
+async def _owe_events(
+    db: AsyncSession,
+    table: EventDeliveryTable,
+    key: str,
+    rows: list[tuple[uuid.UUID, uuid.UUID, Aggregator]],
+) -> None:
+    """Mark events owed in one upsert: a new row at version 1, or the next version."""
     if not rows:
         return
     insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(ReservationDelivery).values(
+    stmt = insert(table).values(
         [
             {
-                "booking_id": booking_id,
+                key: subject_id,
                 "company_id": company_id,
                 "aggregator": aggregator,
                 "version": 1,
@@ -153,16 +194,16 @@ async def note_reservation_changes(db: AsyncSession, refs: Iterable[ReservationR
                 "pending_gen": 1,
                 "attempts": 0,
             }
-            for booking_id, company_id, aggregator in rows
+            for subject_id, company_id, aggregator in rows
         ]
     )
     await db.execute(
         stmt.on_conflict_do_update(
-            index_elements=["booking_id"],
+            index_elements=[key],
             set_={
-                "version": ReservationDelivery.version + 1,
+                "version": table.version + 1,
                 "pending": True,
-                "pending_gen": ReservationDelivery.pending_gen + 1,
+                "pending_gen": table.pending_gen + 1,
                 "failed_at": None,
                 "attempts": 0,
                 "next_attempt_at": None,

@@ -13,6 +13,7 @@ from sqlmodel import col, select
 
 from classbridge.models import session as session_model
 from classbridge.models import session_cancellation
+from classbridge.models import waitlist as waitlist_model
 from classbridge.models.base import utcnow
 from classbridge.models.errors import DomainError, not_found
 from classbridge.models.fields import Day
@@ -101,7 +102,8 @@ async def edit_series(
     changes: SeriesEdit,
 ) -> SeriesChange:
     """Change every session of the series on `from_date` or later (not started, not
-    cancelled) with `session.edit_session`, and the template the series goes on with."""
+    cancelled) with `waitlist.edit_session` (`session.edit_session`, then promotion into
+    the spots it freed), and the template the series goes on with."""
     from_date = check(Day, from_date, name="from_date")
     await get_series(db=db, company_id=company_id, series_id=series_id)
     series = await _lock_series(db, series_id)
@@ -116,8 +118,10 @@ async def edit_series(
             one["start"] = datetime.combine(day, start_time)
         try:
             edit = SessionEdit(**one)
+            # Through models.waitlist: spots a raised capacity or aggregator limit frees
+            # go to the session's waitlist under the lock the edit took.
             edited.append(
-                await session_model.edit_session(
+                await waitlist_model.edit_session(
                     db=db, company_id=company_id, session_id=session.id, changes=edit
                 )
             )

@@ -8,21 +8,21 @@ were when that row was written. Editing or moving a session afterwards changes n
 here; a correction of a booking (a check-in taken back, a no-show marked after all) is a
 new history row, and the booking then counts by it in its session's month.
 
-Every report is one SQL statement, whatever the period or the number of bookings.
+Every report is one SQL statement, whatever the period, the number of bookings or how
+many levels of detail are asked for together.
 """
 
 import enum
 import uuid
-from collections.abc import AsyncGenerator
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, Collection, Sequence
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from pydantic import ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, func, select
+from sqlmodel import col, func
 
 from classbridge.models.company import get_venue
 from classbridge.models.fields import REFUSED
@@ -69,8 +69,19 @@ class Breakdown(enum.StrEnum):
     """... and the aggregator's member id."""
 
 
-@dataclass(frozen=True)
-class VisitCounts:
+class VisitRow(NamedTuple):
+    """One row of the report, flat (a tuple: thousands are built per report)."""
+
+    aggregator: Aggregator
+    month: str
+    """`YYYY-MM`, venue-local."""
+    venue_id: uuid.UUID
+    venue_name: str
+    activity_id: uuid.UUID | None
+    """ACTIVITY rows only."""
+    activity_name: str | None
+    member_id: str | None
+    """MEMBER rows only: the aggregator's member id."""
     check_ins: int
     late_cancellations: int
     no_shows: int
@@ -80,22 +91,27 @@ class VisitCounts:
     """Still booked: the session has not been signed in (or not yet taken place)."""
 
 
-@dataclass(frozen=True)
-class VisitRow:
-    aggregator: Aggregator
-    month: str
-    """`YYYY-MM`, venue-local."""
-    venue_id: uuid.UUID
-    venue_name: str
-    counts: VisitCounts
-    activity_id: uuid.UUID | None = None
-    activity_name: str | None = None
-    member_id: str | None = None
+_KEYS = {
+    Breakdown.VENUE: ("aggregator", "session_month", "venue_id"),
+    Breakdown.ACTIVITY: ("aggregator", "session_month", "venue_id", "activity_id"),
+    Breakdown.MEMBER: ("aggregator", "session_month", "venue_id", "member_id"),
+}
 
 
-def _statement(company_id: uuid.UUID, query: VisitReportQuery, by: Breakdown) -> Any:
+def _statement(company_id: uuid.UUID, query: VisitReportQuery, levels: Sequence[Breakdown]) -> Any:
+    """One statement for the rows of every level asked for: the latest history row of each
+    booking is found once (a CTE) and grouped per level; the levels' rows come one level
+    after the other (the first column says which), each in key order."""
     h = BookingHistory
-    history = select(h).where(
+    history = sa.select(  # sqlmodel's select() stops its overloads at four columns
+        col(h.aggregator),
+        col(h.session_month),
+        col(h.venue_id),
+        col(h.activity_id),
+        col(h.member_id),
+        col(h.status),
+        col(h.cancellation_type),
+    ).where(
         col(h.company_id) == company_id,
         col(h.source) == BookingSource.AGGREGATOR,
         col(h.session_local_date) >= query.from_date,
@@ -109,59 +125,51 @@ def _statement(company_id: uuid.UUID, query: VisitReportQuery, by: Breakdown) ->
     # change of a booking holds its session's lock). An anti-join on the (booking_id, id)
     # index: no later row of the same booking.
     later = sa.orm.aliased(BookingHistory)
-    rows = history.where(
+    latest = history.where(
         ~sa.exists().where(col(later.booking_id) == col(h.booking_id), col(later.id) > col(h.id))
-    ).subquery()
-    cancelled = rows.c.status == BookingStatus.CANCELLED
+    ).cte("latest")
+    cancelled = latest.c.status == BookingStatus.CANCELLED
 
-    def count(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
-        return func.count().filter(condition)
+    def count(condition: sa.ColumnElement[bool], name: str) -> Any:
+        return func.count().filter(condition).label(name)
 
-    keys: list[Any] = [
-        rows.c.aggregator,
-        rows.c.session_month,
-        rows.c.venue_id,
-        col(Venue.name),
+    counts = [
+        count(latest.c.status == BookingStatus.CHECKED_IN, "check_ins"),
+        count(cancelled & (latest.c.cancellation_type == CancellationType.LATE), "late"),
+        count(latest.c.status == BookingStatus.NO_SHOW, "no_shows"),
+        count(cancelled & (latest.c.cancellation_type == CancellationType.EARLY), "early"),
+        count(cancelled & (latest.c.cancellation_type == CancellationType.SESSION), "session"),
+        count(latest.c.status == BookingStatus.BOOKED, "open"),
     ]
-    if by is Breakdown.ACTIVITY:
-        keys += [rows.c.activity_id, col(Activity.name)]
-    if by is Breakdown.MEMBER:
-        keys += [rows.c.member_id]
-    stmt = (
-        sa.select(
-            *keys,
-            count(rows.c.status == BookingStatus.CHECKED_IN),
-            count(cancelled & (rows.c.cancellation_type == CancellationType.LATE)),
-            count(rows.c.status == BookingStatus.NO_SHOW),
-            count(cancelled & (rows.c.cancellation_type == CancellationType.EARLY)),
-            count(cancelled & (rows.c.cancellation_type == CancellationType.SESSION)),
-            count(rows.c.status == BookingStatus.BOOKED),
-        )
-        .join(Venue, col(Venue.id) == rows.c.venue_id)
-        .group_by(*keys)
-        .order_by(*keys)
-    )
-    if by is Breakdown.ACTIVITY:
-        stmt = stmt.join(Activity, col(Activity.id) == rows.c.activity_id)
-    return stmt
-
-
-def _row(values: sa.Row, by: Breakdown) -> VisitRow:  # type: ignore[type-arg]
-    aggregator, month, venue_id, venue_name, *rest = values
-    activity_id = activity_name = member_id = None
-    if by is Breakdown.ACTIVITY:
-        activity_id, activity_name, *rest = rest
-    if by is Breakdown.MEMBER:
-        member_id, *rest = rest
-    return VisitRow(
-        aggregator=Aggregator(aggregator),
-        month=month,
-        venue_id=venue_id,
-        venue_name=venue_name,
-        counts=VisitCounts(*rest),
-        activity_id=activity_id,
-        activity_name=activity_name,
-        member_id=member_id,
+    # Typed NULLs where a level has no such key: the union's first branch types every row.
+    no_activity_id = sa.cast(sa.null(), h.__table__.c.activity_id.type)  # type: ignore[attr-defined]
+    no_text = sa.cast(sa.null(), sa.String)
+    branches = []
+    for level in levels:
+        keys = [latest.c[k] for k in _KEYS[level]]
+        grouped = sa.select(*keys, *counts).group_by(*keys).subquery()
+        branch = sa.select(
+            sa.literal(levels.index(level)).label("level"),
+            grouped.c.aggregator,
+            grouped.c.session_month,
+            grouped.c.venue_id,
+            col(Venue.name).label("venue_name"),
+            # Labelled alike in every branch: the union's columns are named by the first.
+            (grouped.c.activity_id if level is Breakdown.ACTIVITY else no_activity_id).label(
+                "activity_id"
+            ),
+            (col(Activity.name) if level is Breakdown.ACTIVITY else no_text).label("activity_name"),
+            (grouped.c.member_id if level is Breakdown.MEMBER else no_text).label("member_id"),
+            *(grouped.c[c.name] for c in counts),
+        ).join(Venue, col(Venue.id) == grouped.c.venue_id)
+        if level is Breakdown.ACTIVITY:
+            branch = branch.join(Activity, col(Activity.id) == grouped.c.activity_id)
+        branches.append(branch)
+    union = sa.union_all(*branches) if len(branches) > 1 else branches[0]
+    ordered = union.subquery("report")
+    c = ordered.c  # in each level, by its keys (a name follows its id)
+    return sa.select(ordered).order_by(
+        c.level, c.aggregator, c.session_month, c.venue_id, c.activity_id, c.member_id
     )
 
 
@@ -171,24 +179,48 @@ async def check_scope(*, db: AsyncSession, company_id: uuid.UUID, query: VisitRe
         await get_venue(db=db, company_id=company_id, venue_id=query.venue_id)
 
 
+async def visit_reports(
+    *,
+    db: AsyncSession,
+    company_id: uuid.UUID,
+    query: VisitReportQuery,
+    levels: Collection[Breakdown],
+) -> dict[Breakdown, list[VisitRow]]:
+    """The report's rows at several levels of detail, in one statement (the caller checked
+    the scope with `check_scope`)."""
+    asked = [b for b in Breakdown if b in levels]
+    found: dict[Breakdown, list[VisitRow]] = {b: [] for b in asked}
+    if not asked:
+        return found
+    make = VisitRow._make
+    lists = [found[b] for b in asked]
+    # Core, not the ORM session's execute: plain rows, without the ORM's per-row loading.
+    connection = await db.connection()
+    for row in await connection.execute(_statement(company_id, query, asked)):
+        lists[row[0]].append(make(row[1:]))
+    return found
+
+
 async def visit_report(
     *, db: AsyncSession, company_id: uuid.UUID, query: VisitReportQuery, by: Breakdown
 ) -> list[VisitRow]:
     """The report's rows at one level of detail (one statement; a venue of another company
     is reported as not found, as an unknown one)."""
     await check_scope(db=db, company_id=company_id, query=query)
-    rows = await db.execute(_statement(company_id, query, by))
-    return [_row(r, by) for r in rows]
+    return (await visit_reports(db=db, company_id=company_id, query=query, levels=[by]))[by]
 
 
 async def stream_visit_report(
     *, db: AsyncSession, company_id: uuid.UUID, query: VisitReportQuery, by: Breakdown
-) -> AsyncGenerator[VisitRow]:
-    """The same rows, read as they are sent (for the CSV download)."""
+) -> AsyncGenerator[list[VisitRow]]:
+    """The same rows in batches, read as they are sent (for the CSV download)."""
     await check_scope(db=db, company_id=company_id, query=query)
     # Fetched in batches: row by row, each fetch would be a round trip (a thread hop on
     # SQLite) costing more than the row.
-    result = await db.stream(_statement(company_id, query, by).execution_options(yield_per=500))
+    connection = await db.connection()
+    result = await connection.stream(
+        _statement(company_id, query, [by]).execution_options(yield_per=1000)
+    )
+    make = VisitRow._make
     async for batch in result.partitions():
-        for r in batch:
-            yield _row(r, by)
+        yield [make(r[1:]) for r in batch]

@@ -22,7 +22,7 @@ from classbridge.models.errors import DomainError, ErrorCode, not_found
 from classbridge.models.fields import MAX_OFFSET_MINUTES
 from classbridge.models.inputs.activity import RegistrationRules
 from classbridge.models.inputs.session import SessionEdit
-from classbridge.models.outbox import upcoming
+from classbridge.models.outbox import note_waitlist_changes, upcoming
 from classbridge.models.sign_in_events import SignInChange, record_sign_in_event
 from classbridge.models.tables.activity import Activity
 from classbridge.models.tables.aggregator import Aggregator
@@ -140,6 +140,8 @@ async def leave_waitlist(
     session.updated_at = now
     await db.flush()
     record_sign_in_event(db, SignInChange.WAITLIST_CHANGED, session, None)
+    if by_aggregator is None:  # the studio ended a member's entry: the aggregator is told
+        await note_waitlist_changes(db, [entry])
     return entry
 
 

@@ -303,3 +303,48 @@ async def test_the_report_costs_the_same_statements_for_a_few_bookings_and_for_m
         counted = len(list(await db.scalars(select(Booking.id))))
     assert counted == 21
     assert await statements() == few
+
+
+ROWS_ONLY = """
+query($from: Date!, $to: Date!) {
+  aggregatorVisitReport(from: $from, to: $to) { rows { month checkIns } }
+}
+"""
+THROUGH_FRAGMENTS = """
+query($from: Date!, $to: Date!) { aggregatorVisitReport(from: $from, to: $to) { ...lists } }
+fragment lists on AggregatorVisitReport {
+  rows { month checkIns }
+  ... on AggregatorVisitReport { byActivity { activityName checkIns } }
+  byMember { memberId checkIns }
+}
+"""
+
+
+async def test_every_list_of_the_report_is_read_by_one_statement(
+    client: httpx.AsyncClient, studio: Studio, query_counter: QueryCounter
+) -> None:
+    """The lists a request selects (also through fragments) are read together: asking for
+    both drill-downs costs no statement more than the venue rows alone."""
+    await connect(studio, limit=None)
+    for days in (2, 3):
+        session = await studio.session(days_ahead=days)
+        for n in range(3):
+            await _reserve(studio, session, days * 10 + n)
+
+    async def run(document: str) -> tuple[int, dict[str, Any]]:
+        query_counter.count = 0
+        body = await gql(client, document, _period(), token=studio.token)
+        assert not body.get("errors"), body
+        return query_counter.count, body["data"]["aggregatorVisitReport"]
+
+    rows_only, _ = await run(ROWS_ONLY)
+    everything, report = await run(REPORT)
+    fragments, through_fragments = await run(THROUGH_FRAGMENTS)
+    assert rows_only == everything == fragments
+    assert sorted(r["memberId"] for r in through_fragments["byMember"]) == sorted(
+        r["memberId"] for r in report["byMember"]
+    )
+    assert len(report["byMember"]) == 6
+    assert [r["activityName"] for r in through_fragments["byActivity"]] == [
+        r["activityName"] for r in report["byActivity"]
+    ]

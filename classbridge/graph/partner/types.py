@@ -483,7 +483,10 @@ async def sessions_of(info: PartnerInfo, rows: Sequence[ClassSession]) -> list[S
     return sessions
 
 
-@strawberry.type(description="A member's place in a session, booked by you.")
+@strawberry.type(
+    description="A member's place in a session, booked by you (or by a waitlist promotion of "
+    "your member's WaitlistEntry)."
+)
 class Reservation:
     row: strawberry.Private[tables.Booking]
 
@@ -546,7 +549,9 @@ _WAITLIST_STATUS = {
     description="Your member waiting for a spot in a full session. When a spot frees before "
     "the booking window closes, the first in line (within your spot limit) is booked: the "
     "entry becomes WAITLIST_ENTRY_STATUS_PROMOTED with its reservation. Entries still waiting "
-    "when the window closes become WAITLIST_ENTRY_STATUS_EXPIRED."
+    "when the window closes become WAITLIST_ENTRY_STATUS_EXPIRED. Changes the studio side "
+    "makes (promoted, expired, ended by staff) are also pushed as signed waitlist events "
+    "with these status names (docs/aggregator-push.md)."
 )
 class WaitlistEntry:
     row: strawberry.Private[tables.WaitlistEntry]

@@ -1,11 +1,13 @@
 """Staff queries: every one scoped to the caller's company."""
 
 import uuid
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Annotated, cast
 
 import strawberry
 from strawberry.scalars import JSON
+from strawberry.types.nodes import SelectedField, Selection
 
 from classbridge.graph.context import Info
 from classbridge.graph.ids import parse_id
@@ -273,7 +275,9 @@ class StaffQuery:
         )
         async with info.context.read() as db:
             await visit_report.check_scope(db=db, company_id=actor.company_id, query=query)
-        return AggregatorVisitReport(company_id=actor.company_id, query=query)
+        return AggregatorVisitReport(
+            company_id=actor.company_id, query=query, levels=_visit_report_levels(info)
+        )
 
     @strawberry.field(
         description="A session's sign-in list with its counts.", permission_classes=[AnyStaff]
@@ -286,3 +290,28 @@ class StaffQuery:
             counts=await session.load_counts(info),
             waitlist=await session.load_waitlist(info),
         )
+
+
+_VISIT_REPORT_LEVELS = {
+    "rows": visit_report.Breakdown.VENUE,
+    "byActivity": visit_report.Breakdown.ACTIVITY,
+    "byMember": visit_report.Breakdown.MEMBER,
+}
+
+
+def _visit_report_levels(info: Info) -> frozenset[visit_report.Breakdown]:
+    """The report's lists this request selects (through fragments too), so that one
+    statement reads them all."""
+    levels: set[visit_report.Breakdown] = set()
+
+    def walk(selections: Sequence[Selection]) -> None:
+        for selection in selections:
+            if isinstance(selection, SelectedField):
+                if selection.name in _VISIT_REPORT_LEVELS:
+                    levels.add(_VISIT_REPORT_LEVELS[selection.name])
+            else:  # a fragment spread or an inline fragment
+                walk(selection.selections)
+
+    for field in info.selected_fields:
+        walk(field.selections)
+    return frozenset(levels)

@@ -1,7 +1,8 @@
 """Types of the staff API, in the studio's own words."""
 
+import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import TypeVar, cast
@@ -753,79 +754,78 @@ async def bookings_of(info: Info, rows: Sequence[tables.Booking]) -> list[Bookin
     return bookings
 
 
+def _venue_id(self: visit_report.VisitRow) -> strawberry.ID:
+    return strawberry.ID(str(self.venue_id))
+
+
+def _activity_id(self: visit_report.VisitRow) -> strawberry.ID | None:
+    return strawberry.ID(str(self.activity_id)) if self.activity_id is not None else None
+
+
 @strawberry.type(
     description="Aggregator bookings of one aggregator, venue-local month and venue (and, in "
     "the drill-downs, activity or member id), counted by each booking's latest entry in the "
     "booking history (docs/aggregator-visit-report.md)."
 )
 class AggregatorVisitRow:
-    row: strawberry.Private[visit_report.VisitRow]
+    """Resolved straight from the domain's `visit_report.VisitRow` tuples: the plain
+    fields are their attributes, the ids are read by functions of the tuple. A report has
+    thousands of rows; building an object per row cost more than the rest of the row."""
 
-    @strawberry.field
-    def aggregator(self) -> Aggregator:
-        return self.row.aggregator
+    aggregator: Aggregator
+    month: str = strawberry.field(description="YYYY-MM, venue-local (the session's month).")
+    venue_id: strawberry.ID = strawberry.field(resolver=_venue_id)
+    venue_name: str
+    activity_id: strawberry.ID | None = strawberry.field(
+        resolver=_activity_id, description="In `byActivity` only."
+    )
+    activity_name: str | None = strawberry.field(description="In `byActivity` only.")
+    member_id: str | None = strawberry.field(
+        description="In `byMember` only: the aggregator's member id."
+    )
+    check_ins: int = strawberry.field(description="Visits: bookings signed in.")
+    late_cancellations: int = strawberry.field(
+        description="Cancelled after the free-cancellation period."
+    )
+    no_shows: int = strawberry.field(
+        description="Booked, not cancelled, marked as not having come."
+    )
+    early_cancellations: int = strawberry.field(
+        description="Cancelled within the free-cancellation period."
+    )
+    session_cancellations: int = strawberry.field(
+        description="Cancelled because the studio cancelled the session."
+    )
+    open: int = strawberry.field(
+        description="Still booked: neither signed in nor marked as no-show."
+    )
 
-    @strawberry.field(description="YYYY-MM, venue-local (the session's month).")
-    def month(self) -> str:
-        return self.row.month
 
-    @strawberry.field
-    def venue_id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.venue_id))
-
-    @strawberry.field
-    def venue_name(self) -> str:
-        return self.row.venue_name
-
-    @strawberry.field(description="In `byActivity` only.")
-    def activity_id(self) -> strawberry.ID | None:
-        aid = self.row.activity_id
-        return strawberry.ID(str(aid)) if aid is not None else None
-
-    @strawberry.field(description="In `byActivity` only.")
-    def activity_name(self) -> str | None:
-        return self.row.activity_name
-
-    @strawberry.field(description="In `byMember` only: the aggregator's member id.")
-    def member_id(self) -> str | None:
-        return self.row.member_id
-
-    @strawberry.field(description="Visits: bookings signed in.")
-    def check_ins(self) -> int:
-        return self.row.counts.check_ins
-
-    @strawberry.field(description="Cancelled after the free-cancellation period.")
-    def late_cancellations(self) -> int:
-        return self.row.counts.late_cancellations
-
-    @strawberry.field(description="Booked, not cancelled, marked as not having come.")
-    def no_shows(self) -> int:
-        return self.row.counts.no_shows
-
-    @strawberry.field(description="Cancelled within the free-cancellation period.")
-    def early_cancellations(self) -> int:
-        return self.row.counts.early_cancellations
-
-    @strawberry.field(description="Cancelled because the studio cancelled the session.")
-    def session_cancellations(self) -> int:
-        return self.row.counts.session_cancellations
-
-    @strawberry.field(description="Still booked: neither signed in nor marked as no-show.")
-    def open(self) -> int:
-        return self.row.counts.open
+VisitRows = dict[visit_report.Breakdown, list[visit_report.VisitRow]]
 
 
 @strawberry.type(description="What aggregators owe for: visits, late cancellations, no-shows.")
 class AggregatorVisitReport:
     company_id: strawberry.Private[uuid.UUID]
     query: strawberry.Private[visit_report.VisitReportQuery]
+    levels: strawberry.Private[frozenset[visit_report.Breakdown]]
+    """The levels the request selects: read together, in one statement."""
+    read: strawberry.Private[asyncio.Future[VisitRows] | None] = None
 
     async def _rows(self, info: Info, by: visit_report.Breakdown) -> list[AggregatorVisitRow]:
+        if self.read is None:  # the first of the fields reads for all (they run concurrently)
+            self.read = asyncio.ensure_future(self._read(info, self.levels | {by}))
+        found = await self.read
+        if by not in found:  # not foreseen (should not happen): read it alone
+            found = await self._read(info, {by})
+        # The tuples are the rows (see AggregatorVisitRow).
+        return cast(list[AggregatorVisitRow], found[by])
+
+    async def _read(self, info: Info, levels: Collection[visit_report.Breakdown]) -> VisitRows:
         async with info.context.read() as db:
-            rows = await visit_report.visit_report(
-                db=db, company_id=self.company_id, query=self.query, by=by
+            return await visit_report.visit_reports(
+                db=db, company_id=self.company_id, query=self.query, levels=levels
             )
-        return [AggregatorVisitRow(row=r) for r in rows]
 
     @strawberry.field(description="Per aggregator, month and venue.")
     async def rows(self, info: Info) -> list[AggregatorVisitRow]:

@@ -1,6 +1,7 @@
 """Claiming deliveries under a lease, and recording what came of sending them."""
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -9,7 +10,13 @@ from sqlmodel import SQLModel, col, func, select, update
 from classbridge.models.base import UTCDateTime, utcnow
 from classbridge.models.push.delivery import Ack, Claimed
 from classbridge.models.tables.aggregator import Aggregator
-from classbridge.models.tables.push import MAX_ERROR_LENGTH, PushDelivery, ReservationDelivery
+from classbridge.models.tables.push import (
+    MAX_ERROR_LENGTH,
+    EventDeliveryTable,
+    PushDelivery,
+    ReservationDelivery,
+    WaitlistDelivery,
+)
 
 
 async def claim_deliveries(
@@ -150,7 +157,7 @@ async def record_failure(
 async def fail_leased(
     *,
     db: AsyncSession,
-    table: type[PushDelivery] | type[ReservationDelivery],
+    table: type[PushDelivery] | type[ReservationDelivery] | type[WaitlistDelivery],
     token: str,
     ids: list[int],
     error: str,
@@ -195,3 +202,113 @@ async def next_due(*, db: AsyncSession, aggregators: list[Aggregator]) -> dateti
         )
     )
     return earliest
+
+
+# -- events (reservation and waitlist events): one row per subject, a version that grows --
+
+
+def _event_due(
+    table: EventDeliveryTable, aggregator: Aggregator, now: datetime
+) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        col(table.aggregator) == aggregator,
+        col(table.pending).is_(True),
+        col(table.failed_at).is_(None),
+        sa.or_(col(table.next_attempt_at).is_(None), col(table.next_attempt_at) <= now),
+        sa.or_(col(table.lease_until).is_(None), col(table.lease_until) <= now),
+    )
+
+
+async def claim_events(
+    *,
+    db: AsyncSession,
+    table: EventDeliveryTable,
+    subject: str,
+    aggregator: Aggregator,
+    token: str,
+    limit: int,
+    lease: timedelta,
+) -> list[tuple[int, Any, int, int, int]]:
+    """Take the lease on up to `limit` due events of one table, as `claim_deliveries` does
+    for sessions (the same CTE, for the same reason); rows of (id, `subject` (the column
+    naming the reservation or entry), version, pending_gen, attempts)."""
+    now = utcnow()
+    due = _event_due(table, aggregator, now)
+    pick = select(col(table.id)).where(due).order_by(col(table.id)).limit(limit)
+    if db.get_bind().dialect.name == "postgresql":
+        pick = pick.with_for_update(skip_locked=True)
+    picked = pick.cte("picked")
+    rows = (
+        await db.execute(
+            update(table)
+            .where(col(table.id) == picked.c.id, due)
+            .values(lease_token=token, lease_until=now + lease, last_attempt_at=now)
+            .returning(
+                col(table.id),
+                getattr(table, subject),
+                col(table.version),
+                col(table.pending_gen),
+                col(table.attempts),
+            )
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
+    return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+
+async def record_event_acks(
+    *, db: AsyncSession, table: EventDeliveryTable, token: str, acked: list[tuple[int, int, int]]
+) -> None:
+    """The aggregator has these (id, version, pending_gen); a change noted meanwhile keeps
+    the row pending."""
+    for row_id, version, pending_gen in acked:
+        await db.execute(
+            update(table)
+            .where(col(table.id) == row_id, col(table.lease_token) == token)
+            .values(
+                acked_version=sa.case(
+                    (col(table.acked_version) > version, table.acked_version),
+                    else_=version,
+                ),
+                acked_at=utcnow(),
+                pending=col(table.pending_gen) != pending_gen,
+                attempts=0,
+                next_attempt_at=None,
+                failed_at=None,
+                last_error=None,
+                lease_token=None,
+                lease_until=None,
+            )
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def retry_failed_events(
+    *, db: AsyncSession, table: EventDeliveryTable, aggregator: Aggregator
+) -> int:
+    """Reconciliation: failed events get a fresh set of attempts."""
+    result = await db.execute(
+        update(table)
+        .where(col(table.aggregator) == aggregator, col(table.failed_at).is_not(None))
+        .values(pending=True, failed_at=None, attempts=0, next_attempt_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def next_event_due(
+    *, db: AsyncSession, table: EventDeliveryTable, aggregators: list[Aggregator]
+) -> datetime | None:
+    """When the earliest pending event (waiting for a retry or a lease) becomes claimable."""
+    if not aggregators:
+        return None
+    rows = await db.execute(
+        select(table.next_attempt_at, table.lease_until).where(
+            col(table.aggregator).in_(aggregators),
+            col(table.pending).is_(True),
+            col(table.failed_at).is_(None),
+        )
+    )
+    now = utcnow()
+    moments = [max([m for m in row if m is not None], default=now) for row in rows]
+    return min(moments, default=None)

@@ -5,12 +5,16 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select, update
+from sqlmodel import col, select
 
-from classbridge.models.base import utcnow
-from classbridge.models.push.claims import fail_leased
+from classbridge.models.push.claims import (
+    claim_events,
+    fail_leased,
+    next_event_due,
+    record_event_acks,
+    retry_failed_events,
+)
 from classbridge.models.tables.aggregator import Aggregator
 from classbridge.models.tables.booking import Booking
 from classbridge.models.tables.customer import CustomerAggregatorId
@@ -37,45 +41,20 @@ class ReservationState:
     member_id: str | None
 
 
-def _due(aggregator: Aggregator, now: datetime) -> sa.ColumnElement[bool]:
-    r = ReservationDelivery
-    return sa.and_(
-        col(r.aggregator) == aggregator,
-        col(r.pending).is_(True),
-        col(r.failed_at).is_(None),
-        sa.or_(col(r.next_attempt_at).is_(None), col(r.next_attempt_at) <= now),
-        sa.or_(col(r.lease_until).is_(None), col(r.lease_until) <= now),
-    )
-
-
 async def claim_reservations(
     *, db: AsyncSession, aggregator: Aggregator, token: str, limit: int, lease: timedelta
 ) -> list[ClaimedReservation]:
     """Take the lease on up to `limit` due events (as `claim_deliveries` does for sessions)."""
-    now = utcnow()
-    due = _due(aggregator, now)
-    pick = select(col(ReservationDelivery.id)).where(due).order_by(col(ReservationDelivery.id))
-    pick = pick.limit(limit)
-    if db.get_bind().dialect.name == "postgresql":
-        pick = pick.with_for_update(skip_locked=True)
-    picked = pick.cte("picked")
-    rows = (
-        await db.execute(
-            update(ReservationDelivery)
-            .where(col(ReservationDelivery.id) == picked.c.id, due)
-            .values(lease_token=token, lease_until=now + lease, last_attempt_at=now)
-            .returning(
-                col(ReservationDelivery.id),
-                col(ReservationDelivery.booking_id),
-                col(ReservationDelivery.version),
-                col(ReservationDelivery.pending_gen),
-                col(ReservationDelivery.attempts),
-            )
-            .execution_options(synchronize_session=False)
-        )
-    ).all()
-    # A claimed row has its primary key: `id` is only None before the first flush.
-    return [ClaimedReservation(*r) for r in rows]  # type: ignore[arg-type]
+    rows = await claim_events(
+        db=db,
+        table=ReservationDelivery,
+        subject="booking_id",
+        aggregator=aggregator,
+        token=token,
+        limit=limit,
+        lease=lease,
+    )
+    return [ClaimedReservation(*r) for r in rows]
 
 
 async def reservation_states(
@@ -85,8 +64,21 @@ async def reservation_states(
     nothing left to tell and is left out)."""
     ids = [c.booking_id for c in claimed]
     bookings = {b.id: b for b in await db.scalars(select(Booking).where(col(Booking.id).in_(ids)))}
+    members = await member_ids(
+        db=db, aggregator=aggregator, customer_ids={b.customer_id for b in bookings.values()}
+    )
+    return [
+        ReservationState(c, bookings[c.booking_id], members.get(bookings[c.booking_id].customer_id))
+        for c in claimed
+        if c.booking_id in bookings
+    ]
+
+
+async def member_ids(
+    *, db: AsyncSession, aggregator: Aggregator, customer_ids: set[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """The aggregator's member id of each customer (the newest, should there be several)."""
     members: dict[uuid.UUID, str] = {}
-    customer_ids = {b.customer_id for b in bookings.values()}
     for customer_id, external_id in await db.execute(
         select(CustomerAggregatorId.customer_id, CustomerAggregatorId.external_id)
         .where(
@@ -96,42 +88,19 @@ async def reservation_states(
         .order_by(col(CustomerAggregatorId.created_at).desc())
     ):
         members.setdefault(customer_id, external_id)
-    return [
-        ReservationState(c, bookings[c.booking_id], members.get(bookings[c.booking_id].customer_id))
-        for c in claimed
-        if c.booking_id in bookings
-    ]
+    return members
 
 
 async def record_reservation_acks(
     *, db: AsyncSession, token: str, claimed: list[ClaimedReservation]
 ) -> None:
     """The aggregator has these versions; a change noted meanwhile keeps the row pending."""
-    for c in claimed:
-        await db.execute(
-            update(ReservationDelivery)
-            .where(
-                col(ReservationDelivery.id) == c.id, col(ReservationDelivery.lease_token) == token
-            )
-            .values(
-                acked_version=sa.case(
-                    (
-                        col(ReservationDelivery.acked_version) > c.version,
-                        ReservationDelivery.acked_version,
-                    ),
-                    else_=c.version,
-                ),
-                acked_at=utcnow(),
-                pending=col(ReservationDelivery.pending_gen) != c.pending_gen,
-                attempts=0,
-                next_attempt_at=None,
-                failed_at=None,
-                last_error=None,
-                lease_token=None,
-                lease_until=None,
-            )
-            .execution_options(synchronize_session=False)
-        )
+    await record_event_acks(
+        db=db,
+        table=ReservationDelivery,
+        token=token,
+        acked=[(c.id, c.version, c.pending_gen) for c in claimed],
+    )
 
 
 async def record_reservation_failure(
@@ -155,32 +124,11 @@ async def record_reservation_failure(
 
 async def retry_failed_reservations(*, db: AsyncSession, aggregator: Aggregator) -> int:
     """Reconciliation: failed events get a fresh set of attempts."""
-    result = await db.execute(
-        update(ReservationDelivery)
-        .where(
-            col(ReservationDelivery.aggregator) == aggregator,
-            col(ReservationDelivery.failed_at).is_not(None),
-        )
-        .values(pending=True, failed_at=None, attempts=0, next_attempt_at=None)
-        .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return await retry_failed_events(db=db, table=ReservationDelivery, aggregator=aggregator)
 
 
 async def next_reservation_due(
     *, db: AsyncSession, aggregators: list[Aggregator]
 ) -> datetime | None:
     """When the earliest pending event (waiting for a retry or a lease) becomes claimable."""
-    if not aggregators:
-        return None
-    r = ReservationDelivery
-    rows = await db.execute(
-        select(r.next_attempt_at, r.lease_until).where(
-            col(r.aggregator).in_(aggregators),
-            col(r.pending).is_(True),
-            col(r.failed_at).is_(None),
-        )
-    )
-    now = utcnow()
-    moments = [max([m for m in row if m is not None], default=now) for row in rows]
-    return min(moments, default=None)
+    return await next_event_due(db=db, table=ReservationDelivery, aggregators=aggregators)

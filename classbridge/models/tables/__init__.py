@@ -35,6 +35,7 @@ from classbridge.models.tables.push import (
     PushDelivery,
     PushState,
     ReservationDelivery,
+    WaitlistDelivery,
 )
 from classbridge.models.tables.session import AggregatorMode, ClassSession, SessionSeries
 from classbridge.models.tables.staff import (
@@ -88,6 +89,7 @@ __all__ = [
     "StaffToken",
     "StaffUser",
     "Venue",
+    "WaitlistDelivery",
     "WaitlistEntry",
     "WaitlistStatus",
 ]

@@ -91,3 +91,37 @@ class ReservationDelivery(SQLModel, table=True):
     last_attempt_at: datetime | None = timestamp_field()
     failed_at: datetime | None = timestamp_field()
     last_error: str | None = Field(default=None, max_length=MAX_ERROR_LENGTH)
+
+
+class WaitlistDelivery(SQLModel, table=True):
+    """What one aggregator has been told of one of its members' waitlist entries that the
+    studio side changed (promoted, expired, ended by staff), and whether a newer state is
+    owed. The same columns and rules as `ReservationDelivery`, keyed by the entry
+    (docs/aggregator-push.md, "Waitlist events")."""
+
+    __tablename__ = "waitlist_delivery"
+    __table_args__ = (
+        sa.Index("ix_waitlist_delivery_due", "aggregator", "pending", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    entry_id: uuid.UUID = Field(foreign_key="waitlist_entry.id", unique=True, ondelete="CASCADE")
+    company_id: uuid.UUID = Field(foreign_key="company.id", index=True, ondelete="CASCADE")
+    aggregator: Aggregator = Field(sa_type=enum_type(Aggregator))
+    version: int = 1
+    pending: bool = True
+    pending_gen: int = 1
+    attempts: int = 0
+    next_attempt_at: datetime | None = timestamp_field()
+    lease_token: str | None = Field(default=None, max_length=64)
+    lease_until: datetime | None = timestamp_field()
+    acked_version: int | None = None
+    acked_at: datetime | None = timestamp_field()
+    last_attempt_at: datetime | None = timestamp_field()
+    failed_at: datetime | None = timestamp_field()
+    last_error: str | None = Field(default=None, max_length=MAX_ERROR_LENGTH)
+
+
+EventDeliveryTable = type[ReservationDelivery] | type[WaitlistDelivery]
+"""The delivery tables of events (one row per reservation or waitlist entry), claimed,
+acknowledged and retried by the same functions (models/push/claims.py)."""
