@@ -148,6 +148,28 @@ async def active_aggregators(*, db: AsyncSession, company_id: uuid.UUID) -> list
     return list(rows)
 
 
+async def aggregators_taking_bookings(
+    *, db: AsyncSession, company_id: uuid.UUID, venue_id: uuid.UUID, among: Collection[Aggregator]
+) -> set[Aggregator]:
+    """Of `among`, the aggregators whose members may be booked at this venue now: the
+    company's extension is ACTIVE and the venue is offered to them (as for makeReservation)."""
+    if not among:
+        return set()
+    rows = await db.scalars(
+        select(col(AggregatorExtension.aggregator)).where(
+            AggregatorExtension.company_id == company_id,
+            AggregatorExtension.status == ExtensionStatus.ACTIVE,
+            sa.or_(
+                *(
+                    sa.and_(col(AggregatorExtension.aggregator) == a, venue_offered(venue_id, a))
+                    for a in set(among)
+                )
+            ),
+        )
+    )
+    return set(rows)
+
+
 async def venue_links(
     *, db: AsyncSession, aggregator: Aggregator, venue_ids: Collection[uuid.UUID]
 ) -> dict[uuid.UUID, str]:

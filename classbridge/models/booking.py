@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, func, select, update
 
+from classbridge.models.aggregator import aggregators_taking_bookings
 from classbridge.models.base import utcnow
 from classbridge.models.customer import get_customer
 from classbridge.models.email import queue_email
@@ -621,12 +622,23 @@ async def fill_from_waitlist(
     if not entries:
         return []
     counts = (await booking_counts(db=db, session_ids=[session.id]))[session.id]
+    # A member of an aggregator that may not book here now (extension deactivated, venue
+    # withdrawn) is passed over and keeps their place, as when it has no spot left.
+    taking = await aggregators_taking_bookings(
+        db=db,
+        company_id=session.company_id,
+        venue_id=session.venue_id,
+        among={e.aggregator for e in entries if e.aggregator is not None},
+    )
     promoted: list[tuple[WaitlistEntry, Booking]] = []
     left: list[WaitlistEntry] = []
     for entry in entries:
         if available_spots(rules, counts, for_aggregator=False) == 0:
             break
-        if entry.aggregator is not None and not available_spots(rules, counts, for_aggregator=True):
+        if entry.aggregator is not None and (
+            entry.aggregator not in taking
+            or not available_spots(rules, counts, for_aggregator=True)
+        ):
             continue
         if await live_booking(db=db, session_id=session.id, customer_id=entry.customer_id):
             _end_entry(entry, WaitlistStatus.LEFT, now)  # booked meanwhile

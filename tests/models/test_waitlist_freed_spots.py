@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 
 from classbridge.models import activity as activity_model
 from classbridge.models import booking as booking_model
+from classbridge.models import extension as extension_model
 from classbridge.models import merge as merge_model
 from classbridge.models import reservation as reservation_model
 from classbridge.models import series as series_model
@@ -36,7 +37,7 @@ from classbridge.models.tables import (
     WaitlistEntry,
     WaitlistStatus,
 )
-from tests.aggregators.partner import connect
+from tests.aggregators.partner import connect, owner_actor
 from tests.studio import Studio
 
 WELLPASS = Aggregator.EGYM_WELLPASS
@@ -173,6 +174,30 @@ async def test_allowing_aggregator_bookings_again_promotes_a_waiting_member(
 
     await _rules(studio, allow_aggregator_bookings=True)
     assert (await _entry(studio, entry.id)).status is WaitlistStatus.PROMOTED
+
+
+async def test_a_member_of_an_aggregator_switched_off_is_passed_over_and_keeps_the_place(
+    studio: Studio,
+) -> None:
+    """Only an eligible entry is promoted: once the studio deactivated the aggregator, its
+    member is not booked into a freed spot (nobody of that aggregator could book it); the
+    studio's customer behind them is."""
+    await connect(studio, limit=3)
+    await _waitlist(studio)
+    sid = await studio.session(capacity=1)
+    taken = await _book(studio, sid, studio.customer_id)
+    member = await _member_waits(studio, sid, 1)
+    customer = await _wait(studio, sid, await studio.customer("Ada", "A"))
+    async with studio.database.transaction() as db:
+        await extension_model.deactivate_extension(
+            db=db, actor=await owner_actor(studio), aggregator=WELLPASS
+        )
+
+    async with studio.database.transaction() as db:
+        await booking_model.cancel_booking(db=db, company_id=studio.company_id, booking_id=taken.id)
+
+    assert (await _entry(studio, member.id)).status is WaitlistStatus.WAITING
+    assert (await _entry(studio, customer.id)).status is WaitlistStatus.PROMOTED
 
 
 async def test_a_series_edit_raising_capacity_promotes_in_each_session(studio: Studio) -> None:
