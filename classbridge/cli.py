@@ -388,6 +388,7 @@ _PUSH = [
     "classpass_push_url",
     "classpass_push_secret",
     "push_batch_size",
+    "push_parallel_requests",
     "push_coalesce_seconds",
     "push_max_attempts",
     "retry_backoff_base_seconds",

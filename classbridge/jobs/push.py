@@ -54,9 +54,10 @@ log = logging.getLogger("classbridge.push")
 SESSIONS_PATH = "/v1/sessions"
 MANIFEST_PATH = "/v1/sessions/manifest"
 RESERVATIONS_PATH = "/v1/reservations"
-MAX_BATCHES_PER_RUN = 200
+MAX_CLAIMS_PER_RUN = 50
 
-Sending = tuple[Claimed, SessionOffer, PushState]
+Sending = tuple[Claimed, SessionOffer, PushState, dict[str, Any]]
+"""A claimed row, its offer, the state to send and the payload (built once: sent and digested)."""
 
 Schedule = Callable[[datetime], Awaitable[None]]
 """Ask for another push run at (or soon after) a moment: retries and expired leases."""
@@ -214,15 +215,18 @@ async def _drain(
     token = uuid.uuid4().hex
     lease = timedelta(seconds=rt.settings.push_lease_seconds)
     acked = 0
-    # Bounded, so one job stays short (arq's timeout, fairness); what is left is due now,
-    # and push_changes schedules the next run at once.
-    for _ in range(MAX_BATCHES_PER_RUN):
+    # One claim takes what the parallel requests carry (`push_parallel_requests` batches):
+    # the database work of a claim (claim, offers, acknowledgements) is shared by all of
+    # them. Bounded, so one job stays short (arq's timeout, fairness); what is left is due
+    # now, and push_changes schedules the next run at once.
+    limit = rt.settings.push_batch_size * rt.settings.push_parallel_requests
+    for _ in range(MAX_CLAIMS_PER_RUN):
         async with rt.database.transaction() as db:
             claimed = await claim(
                 db=db,
                 aggregator=aggregator,
                 token=token,
-                limit=rt.settings.push_batch_size,
+                limit=limit,
                 lease=lease,
             )
         if not claimed:
@@ -244,7 +248,9 @@ async def deliver(rt: PushRuntime, aggregator: Aggregator) -> int:
 async def send_batch(
     rt: PushRuntime, aggregator: Aggregator, token: str, claimed: list[Claimed]
 ) -> int:
-    """Send the newest state of the claimed sessions in one request and record the outcome."""
+    """Send the newest state of the claimed sessions, `push_batch_size` per request and
+    up to `push_parallel_requests` requests at once (each session in one of them only),
+    and record every outcome in one transaction."""
     settings = rt.settings
     async with rt.database.read() as db:
         offers = await session_offers(
@@ -272,48 +278,45 @@ async def send_batch(
         elif not known and (offer.ends_at <= now or offer.starts_at >= horizon):
             later.append(c)  # outside the window: the reconciliation sends it in time
         else:
-            sending.append((c, offer, state))
+            payload = session_payload(offer, state, links.get(offer.venue_id))
+            sending.append((c, offer, state, payload))
+    size = settings.push_batch_size
+    batches = [sending[i : i + size] for i in range(0, len(sending), size)]
     groups: list[tuple[list[Sending], Outcome]] = []
-    if sending:
-        outcome = await _post_sessions(rt, aggregator, sending, links)
-        if isinstance(outcome, Rejected) and len(sending) > 1:
-            # One bad session must not hold back the rest: send each alone to find it.
-            for item in sending:
-                groups.append(([item], await _post_sessions(rt, aggregator, [item], links)))
-        else:
-            groups.append((sending, outcome))
+    for batch_groups in await asyncio.gather(*(_send_one(rt, aggregator, b) for b in batches)):
+        groups += batch_groups
     async with rt.database.transaction() as db:
         await defer_deliveries(db=db, token=token, claimed=later)
         acks = list(quiet)
         for items, outcome in groups:
             if isinstance(outcome, Delivered):
-                acks += [
-                    Ack(
-                        c,
-                        o.version,
-                        s,
-                        content_digest(session_payload(o, s, links.get(o.venue_id))),
-                    )
-                    for c, o, s in items
-                ]
+                acks += [Ack(c, o.version, s, content_digest(p)) for c, o, s, p in items]
                 rt.count("sent", len(items))
                 rt.count("requests")
             else:
-                await _record_failure(rt, db, aggregator, token, [c for c, _, _ in items], outcome)
+                await _record_failure(
+                    rt, db, aggregator, token, [c for c, _, _, _ in items], outcome
+                )
         await record_acks(db=db, token=token, acks=acks)
     return len(acks)
 
 
-async def _post_sessions(
-    rt: PushRuntime, aggregator: Aggregator, items: list[Sending], links: dict[uuid.UUID, str]
-) -> Outcome:
+async def _send_one(
+    rt: PushRuntime, aggregator: Aggregator, batch: list[Sending]
+) -> list[tuple[list[Sending], Outcome]]:
+    """One request with this batch; when the receiver rejects it, one request per session
+    to find the bad one(s), so one bad session does not hold back the rest."""
+    outcome = await _post_sessions(rt, aggregator, batch)
+    if isinstance(outcome, Rejected) and len(batch) > 1:
+        return [([item], await _post_sessions(rt, aggregator, [item])) for item in batch]
+    return [(batch, outcome)]
+
+
+async def _post_sessions(rt: PushRuntime, aggregator: Aggregator, items: list[Sending]) -> Outcome:
     body = encode(
         {
             "type": "sessions.updated",
-            "data": {
-                "aggregator": aggregator.value,
-                "sessions": [session_payload(o, s, links.get(o.venue_id)) for _, o, s in items],
-            },
+            "data": {"aggregator": aggregator.value, "sessions": [p for _, _, _, p in items]},
         }
     )
     return await rt.client.post(aggregator, SESSIONS_PATH, body)
