@@ -165,6 +165,12 @@ class Settings(BaseSettings):
         description="After a push run, further changes wait at most this long (a burst's "
         "first change leaves at once).",
     )
+    worker_poll_seconds: float = Field(
+        default=0.01,
+        gt=0,
+        le=5,
+        description="How often a worker looks for due jobs (the most a due push waits).",
+    )
     push_max_attempts: int = Field(
         default=8, ge=1, description="Attempts before an item is marked failed."
     )
