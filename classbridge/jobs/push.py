@@ -55,6 +55,7 @@ SESSIONS_PATH = "/v1/sessions"
 MANIFEST_PATH = "/v1/sessions/manifest"
 RESERVATIONS_PATH = "/v1/reservations"
 MAX_CLAIMS_PER_RUN = 50
+OUTBOX_CHUNK = 5000
 
 Sending = tuple[Claimed, SessionOffer, PushState, dict[str, Any]]
 """A claimed row, its offer, the state to send and the payload (built once: sent and digested)."""
@@ -144,15 +145,19 @@ def state_of(offer: SessionOffer) -> PushState:
 async def push_changes(rt: PushRuntime) -> int:
     """Expand the outbox, then deliver everything due to every aggregator; returns how
     many session states were acknowledged."""
+    # The states owed by changes leave first (the commit -> receipt lag); the upkeep
+    # (sessions entering the window, reservation events, when to run next) follows.
     while True:
         async with rt.database.transaction() as db:
-            if not await expand_outbox(db=db):
+            if await expand_outbox(db=db, limit=OUTBOX_CHUNK) < OUTBOX_CHUNK:
                 break
     aggregators = rt.aggregators()
     window = timedelta(days=rt.settings.reconcile_window_days)
-    async with rt.database.transaction() as db:
-        await mark_entering_window(db=db, aggregators=aggregators, window=window)
     sent = sum(await asyncio.gather(*(deliver(rt, a) for a in aggregators)))
+    async with rt.database.transaction() as db:
+        entering = await mark_entering_window(db=db, aggregators=aggregators, window=window)
+    if entering:
+        sent += sum(await asyncio.gather(*(deliver(rt, a) for a in aggregators)))
     sent += sum(await asyncio.gather(*(deliver_reservations(rt, a) for a in aggregators)))
     async with rt.database.read() as db:
         moments = [
