@@ -71,7 +71,11 @@ async def enqueue_push(redis: ArqRedis, *, settings: Settings, at: datetime | No
     if window_ms <= 0:
         run_ms = now_ms
     else:
-        run_ms = int(await redis.eval(_THROTTLE, 1, throttle_key(settings), now_ms, window_ms))  # type: ignore[misc]
+        run_ms = int(
+            await redis.eval(  # type: ignore[misc]
+                _THROTTLE, 1, throttle_key(settings), str(now_ms), str(window_ms)
+            )
+        )
     if run_ms <= now_ms:  # the leading edge: no defer, the next poll of a worker takes it
         await redis.enqueue_job(
             PUSH_JOB,

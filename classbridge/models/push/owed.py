@@ -75,7 +75,7 @@ async def expand_outbox(*, db: AsyncSession, limit: int = 5000) -> int:
     one UPDATE out: no per-row statements, however many rows.
     """
     stmt = (
-        select(
+        sa.select(
             col(OutboxItem.id),
             col(OutboxItem.kind),
             col(OutboxItem.company_id),
