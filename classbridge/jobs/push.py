@@ -212,7 +212,7 @@ async def _drain(
     rt: PushRuntime,
     aggregator: Aggregator,
     claim: _Claim[C],
-    send: Callable[[PushRuntime, Aggregator, str, list[C]], Awaitable[int]],
+    send: Callable[[PushRuntime, Aggregator, str, list[C], datetime], Awaitable[int]],
     what: str,
 ) -> int:
     """Claim and send batches of one kind (session states, reservation events) for one
@@ -226,6 +226,7 @@ async def _drain(
     # now, and push_changes schedules the next run at once.
     limit = rt.settings.push_batch_size * rt.settings.push_parallel_requests
     for _ in range(MAX_CLAIMS_PER_RUN):
+        lease_until = utcnow() + lease  # the claim's own lease ends no earlier than this
         async with rt.database.transaction() as db:
             claimed = await claim(
                 db=db,
@@ -237,7 +238,7 @@ async def _drain(
         if not claimed:
             return acked
         try:
-            acked += await send(rt, aggregator, token, claimed)
+            acked += await send(rt, aggregator, token, claimed, lease_until)
         except Exception:
             # One bad batch must not stop the others; its lease runs out and it is retried.
             log.exception("%s to %s failed unexpectedly", what, aggregator)
@@ -251,7 +252,11 @@ async def deliver(rt: PushRuntime, aggregator: Aggregator) -> int:
 
 
 async def send_batch(
-    rt: PushRuntime, aggregator: Aggregator, token: str, claimed: list[Claimed]
+    rt: PushRuntime,
+    aggregator: Aggregator,
+    token: str,
+    claimed: list[Claimed],
+    lease_until: datetime | None = None,
 ) -> int:
     """Send the newest state of the claimed sessions, `push_batch_size` per request and
     up to `push_parallel_requests` requests at once (each session in one of them only),
@@ -285,6 +290,13 @@ async def send_batch(
         else:
             payload = session_payload(offer, state, links.get(offer.venue_id))
             sending.append((c, offer, state, payload))
+    if sending and lease_until is not None and utcnow() >= lease_until:
+        # Too slow (an overloaded machine): another worker may hold these rows by now.
+        # Send nothing; they are claimed again, by whoever comes first.
+        log.warning(
+            "push batch to %s: lease ran out before sending; left to a new claim", aggregator
+        )
+        return 0
     size = settings.push_batch_size
     batches = [sending[i : i + size] for i in range(0, len(sending), size)]
     groups: list[tuple[list[Sending], Outcome]] = []
@@ -402,11 +414,18 @@ async def deliver_reservations(rt: PushRuntime, aggregator: Aggregator) -> int:
 
 
 async def _send_reservations(
-    rt: PushRuntime, aggregator: Aggregator, token: str, claimed: list[ClaimedReservation]
+    rt: PushRuntime,
+    aggregator: Aggregator,
+    token: str,
+    claimed: list[ClaimedReservation],
+    lease_until: datetime | None = None,
 ) -> int:
     async with rt.database.read() as db:
         states = await reservation_states(db=db, aggregator=aggregator, claimed=claimed)
     outcome: Outcome = Delivered(None)
+    if states and lease_until is not None and utcnow() >= lease_until:
+        log.warning("reservation events to %s: lease ran out before sending", aggregator)
+        return 0
     if states:
         body = encode(
             {

@@ -150,6 +150,7 @@ async def test_two_workers_never_send_one_item_concurrently(
 BURST = 1000
 
 
+@pytest.mark.timeout(600)  # a thousand commits, one by one, on a loaded machine
 async def test_a_burst_on_one_session_coalesces_into_its_newest_state(
     studio: Studio,
     receiver: Receiver,
