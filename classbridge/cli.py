@@ -388,6 +388,7 @@ _PUSH = [
     "classpass_push_url",
     "classpass_push_secret",
     "push_batch_size",
+    "push_parallel_requests",
     "push_coalesce_seconds",
     "push_max_attempts",
     "retry_backoff_base_seconds",
@@ -399,7 +400,15 @@ _PUSH = [
 ]
 SETTINGS_READ: dict[str, list[str]] = {
     "serve": list(Settings.model_fields),
-    "worker": [*_DATABASE, "redis_url", "queue_name", *_PUSH, "live_channel_prefix", *_LOGS],
+    "worker": [
+        *_DATABASE,
+        "redis_url",
+        "queue_name",
+        "worker_poll_seconds",
+        *_PUSH,
+        "live_channel_prefix",
+        *_LOGS,
+    ],
     "reconcile": [*_DATABASE, *_PUSH, *_LOGS],
     "migrate": [*_DATABASE, *_LOGS],
     "aggregator-token": [*_DATABASE, *_LOGS],

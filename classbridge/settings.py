@@ -152,8 +152,24 @@ class Settings(BaseSettings):
     push_batch_size: int = Field(
         default=100, ge=1, le=1000, description="Session states per push request."
     )
+    push_parallel_requests: int = Field(
+        default=4,
+        ge=1,
+        le=32,
+        description="Push requests in flight at once per aggregator (each with other sessions).",
+    )
     push_coalesce_seconds: float = Field(
-        default=0.5, ge=0, le=10, description="Bursts for one session wait at most this long."
+        default=0.5,
+        ge=0,
+        le=10,
+        description="After a push run, further changes wait at most this long (a burst's "
+        "first change leaves at once).",
+    )
+    worker_poll_seconds: float = Field(
+        default=0.01,
+        gt=0,
+        le=5,
+        description="How often a worker looks for due jobs (the most a due push waits).",
     )
     push_max_attempts: int = Field(
         default=8, ge=1, description="Attempts before an item is marked failed."

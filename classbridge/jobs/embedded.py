@@ -27,7 +27,9 @@ log = logging.getLogger("classbridge.push")
 
 
 class EmbeddedPush:
-    """The in-process push loop: one run at a time, never two concurrently."""
+    """The in-process push loop: one run at a time, never two concurrently; leading-edge
+    coalescing (the first change after a quiet `push_coalesce_seconds` runs at once, later
+    ones at most once per window)."""
 
     def __init__(self, database: Database, settings: Settings) -> None:
         self.settings = settings
@@ -45,11 +47,19 @@ class EmbeddedPush:
             self._wake.set()
 
     async def schedule(self, at: datetime) -> None:
+        if at <= utcnow():
+            # Due now (work left over, or changed while the run went on): like a change,
+            # so it joins the window's trailing run instead of adding a run.
+            self._wake.set()
+            return
         self._due = at if self._due is None else min(self._due, at)
 
     async def run(self) -> None:
         interval = timedelta(seconds=self.settings.reconcile_interval_seconds)
+        window = self.settings.push_coalesce_seconds
         next_reconcile = utcnow()  # once at start: repairs whatever happened while down
+        last_run: float | None = None  # loop time when the latest run for changes started
+        loop = asyncio.get_running_loop()
         while True:
             now = utcnow()
             wake_at = min(next_reconcile, self._due or next_reconcile)
@@ -58,11 +68,17 @@ class EmbeddedPush:
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
                 woken = True
-            if woken:
-                # Let a burst settle: changes within this window go out together.
-                await asyncio.sleep(self.settings.push_coalesce_seconds)
+            if woken and last_run is not None:
+                # Leading edge: a change after a quiet window goes out at once. A change
+                # made while the previous run went on, or shortly after it, waits for the
+                # rest of that run's window: a burst goes out once per window.
+                rest = last_run + window - loop.time()
+                if rest > 0:
+                    await asyncio.sleep(rest)
             self._wake.clear()
             self._due = None
+            if woken:  # runs for changes open a window; timed runs (retries) do not
+                last_run = loop.time()
             if utcnow() >= next_reconcile:
                 next_reconcile = utcnow() + interval
                 await run_recovering(self.runtime, reconcile)

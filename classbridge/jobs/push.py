@@ -9,7 +9,8 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from functools import partial
+from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -55,6 +56,15 @@ from classbridge.models.tables import KNOWN_STATES, Aggregator, PushState
 from classbridge.settings import Settings
 
 C = TypeVar("C")
+S = TypeVar("S")
+
+
+class _Attempted(Protocol):
+    @property
+    def attempts(self) -> int: ...
+
+
+E = TypeVar("E", bound=_Attempted)
 
 log = logging.getLogger("classbridge.push")
 
@@ -62,9 +72,11 @@ SESSIONS_PATH = "/v1/sessions"
 MANIFEST_PATH = "/v1/sessions/manifest"
 RESERVATIONS_PATH = "/v1/reservations"
 WAITLIST_ENTRIES_PATH = "/v1/waitlist-entries"
-MAX_BATCHES_PER_RUN = 200
+MAX_CLAIMS_PER_RUN = 50
+OUTBOX_CHUNK = 5000
 
-Sending = tuple[Claimed, SessionOffer, PushState]
+Sending = tuple[Claimed, SessionOffer, PushState, dict[str, Any]]
+"""A claimed row, its offer, the state to send and the payload (built once: sent and digested)."""
 
 Schedule = Callable[[datetime], Awaitable[None]]
 """Ask for another push run at (or soon after) a moment: retries and expired leases."""
@@ -151,15 +163,19 @@ def state_of(offer: SessionOffer) -> PushState:
 async def push_changes(rt: PushRuntime) -> int:
     """Expand the outbox, then deliver everything due to every aggregator; returns how
     many session states were acknowledged."""
+    # The states owed by changes leave first (the commit -> receipt lag); the upkeep
+    # (sessions entering the window, reservation events, when to run next) follows.
     while True:
         async with rt.database.transaction() as db:
-            if not await expand_outbox(db=db):
+            if await expand_outbox(db=db, limit=OUTBOX_CHUNK) < OUTBOX_CHUNK:
                 break
     aggregators = rt.aggregators()
     window = timedelta(days=rt.settings.reconcile_window_days)
-    async with rt.database.transaction() as db:
-        await mark_entering_window(db=db, aggregators=aggregators, window=window)
     sent = sum(await asyncio.gather(*(deliver(rt, a) for a in aggregators)))
+    async with rt.database.transaction() as db:
+        entering = await mark_entering_window(db=db, aggregators=aggregators, window=window)
+    if entering:
+        sent += sum(await asyncio.gather(*(deliver(rt, a) for a in aggregators)))
     sent += sum(await asyncio.gather(*(deliver_reservations(rt, a) for a in aggregators)))
     sent += sum(await asyncio.gather(*(deliver_waitlist_events(rt, a) for a in aggregators)))
     async with rt.database.read() as db:
@@ -216,29 +232,31 @@ async def _drain(
     rt: PushRuntime,
     aggregator: Aggregator,
     claim: _Claim[C],
-    send: Callable[[PushRuntime, Aggregator, str, list[C]], Awaitable[int]],
+    send: Callable[[PushRuntime, Aggregator, str, list[C], datetime], Awaitable[int]],
     what: str,
+    limit: int,
 ) -> int:
-    """Claim and send batches of one kind (session states, reservation events) for one
-    aggregator until nothing is due; the number acknowledged."""
+    """Claim (`limit` at a time) and send batches of one kind (session states, reservation
+    or waitlist events) for one aggregator until nothing is due; the number acknowledged."""
     token = uuid.uuid4().hex
     lease = timedelta(seconds=rt.settings.push_lease_seconds)
     acked = 0
     # Bounded, so one job stays short (arq's timeout, fairness); what is left is due now,
     # and push_changes schedules the next run at once.
-    for _ in range(MAX_BATCHES_PER_RUN):
+    for _ in range(MAX_CLAIMS_PER_RUN):
+        lease_until = utcnow() + lease  # the claim's own lease ends no earlier than this
         async with rt.database.transaction() as db:
             claimed = await claim(
                 db=db,
                 aggregator=aggregator,
                 token=token,
-                limit=rt.settings.push_batch_size,
+                limit=limit,
                 lease=lease,
             )
         if not claimed:
             return acked
         try:
-            acked += await send(rt, aggregator, token, claimed)
+            acked += await send(rt, aggregator, token, claimed, lease_until)
         except Exception:
             # One bad batch must not stop the others; its lease runs out and it is retried.
             log.exception("%s to %s failed unexpectedly", what, aggregator)
@@ -248,13 +266,22 @@ async def _drain(
 
 async def deliver(rt: PushRuntime, aggregator: Aggregator) -> int:
     """Claim and send batches of session states for one aggregator until nothing is due."""
-    return await _drain(rt, aggregator, claim_deliveries, send_batch, "push batch")
+    # One claim takes what the parallel requests carry (`push_parallel_requests` batches):
+    # the database work of a claim (claim, offers, acknowledgements) is shared by all.
+    limit = rt.settings.push_batch_size * rt.settings.push_parallel_requests
+    return await _drain(rt, aggregator, claim_deliveries, send_batch, "push batch", limit)
 
 
 async def send_batch(
-    rt: PushRuntime, aggregator: Aggregator, token: str, claimed: list[Claimed]
+    rt: PushRuntime,
+    aggregator: Aggregator,
+    token: str,
+    claimed: list[Claimed],
+    lease_until: datetime | None = None,
 ) -> int:
-    """Send the newest state of the claimed sessions in one request and record the outcome."""
+    """Send the newest state of the claimed sessions, `push_batch_size` per request and
+    up to `push_parallel_requests` requests at once (each session in one of them only),
+    and record every outcome in one transaction."""
     settings = rt.settings
     async with rt.database.read() as db:
         offers = await session_offers(
@@ -282,48 +309,52 @@ async def send_batch(
         elif not known and (offer.ends_at <= now or offer.starts_at >= horizon):
             later.append(c)  # outside the window: the reconciliation sends it in time
         else:
-            sending.append((c, offer, state))
+            payload = session_payload(offer, state, links.get(offer.venue_id))
+            sending.append((c, offer, state, payload))
+    if sending and lease_until is not None and utcnow() >= lease_until:
+        # Too slow (an overloaded machine): another worker may hold these rows by now.
+        # Send nothing; they are claimed again, by whoever comes first.
+        log.warning(
+            "push batch to %s: lease ran out before sending; left to a new claim", aggregator
+        )
+        return 0
+    size = settings.push_batch_size
+    batches = [sending[i : i + size] for i in range(0, len(sending), size)]
     groups: list[tuple[list[Sending], Outcome]] = []
-    if sending:
-        outcome = await _post_sessions(rt, aggregator, sending, links)
-        if isinstance(outcome, Rejected) and len(sending) > 1:
-            # One bad session must not hold back the rest: send each alone to find it.
-            for item in sending:
-                groups.append(([item], await _post_sessions(rt, aggregator, [item], links)))
-        else:
-            groups.append((sending, outcome))
+    for batch_groups in await asyncio.gather(*(_send_one(rt, aggregator, b) for b in batches)):
+        groups += batch_groups
     async with rt.database.transaction() as db:
         await defer_deliveries(db=db, token=token, claimed=later)
         acks = list(quiet)
         for items, outcome in groups:
             if isinstance(outcome, Delivered):
-                acks += [
-                    Ack(
-                        c,
-                        o.version,
-                        s,
-                        content_digest(session_payload(o, s, links.get(o.venue_id))),
-                    )
-                    for c, o, s in items
-                ]
+                acks += [Ack(c, o.version, s, content_digest(p)) for c, o, s, p in items]
                 rt.count("sent", len(items))
                 rt.count("requests")
             else:
-                await _record_failure(rt, db, aggregator, token, [c for c, _, _ in items], outcome)
+                await _record_failure(
+                    rt, db, aggregator, token, [c for c, _, _, _ in items], outcome
+                )
         await record_acks(db=db, token=token, acks=acks)
     return len(acks)
 
 
-async def _post_sessions(
-    rt: PushRuntime, aggregator: Aggregator, items: list[Sending], links: dict[uuid.UUID, str]
-) -> Outcome:
+async def _send_one(
+    rt: PushRuntime, aggregator: Aggregator, batch: list[Sending]
+) -> list[tuple[list[Sending], Outcome]]:
+    """One request with this batch; when the receiver rejects it, one request per session
+    to find the bad one(s), so one bad session does not hold back the rest."""
+    outcome = await _post_sessions(rt, aggregator, batch)
+    if isinstance(outcome, Rejected) and len(batch) > 1:
+        return [([item], await _post_sessions(rt, aggregator, [item])) for item in batch]
+    return [(batch, outcome)]
+
+
+async def _post_sessions(rt: PushRuntime, aggregator: Aggregator, items: list[Sending]) -> Outcome:
     body = encode(
         {
             "type": "sessions.updated",
-            "data": {
-                "aggregator": aggregator.value,
-                "sessions": [session_payload(o, s, links.get(o.venue_id)) for _, o, s in items],
-            },
+            "data": {"aggregator": aggregator.value, "sessions": [p for _, _, _, p in items]},
         }
     )
     return await rt.client.post(aggregator, SESSIONS_PATH, body)
@@ -399,35 +430,63 @@ def reservation_payload(item: ReservationState) -> dict[str, Any]:
 async def deliver_reservations(rt: PushRuntime, aggregator: Aggregator) -> int:
     """Claim and send the reservation events owed to one aggregator until none is due."""
     return await _drain(
-        rt, aggregator, claim_reservations, _send_reservations, "reservation events"
+        rt,
+        aggregator,
+        claim_reservations,
+        partial(_send_events, RESERVATION_EVENTS),
+        "reservation events",
+        rt.settings.push_batch_size,
     )
 
 
-async def _send_reservations(
-    rt: PushRuntime, aggregator: Aggregator, token: str, claimed: list[ClaimedReservation]
+@dataclass(frozen=True)
+class EventKind(Generic[E, S]):
+    """One kind of signed event besides session states (reservations, waitlist entries):
+    how to read the owed items, say each one, where to send them and how to record it."""
+
+    type: str
+    path: str
+    key: str
+    counter: str
+    states: Callable[..., Awaitable[list[S]]]
+    payload: Callable[[S], dict[str, Any]]
+    record_acks: Callable[..., Awaitable[None]]
+    record_failure: Callable[..., Awaitable[None]]
+
+
+async def _send_events(
+    kind: EventKind[E, S],
+    rt: PushRuntime,
+    aggregator: Aggregator,
+    token: str,
+    claimed: list[E],
+    lease_until: datetime | None = None,
 ) -> int:
     async with rt.database.read() as db:
-        states = await reservation_states(db=db, aggregator=aggregator, claimed=claimed)
+        states = await kind.states(db=db, aggregator=aggregator, claimed=claimed)
     outcome: Outcome = Delivered(None)
+    if states and lease_until is not None and utcnow() >= lease_until:
+        log.warning("%s to %s: lease ran out before sending", kind.type, aggregator)
+        return 0
     if states:
         body = encode(
             {
-                "type": "reservations.updated",
+                "type": kind.type,
                 "data": {
                     "aggregator": aggregator.value,
-                    "reservations": [reservation_payload(s) for s in states],
+                    kind.key: [kind.payload(s) for s in states],
                 },
             }
         )
-        outcome = await rt.client.post(aggregator, RESERVATIONS_PATH, body)
+        outcome = await rt.client.post(aggregator, kind.path, body)
     async with rt.database.transaction() as db:
         if isinstance(outcome, Delivered):
-            # A deleted booking (states leaves it out) has nothing left to tell: done too.
-            await record_reservation_acks(db=db, token=token, claimed=claimed)
-            rt.count("reservationsSent", len(states))
+            # A deleted row (states leaves it out) has nothing left to tell: done too.
+            await kind.record_acks(db=db, token=token, claimed=claimed)
+            rt.count(kind.counter, len(states))
             return len(claimed)
         retry_at = _retry_at(rt, aggregator, max(c.attempts for c in claimed) + 1, outcome)
-        await record_reservation_failure(
+        await kind.record_failure(
             db=db, token=token, claimed=claimed, error=outcome.error, retry_at=retry_at
         )
     return 0
@@ -462,35 +521,32 @@ def waitlist_payload(item: WaitlistEventState) -> dict[str, Any]:
 async def deliver_waitlist_events(rt: PushRuntime, aggregator: Aggregator) -> int:
     """Claim and send the waitlist events owed to one aggregator until none is due."""
     return await _drain(
-        rt, aggregator, claim_waitlist_events, _send_waitlist_events, "waitlist events"
+        rt,
+        aggregator,
+        claim_waitlist_events,
+        partial(_send_events, WAITLIST_EVENTS),
+        "waitlist events",
+        rt.settings.push_batch_size,
     )
 
 
-async def _send_waitlist_events(
-    rt: PushRuntime, aggregator: Aggregator, token: str, claimed: list[ClaimedWaitlistEvent]
-) -> int:
-    async with rt.database.read() as db:
-        states = await waitlist_event_states(db=db, aggregator=aggregator, claimed=claimed)
-    outcome: Outcome = Delivered(None)
-    if states:
-        body = encode(
-            {
-                "type": "waitlistEntries.updated",
-                "data": {
-                    "aggregator": aggregator.value,
-                    "waitlistEntries": [waitlist_payload(s) for s in states],
-                },
-            }
-        )
-        outcome = await rt.client.post(aggregator, WAITLIST_ENTRIES_PATH, body)
-    async with rt.database.transaction() as db:
-        if isinstance(outcome, Delivered):
-            # A deleted entry (states leaves it out) has nothing left to tell: done too.
-            await record_waitlist_event_acks(db=db, token=token, claimed=claimed)
-            rt.count("waitlistEventsSent", len(states))
-            return len(claimed)
-        retry_at = _retry_at(rt, aggregator, max(c.attempts for c in claimed) + 1, outcome)
-        await record_waitlist_event_failure(
-            db=db, token=token, claimed=claimed, error=outcome.error, retry_at=retry_at
-        )
-    return 0
+RESERVATION_EVENTS: EventKind[ClaimedReservation, ReservationState] = EventKind(
+    type="reservations.updated",
+    path=RESERVATIONS_PATH,
+    key="reservations",
+    counter="reservationsSent",
+    states=reservation_states,
+    payload=reservation_payload,
+    record_acks=record_reservation_acks,
+    record_failure=record_reservation_failure,
+)
+WAITLIST_EVENTS: EventKind[ClaimedWaitlistEvent, WaitlistEventState] = EventKind(
+    type="waitlistEntries.updated",
+    path=WAITLIST_ENTRIES_PATH,
+    key="waitlistEntries",
+    counter="waitlistEventsSent",
+    states=waitlist_event_states,
+    payload=waitlist_payload,
+    record_acks=record_waitlist_event_acks,
+    record_failure=record_waitlist_event_failure,
+)

@@ -102,6 +102,7 @@ class WorkerSettings:
     queue_name = settings.queue_name
     redis_settings = RedisSettings.from_dsn(settings.redis_url or "redis://127.0.0.1:6379/0")
     max_jobs = 10
-    # Deferred jobs start at most this late: the coalescing window, not polling, sets the lag.
-    poll_delay = 0.05
+    # A job starts at most this late after it is due: a change on the leading edge waits
+    # for nothing else (docs/push-operations.md).
+    poll_delay = settings.worker_poll_seconds
     handle_signals = True

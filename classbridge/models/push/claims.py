@@ -29,11 +29,11 @@ async def claim_deliveries(
 ) -> list[Claimed]:
     """Take the lease on up to `limit` due rows; nobody else sends them until it runs out.
 
-    One conditional UPDATE fed by a CTE that picks the rows: on PostgreSQL the CTE skips
-    rows another worker is claiming right now (`FOR UPDATE SKIP LOCKED`) and, being
-    materialized, runs once — `WHERE id IN (SELECT … LIMIT n FOR UPDATE)` may be re-run and
-    take more than n rows. The outer WHERE repeats the due test. On SQLite the write
-    transaction is exclusive anyway.
+    On PostgreSQL a `SELECT … LIMIT n FOR UPDATE SKIP LOCKED` picks and locks the rows
+    (skipping rows another worker is claiming right now), then one UPDATE by primary key
+    takes them — never more than n (`WHERE id IN (SELECT … LIMIT n FOR UPDATE)` could be
+    re-run and take more). The UPDATE repeats the due test. On SQLite the write transaction
+    is exclusive anyway: one UPDATE with the pick as a subquery.
     """
     now = utcnow()
     due = sa.and_(
@@ -46,24 +46,30 @@ async def claim_deliveries(
         sa.or_(col(PushDelivery.lease_until).is_(None), col(PushDelivery.lease_until) <= now),
     )
     pick = select(col(PushDelivery.id)).where(due).order_by(col(PushDelivery.id)).limit(limit)
-    if db.get_bind().dialect.name == "postgresql":
-        pick = pick.with_for_update(skip_locked=True)
-    picked = pick.cte("picked")
-    rows = (
-        await db.execute(
-            update(PushDelivery)
-            .where(col(PushDelivery.id) == picked.c.id, due)
-            .values(lease_token=token, lease_until=now + lease, last_attempt_at=now)
-            .returning(
-                col(PushDelivery.id),
-                col(PushDelivery.session_id),
-                col(PushDelivery.pending_gen),
-                col(PushDelivery.attempts),
-                col(PushDelivery.acked_state),
-            )
-            .execution_options(synchronize_session=False)
+    claim = (
+        update(PushDelivery)
+        .values(lease_token=token, lease_until=now + lease, last_attempt_at=now)
+        .returning(
+            col(PushDelivery.id),
+            col(PushDelivery.session_id),
+            col(PushDelivery.pending_gen),
+            col(PushDelivery.attempts),
+            col(PushDelivery.acked_state),
         )
-    ).all()
+        .execution_options(synchronize_session=False)
+    )
+    if db.get_bind().dialect.name == "postgresql":
+        # Lock the picked rows first (skipping rows another worker is claiming right now),
+        # then update exactly those by primary key: a join against a CTE may be planned as
+        # a nested loop over the whole table while its statistics are stale (a bulk change
+        # of thousands of rows), which cost 0.3 s per claim.
+        ids = list(await db.scalars(pick.with_for_update(skip_locked=True)))
+        if not ids:
+            return []
+        stmt = claim.where(col(PushDelivery.id).in_(ids), due)
+    else:
+        stmt = claim.where(col(PushDelivery.id).in_(pick.scalar_subquery()), due)
+    rows = (await db.execute(stmt)).all()
     # A claimed row has its primary key: `id` is only None before the first flush.
     return [Claimed(r[0], r[1], r[2], r[3], r[4]) for r in rows]  # type: ignore[arg-type]
 

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select, update
+from sqlmodel import SQLModel, col, select, update
 
 from classbridge.models.aggregator import active_aggregators, extension_active
 from classbridge.models.base import utcnow
@@ -25,7 +25,8 @@ async def _mark_pending(
 ) -> int:
     """Mark (company, session) pairs pending for these aggregators, inserting missing rows.
 
-    One upsert (INSERT … ON CONFLICT DO UPDATE, on PostgreSQL and SQLite alike), so two
+    One upsert (INSERT … ON CONFLICT DO UPDATE, on PostgreSQL and SQLite alike, executed
+    for all rows at once), so two
     workers marking the same new session at once cannot collide. A new change also clears
     a failure: the newest state gets a fresh set of attempts.
     """
@@ -34,67 +35,77 @@ async def _mark_pending(
     insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
     # Rows in session order: concurrent transactions lock them in the same order.
     ordered = sorted(set(rows), key=lambda r: str(r[1]))
-    for aggregator in aggregators:
-        for start in range(0, len(ordered), 1000):
-            chunk = ordered[start : start + 1000]
-            stmt = insert(PushDelivery).values(
-                [
-                    {
-                        "company_id": cid,
-                        "session_id": sid,
-                        "aggregator": aggregator,
-                        "pending": True,
-                        "pending_gen": 1,
-                        "attempts": 0,
-                    }
-                    for cid, sid in chunk
-                ]
-            )
-            await db.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["session_id", "aggregator"],
-                    set_={
-                        "pending": True,
-                        "pending_gen": PushDelivery.pending_gen + 1,
-                        "failed_at": None,
-                        "attempts": 0,
-                        "next_attempt_at": None,
-                    },
-                )
-            )
+    table = SQLModel.metadata.tables[PushDelivery.__tablename__]  # Core: no per-row ORM work
+    stmt = insert(table).on_conflict_do_update(
+        index_elements=["session_id", "aggregator"],
+        set_={
+            "pending": True,
+            "pending_gen": table.c.pending_gen + 1,
+            "failed_at": None,
+            "attempts": 0,
+            "next_attempt_at": None,
+        },
+    )
+    # One statement, executed for many rows (executemany): compiled once, not once per
+    # thousand rows with a bind parameter per value.
+    await db.execute(
+        stmt,
+        [
+            {
+                "company_id": cid,
+                "session_id": sid,
+                "aggregator": aggregator,
+                "pending": True,
+                "pending_gen": 1,
+                "attempts": 0,
+            }
+            for aggregator in aggregators
+            for cid, sid in ordered
+        ],
+    )
     return len(ordered) * len(aggregators)
 
 
-async def expand_outbox(*, db: AsyncSession, limit: int = 1000) -> int:
+async def expand_outbox(*, db: AsyncSession, limit: int = 5000) -> int:
     """Turn unprocessed outbox rows into pending deliveries; returns how many were taken.
 
     Several workers may run this at once: on PostgreSQL `SKIP LOCKED` gives each its own
     rows; SQLite's write transactions are exclusive (BEGIN IMMEDIATE). Marking pending is
-    idempotent, so even a repeat would only cause one more (harmless) send.
+    idempotent, so even a repeat would only cause one more (harmless) send. Plain rows in,
+    one UPDATE out: no per-row statements, however many rows.
     """
     stmt = (
-        select(OutboxItem)
+        sa.select(
+            col(OutboxItem.id),
+            col(OutboxItem.kind),
+            col(OutboxItem.company_id),
+            col(OutboxItem.session_id),
+            col(OutboxItem.aggregator),
+        )
         .where(col(OutboxItem.processed_at).is_(None))
         .order_by(col(OutboxItem.id))
         .limit(limit)
     )
     if db.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
-    items = list(await db.scalars(stmt))
+    items = (await db.execute(stmt)).all()
     if not items:
         return 0
-    now = utcnow()
     by_company: dict[uuid.UUID, set[uuid.UUID]] = {}
-    for item in items:
-        if item.kind is OutboxKind.SESSION_CHANGED and item.session_id is not None:
-            by_company.setdefault(item.company_id, set()).add(item.session_id)
-        elif item.kind is OutboxKind.EXTENSION_CHANGED:
-            await _extension_changed(db, item.company_id, item.aggregator)
-        item.processed_at = now
+    for _, kind, company_id, session_id, aggregator in items:
+        if kind is OutboxKind.SESSION_CHANGED and session_id is not None:
+            by_company.setdefault(company_id, set()).add(session_id)
+        elif kind is OutboxKind.EXTENSION_CHANGED:
+            await _extension_changed(db, company_id, aggregator)
     for company_id, session_ids in by_company.items():
         aggregators = await _connected_aggregators(db, company_id)
         await _mark_pending(db, [(company_id, sid) for sid in session_ids], aggregators)
-    await db.flush()
+    await db.execute(
+        update(OutboxItem)
+        .where(col(OutboxItem.id).in_([item[0] for item in items]))
+        .values(processed_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
     return len(items)
 
 
