@@ -19,6 +19,8 @@ from classbridge.models.tables.company import Venue
 from classbridge.models.tables.customer import Customer
 from classbridge.models.tables.product import Product
 from classbridge.models.tables.session import ClassSession
+from classbridge.models.tables.waitlist import WaitlistEntry, WaitlistStatus
+from classbridge.models.waitlist import leave_waitlist
 
 ERASED_FIRST_NAME = "Erased"
 ERASED_LAST_NAME = "Customer"
@@ -142,6 +144,19 @@ async def erase_customer(
             ErrorCode.CUSTOMER_HAS_UPCOMING_BOOKINGS,
             f"the customer has {ahead} upcoming booking(s): cancel them before erasing",
         )
+    # Waiting entries end with the profile, as if left at the desk (each under its
+    # session's lock, the aggregator told of its member's): an erased customer is never
+    # promoted into a booking.
+    waiting = await db.scalars(
+        select(WaitlistEntry.id)
+        .where(
+            WaitlistEntry.customer_id == customer.id,
+            WaitlistEntry.status == WaitlistStatus.WAITING,
+        )
+        .order_by(col(WaitlistEntry.session_id))  # sessions locked in one order
+    )
+    for entry_id in list(waiting):
+        await leave_waitlist(db=db, company_id=company_id, entry_id=entry_id)
     # The audit log records the erasure as ERASE, naming the cleared fields without their
     # old values, and forgets the values of the customer's earlier entries.
     audit.name_change(db, customer, "ERASE")

@@ -2,13 +2,24 @@
 customer; eraseCustomer anonymises the profile, keeps the bookings, and is refused while a
 booking lies ahead."""
 
+import uuid
 from typing import Any
 
 import httpx
-from sqlmodel import select
+from sqlmodel import col, select, update
 
+from classbridge.models import booking as booking_model
 from classbridge.models import customer as customer_model
-from classbridge.models.tables import Aggregator
+from classbridge.models import waitlist as waitlist_model
+from classbridge.models.tables import (
+    Activity,
+    Aggregator,
+    Booking,
+    BookingSource,
+    BookingStatus,
+    WaitlistEntry,
+    WaitlistStatus,
+)
 from classbridge.models.tables.audit import AuditEntry
 from tests.graph.rows import diff, snapshot
 from tests.studio import Studio, error_codes, gql
@@ -141,6 +152,46 @@ async def test_erase_is_refused_while_a_booking_lies_ahead_then_anonymises_and_k
     # Erasing again changes nothing.
     again = (await _ok(client, studio, ERASE, id=ada))["eraseCustomer"]
     assert again["erasedAt"] == erased["erasedAt"]
+
+
+async def test_erase_ends_the_customers_waiting_entries_so_nobody_erased_is_promoted(
+    client: httpx.AsyncClient, studio: Studio
+) -> None:
+    async with studio.database.transaction() as db:
+        await db.execute(
+            update(Activity).where(col(Activity.id) == studio.activity_id).values(waitlist_size=3)
+        )
+    full = await studio.session(capacity=1, days_ahead=2)
+    other = str(await studio.customer("Bea", "B"))
+    product = str(studio.product_id)
+    taken = (await _ok(client, studio, BOOK, s=str(full), c=other, p=product))["bookCustomer"]
+    async with studio.database.transaction() as db:
+        entry = await waitlist_model.join_waitlist(
+            db=db,
+            company_id=studio.company_id,
+            session_id=full,
+            customer_id=studio.customer_id,
+            source=BookingSource.STAFF,
+            product_id=studio.product_id,
+        )
+
+    await _ok(client, studio, ERASE, id=str(studio.customer_id))
+    async with studio.database.transaction() as db:
+        await booking_model.cancel_booking(
+            db=db, company_id=studio.company_id, booking_id=uuid.UUID(taken["id"])
+        )
+
+    async with studio.database.read() as db:
+        left = await db.get(WaitlistEntry, entry.id)
+        live = (
+            await db.scalars(
+                select(Booking).where(
+                    col(Booking.session_id) == full, col(Booking.status) == BookingStatus.BOOKED
+                )
+            )
+        ).all()
+    assert left is not None and left.status is WaitlistStatus.LEFT
+    assert live == []  # the freed spot was not given to the erased customer
 
 
 async def test_only_owners_export_and_erase(client: httpx.AsyncClient, studio: Studio) -> None:
