@@ -1,9 +1,10 @@
-"""Real `classbridge` processes for tests: the console script, a free port, real HTTP."""
+"""Real `classbridge` processes for tests: the console script's command lines, a free port,
+real HTTP. The processes are forked from the worker's zygote (tests/zygote.py), which has
+the CLI's modules imported already."""
 
 import asyncio
 import os
 import re
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -11,7 +12,9 @@ from pathlib import Path
 
 import httpx
 
-CLASSBRIDGE = str(Path(sys.executable).parent / "classbridge")
+from tests import zygote
+
+CLASSBRIDGE = zygote.CLASSBRIDGE
 _LISTENING = re.compile(r"Uvicorn running on (http://\S+)")
 
 
@@ -30,15 +33,7 @@ async def run_cli(
 ) -> Completed:
     """Run `classbridge ARGS` to completion (within a minute)."""
     env = {**os.environ, "CLASSBRIDGE_DATABASE_URL": database_url, **(extra_env or {})}
-    process = await asyncio.create_subprocess_exec(
-        CLASSBRIDGE,
-        *args,
-        env=env,
-        cwd=cwd,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    process = await zygote.create_process(CLASSBRIDGE, *args, env=env, cwd=cwd)
     try:
         async with asyncio.timeout(60):
             out, err = await process.communicate()
@@ -52,7 +47,7 @@ async def run_cli(
 
 @dataclass
 class Server:
-    process: asyncio.subprocess.Process
+    process: "zygote.AsyncForked | asyncio.subprocess.Process"
     url: str = ""
     lines: list[str] = field(default_factory=list)
 
@@ -64,12 +59,11 @@ async def running_server(
     """`classbridge serve --port 0` (the OS picks a free port); yields once /healthz is ok.
     Its stderr (the log) is kept in `Server.lines`."""
     env = {**os.environ, "CLASSBRIDGE_DATABASE_URL": database_url, **(extra_env or {})}
-    process = await asyncio.create_subprocess_exec(
+    process = await zygote.create_process(
         CLASSBRIDGE,
         *("serve", "--host", "127.0.0.1", "--port", "0"),
         env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
+        stdout=zygote.DEVNULL,
     )
     server = Server(process)
     listening = asyncio.Event()

@@ -1,9 +1,11 @@
 """The suite's own promises: it stays in its Redis lane and cleans up after itself, a skip
-fails a CI run (in parallel too), reused PostgreSQL databases come back empty, and only the
-test process hashes passwords with cheap parameters."""
+fails a CI run (in parallel too), reused PostgreSQL databases come back empty, only the
+test process hashes passwords with cheap parameters, and a process forked from the zygote
+is a process of its own."""
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +17,7 @@ from arq.connections import RedisSettings, create_pool
 from redis.asyncio import Redis
 
 from classbridge.models.passwords import hash_password
+from tests import zygote
 from tests.databases import PgDatabases
 from tests.services import (
     ADMIN_REDIS_URL,
@@ -176,3 +179,41 @@ def test_only_this_process_hashes_passwords_cheaply() -> None:
     ).stdout.strip()
     assert "$m=8,t=1,p=1$" in in_process
     assert "$m=65536,t=3,p=4$" in child  # RFC 9106's low-memory profile
+
+
+async def test_a_forked_classbridge_is_a_process_of_its_own(tmp_path: Path) -> None:
+    """tests/zygote.py: a `classbridge` command forked from the worker's zygote gets the
+    test's environment, working directory, arguments and output; its exit status and
+    signals are its own; where an import reads the environment, it is started afresh."""
+    database = tmp_path / "forked.db"
+    env = {**os.environ, "CLASSBRIDGE_DATABASE_URL": f"sqlite+aiosqlite:///{database.name}"}
+    done = zygote.run([zygote.CLASSBRIDGE, "migrate"], env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert database.exists()  # the relative path was resolved in the test's directory
+    refused = zygote.run([zygote.CLASSBRIDGE, "no-such-command"], env=env)
+    assert refused.returncode == 2 and "invalid choice" in refused.stderr
+
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        server = zygote.popen(
+            [zygote.CLASSBRIDGE, "serve", "--port", "0"],
+            env=env,
+            cwd=tmp_path,
+            stdout=out,
+            stderr=zygote.STDOUT,
+        )
+    assert isinstance(server, zygote.Forked)
+    assert server.pid not in (os.getpid(), zygote._the_zygote().process.pid)
+    loop = asyncio.get_running_loop()
+    until = loop.time() + 60
+    while "Uvicorn running on" not in log.read_text():
+        assert server.poll() is None, log.read_text()
+        assert loop.time() < until, log.read_text()
+        await asyncio.sleep(0.05)
+    server.kill()
+    assert await server.wait_async() == -signal.SIGKILL
+
+    assert not zygote.can_fork(
+        [zygote.CLASSBRIDGE, "serve"], {**env, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    )
+    assert not zygote.can_fork([sys.executable, "-c", "pass"], env)

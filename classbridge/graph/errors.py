@@ -5,10 +5,11 @@ GRAPHQL_VALIDATION; anything unexpected is logged here and reaches the client on
 INTERNAL_SERVER_ERROR, without details.
 """
 
+import copy
 import inspect
 import logging
 import operator
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import strawberry
@@ -158,20 +159,32 @@ class CodedSchema(strawberry.Schema):
     whose mutations always report a committed change (graph/execution.py)."""
 
     document_cache: "DocumentCache | None" = None
-    """The schema's parsed and validated documents (graph/limits.py `DocumentCache`)."""
+    """The schema's parsed and validated documents (graph/limits.py `DocumentCache`), set by
+    `with_extensions`."""
 
-    def __init__(
-        self, *args: Any, document_cache: "DocumentCache | None" = None, **kwargs: Any
-    ) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("execution_context_class", CommittedMutationExecutor)
         super().__init__(*args, **kwargs)
-        self.document_cache = document_cache
         read_attributes_directly(self._schema)
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         log_unexpected(errors, execution_context)
+
+    def with_extensions(
+        self,
+        extensions: Sequence[Callable[[], SchemaExtension] | type[SchemaExtension]],
+        document_cache: "DocumentCache",
+    ) -> "CodedSchema":
+        """This schema's types with other request extensions and a document cache of its
+        own. Converting the types is most of building a schema (tens of milliseconds, paid
+        by every app a process creates, e.g. each test's); the copy shares them. Strawberry
+        (0.341) makes a request's extensions from `extensions` alone (`get_extensions`)."""
+        clone = copy.copy(self)
+        clone.extensions = tuple(extensions)
+        clone.document_cache = document_cache
+        return clone
 
 
 def _attribute(name: str) -> Callable[..., Any]:

@@ -3,14 +3,13 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import httpx
 
 from classbridge.graph.app import create_app
 from classbridge.models.db import Database
 from classbridge.settings import Settings
+from tests import zygote
 from tests.aggregators.partner import PARTNER_PATH
 
 QUERY = """
@@ -22,14 +21,8 @@ QUERY = """
 
 def seed(database_url: str) -> dict:  # type: ignore[type-arg]
     env = {**os.environ, "CLASSBRIDGE_DATABASE_URL": database_url}
-    done = subprocess.run(
-        [sys.executable, "-m", "classbridge.cli", "seed-demo", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    done = zygote.run([zygote.CLASSBRIDGE, "seed-demo", "--json"], env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

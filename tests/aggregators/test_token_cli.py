@@ -2,23 +2,16 @@
 
 import os
 import subprocess
-import sys
 
 from classbridge.models import partner_token as token_model
 from classbridge.models.db import Database
 from classbridge.models.tables import Aggregator
+from tests import zygote
 
 
 def cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CLASSBRIDGE_DATABASE_URL": database_url}
-    return subprocess.run(
-        [sys.executable, "-m", "classbridge.cli", "aggregator-token", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return zygote.run([zygote.CLASSBRIDGE, "aggregator-token", *args], env=env, timeout=60)
 
 
 async def test_create_prints_a_working_token_once_list_and_revoke(

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from tests import zygote
 from tests.services import REDIS_URL
 
 SECRET = "whsec_" + "dGVzdC1zZWNyZXQtZm9yLXRoZS1wdXNoLXRlc3RzIQ=="
@@ -34,8 +35,9 @@ class Process:
         self.name = name
         self.log = log
         self._file = log.open("wb")
-        self.proc = subprocess.Popen(
-            args, env=env, stdout=self._file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        # Forked from the worker's zygote where it can be (tests/zygote.py).
+        self.proc = zygote.popen(
+            args, env=env, stdout=self._file, stderr=zygote.STDOUT, stdin=zygote.DEVNULL
         )
 
     def alive(self) -> bool:

@@ -3,7 +3,6 @@ reconcile` runs one reconciliation by hand."""
 
 import asyncio
 import os
-import subprocess
 import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -13,6 +12,7 @@ import httpx
 import pytest
 
 from classbridge.models.db import Database
+from tests import zygote
 from tests.jobs.conftest import all_arrived, connect, versions
 from tests.jobs.processes import (
     Process,
@@ -102,14 +102,7 @@ async def test_operator_runs_a_reconciliation_from_the_command_line(
     sid = await studio.session()
     env = push_env(database_url, receiver.url, "unused")
     del env["CLASSBRIDGE_REDIS_URL"]
-    result = await asyncio.to_thread(
-        subprocess.run,
-        classbridge_args("reconcile"),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = await asyncio.to_thread(zygote.run, classbridge_args("reconcile"), env=env)
     assert result.returncode == 0, result.stderr
     assert "reconciled: 1 session states acknowledged" in result.stdout
     assert all_arrived(await receiver.state(), await versions(database, [sid]))

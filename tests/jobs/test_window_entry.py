@@ -48,8 +48,9 @@ async def test_a_worker_pushes_a_session_within_seconds_of_entering_the_window(
 ) -> None:
     await connect(studio)
     sid = await studio.session(days_ahead=2)
-    # A window the session enters ~25 s from now; the reconciliation is an hour away.
-    margin = timedelta(seconds=25)
+    # A window the session enters ~10 s from now (time for the worker to start and make its
+    # start-up run first); the reconciliation is an hour away.
+    margin = timedelta(seconds=10)
     window = (await _starts_at(studio, sid)) - utcnow() - margin
     workers.start(reconcile_window_days=window / timedelta(days=1))
 
@@ -58,7 +59,7 @@ async def test_a_worker_pushes_a_session_within_seconds_of_entering_the_window(
             row = await db.scalar(select(PushDelivery).where(PushDelivery.session_id == sid))
         return row is not None and not row.pending and row.acked_version is None
 
-    await eventually(held_back, deadline=20, what="the start-up run holding it back")
+    await eventually(held_back, deadline=8, what="the start-up run holding it back")
     assert str(sid) not in (await receiver.state())["sessions"]
 
     async def arrived() -> bool:

@@ -5,7 +5,6 @@ an aggregator through the partner API."""
 import asyncio
 import os
 import re
-import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 from classbridge.models import session as session_model
 from classbridge.models.inputs.session import SessionEdit
 from classbridge.models.tables import Aggregator, AggregatorMode
+from tests import zygote
 from tests.aggregators.partner import activate, link, make_partner, member, pgql
 from tests.live.test_sign_in_events import book, subscribe
 from tests.live.wsclient import TRANSPORT_WS
@@ -40,17 +40,8 @@ def _environment(database_url: str, prefix: str) -> dict[str, str]:
 @asynccontextmanager
 async def classbridge_serve(env: dict[str, str]) -> AsyncIterator[str]:
     """`classbridge serve` on a port the OS picks; yields host:port; always terminated."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "classbridge.cli",
-        "serve",
-        "--port",
-        "0",
-        env=env,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
+    process = await zygote.create_process(
+        zygote.CLASSBRIDGE, "serve", "--port", "0", env=env, cwd=ROOT, stdout=zygote.DEVNULL
     )
     started: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     log: list[str] = []

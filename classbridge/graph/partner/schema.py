@@ -1,5 +1,7 @@
 """The partner schema served at /aggregator/v1/graphql."""
 
+from functools import cache
+
 import strawberry
 
 from classbridge.graph.errors import CodedSchema
@@ -21,15 +23,19 @@ class Mutation(PartnerMutation):
     pass
 
 
+@cache
+def _partner_types() -> CodedSchema:
+    return CodedSchema(query=Query, mutation=Mutation, config=partner_config())
+
+
 def build_partner_schema(settings: Settings | None = None) -> strawberry.Schema:
+    """The partner schema with the limits of `settings` and a document cache of its own
+    (the types are converted once per process)."""
     documents = DocumentCache()
-    return CodedSchema(
-        query=Query,
-        mutation=Mutation,
-        document_cache=documents,
-        extensions=[
+    return _partner_types().with_extensions(
+        [
             *limit_extensions(settings or get_settings(), cache=documents),
             OperationMetrics.for_api("partner"),
         ],
-        config=partner_config(),
+        documents,
     )

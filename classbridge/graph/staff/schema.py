@@ -1,5 +1,7 @@
 """The staff schema served at /graphql."""
 
+from functools import cache
+
 import strawberry
 
 from classbridge.graph.errors import CodedSchema
@@ -41,19 +43,24 @@ def staff_permissions() -> list[FieldPermission]:
 ANONYMOUS_FIELDS = anonymous_fields(staff_permissions())
 
 
-def build_staff_schema(settings: Settings | None = None) -> strawberry.Schema:
-    documents = DocumentCache()
+@cache
+def _staff_types() -> CodedSchema:
     return CodedSchema(
-        query=Query,
-        mutation=Mutation,
-        subscription=Subscription,
-        document_cache=documents,
-        extensions=[
+        query=Query, mutation=Mutation, subscription=Subscription, config=scalar_config()
+    )
+
+
+def build_staff_schema(settings: Settings | None = None) -> strawberry.Schema:
+    """The staff schema with the limits of `settings` and a document cache of its own (the
+    types are converted once per process)."""
+    documents = DocumentCache()
+    return _staff_types().with_extensions(
+        [
             *limit_extensions(
                 settings or get_settings(), anonymous_fields=ANONYMOUS_FIELDS, cache=documents
             ),
             OnlySubscriptionsOverWebSocket,
             OperationMetrics.for_api("staff"),
         ],
-        config=scalar_config(),
+        documents,
     )
