@@ -25,7 +25,7 @@ from classbridge.migrate import upgrade
 from classbridge.models import passwords
 from classbridge.models.db import Database
 from classbridge.settings import Settings
-from tests.databases import PgDatabases, pg_admin
+from tests.databases import PgDatabases, SharedStatements, pg_admin
 from tests.services import (
     ADMIN_REDIS_URL,
     IN_CI,
@@ -49,6 +49,9 @@ _TEMPLATE_PG = f"cb_template_{uuid.uuid4().hex[:8]}"
 # Hundreds of staff accounts are made in this process: argon2's cheapest parameters here,
 # its defaults (64 MiB, 3 passes) in every `classbridge` process the tests start.
 passwords.use_hasher(PasswordHasher.from_parameters(profiles.CHEAPEST))
+
+# Each test's engine compiles a statement only if no earlier test's engine did.
+SharedStatements().install()
 
 
 def _in_thread(fn, *args):  # type: ignore[no-untyped-def]
