@@ -18,6 +18,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from classbridge.jobs.client import tls_context
+
 PG_HOST = os.environ.get("CLASSBRIDGE_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("CLASSBRIDGE_TEST_PG_PORT", "5432"))
 PG_USER = os.environ.get("CLASSBRIDGE_TEST_PG_USER", "postgres")
@@ -69,6 +71,11 @@ def redis_acl_rules() -> list[str]:
 def new_redis_namespace() -> str:
     """A prefix for one test's queue names and live channels (`cbtest:<run>:<worker>:<id>`)."""
     return f"{REDIS_PREFIX}{WORKER}:{uuid.uuid4().hex[:8]}"
+
+
+# For every httpx client the tests make (most talk plain HTTP on loopback, where it is
+# unused): building a TLS context loads the CA bundle, and polling loops made hundreds.
+TLS = tls_context()
 
 
 def port_open(host: str, port: int) -> bool:

@@ -211,7 +211,7 @@ async def test_a_forked_classbridge_is_a_process_of_its_own(tmp_path: Path) -> N
         assert loop.time() < until, log.read_text()
         await asyncio.sleep(0.05)
     server.kill()
-    assert await server.wait_async() == -signal.SIGKILL
+    assert await asyncio.wait_for(server.wait_async(), 30) == -signal.SIGKILL
 
     assert not zygote.can_fork(
         [zygote.CLASSBRIDGE, "serve"], {**env, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}

@@ -3,9 +3,11 @@ into one of three outcomes: delivered, retry later, or rejected."""
 
 import hashlib
 import logging
+import ssl
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from functools import cache
 from typing import Any
 
 import httpx
@@ -84,6 +86,13 @@ def retry_after_seconds(value: str | None) -> float | None:
     return max((when - datetime.now(UTC)).total_seconds(), 0.0)
 
 
+@cache
+def tls_context() -> ssl.SSLContext:
+    """httpx's default verified TLS context (certifi's CAs, or SSL_CERT_FILE / SSL_CERT_DIR),
+    built once per process: building one loads the CA bundle, tens of milliseconds."""
+    return httpx.create_ssl_context()
+
+
 class AggregatorClient:
     """One pooled httpx client for every aggregator; build once per process, close once."""
 
@@ -91,6 +100,7 @@ class AggregatorClient:
         self.settings = settings
         timeout = httpx.Timeout(settings.push_timeout_seconds, connect=5.0)
         self.http = httpx.AsyncClient(
+            verify=tls_context(),
             timeout=timeout,
             limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
             transport=transport,

@@ -23,6 +23,7 @@ from classbridge.models.db import Database
 from classbridge.settings import Settings
 from tests.aggregators.partner import PARTNER_PATH, connect, make_partner
 from tests.processes import running_server
+from tests.services import TLS
 from tests.studio import Studio
 
 SLOW = {
@@ -148,6 +149,7 @@ async def test_a_mixed_load_drops_nothing_and_logs_no_asgi_exception(
             # One keep-alive connection per client, as a browser or an integration has.
             limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
             async with httpx.AsyncClient(
+                verify=TLS,
                 base_url=server.url,
                 headers={"Authorization": f"Bearer {token}"},
                 limits=limits,

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from tests import zygote
-from tests.services import REDIS_URL
+from tests.services import REDIS_URL, TLS
 
 SECRET = "whsec_" + "dGVzdC1zZWNyZXQtZm9yLXRoZS1wdXNoLXRlc3RzIQ=="
 
@@ -115,15 +115,15 @@ class Receiver:
         wait_port(self.process, self.port)
 
     async def state(self) -> dict[str, Any]:
-        async with httpx.AsyncClient() as http:
+        async with httpx.AsyncClient(verify=TLS) as http:
             return (await http.get(f"{self.url}/state")).raise_for_status().json()
 
     async def faults(self, **faults: Any) -> None:
-        async with httpx.AsyncClient() as http:
+        async with httpx.AsyncClient(verify=TLS) as http:
             (await http.post(f"{self.url}/admin/faults", json=faults)).raise_for_status()
 
     async def reset(self) -> None:
-        async with httpx.AsyncClient() as http:
+        async with httpx.AsyncClient(verify=TLS) as http:
             (await http.post(f"{self.url}/admin/reset")).raise_for_status()
 
 

@@ -16,7 +16,7 @@ from classbridge.models.db import Database
 from classbridge.models.inputs.session import SessionEdit
 from tests.jobs.conftest import Workers, connect, push_settings
 from tests.jobs.processes import Receiver, eventually
-from tests.services import REDIS_URL
+from tests.services import REDIS_URL, TLS
 from tests.studio import Studio
 
 WINDOW = 5.0
@@ -24,7 +24,7 @@ WINDOW = 5.0
 
 async def _received(receiver: Receiver, sid: str) -> tuple[str | None, float | None]:
     """(room held, unix time the newest state was received) for one session."""
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(verify=TLS) as http:
         times = (await http.get(f"{receiver.url}/versions")).json()["sessions"]
     state = await receiver.state()
     held: dict[str, Any] | None = state["sessions"].get(sid)

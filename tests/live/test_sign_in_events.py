@@ -18,6 +18,7 @@ from classbridge.models.sign_in_events import SignInChange, SignInEvent
 from classbridge.models.tables import BookingSource, ClassSession
 from tests.live.conftest import ServerFactory
 from tests.live.wsclient import PROTOCOLS, SESSION_UPDATES, TRANSPORT_WS, GqlSocket
+from tests.services import TLS
 from tests.studio import Studio, error_codes
 
 BOOK = """mutation($s: ID!, $c: ID!, $p: ID!) {
@@ -31,7 +32,7 @@ CANCEL_SESSION = 'mutation($id: ID!) { cancelSession(id: $id, reason: "teacher i
 
 
 async def staff(http: str, studio: Studio, query: str, **variables: Any) -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=http, timeout=15) as client:
+    async with httpx.AsyncClient(base_url=http, timeout=15, verify=TLS) as client:
         response = await client.post(
             "/graphql", json={"query": query, "variables": variables}, headers=studio.headers()
         )
