@@ -181,10 +181,13 @@ def test_only_this_process_hashes_passwords_cheaply() -> None:
     assert "$m=65536,t=3,p=4$" in child  # RFC 9106's low-memory profile
 
 
-async def test_a_forked_classbridge_is_a_process_of_its_own(tmp_path: Path) -> None:
+async def test_a_forked_classbridge_is_a_process_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """tests/zygote.py: a `classbridge` command forked from the worker's zygote gets the
     test's environment, working directory, arguments and output; its exit status and
     signals are its own; where an import reads the environment, it is started afresh."""
+    monkeypatch.setenv("CLASSBRIDGE_TEST_ZYGOTE", "1")  # this test is about the zygote
     database = tmp_path / "forked.db"
     env = {**os.environ, "CLASSBRIDGE_DATABASE_URL": f"sqlite+aiosqlite:///{database.name}"}
     done = zygote.run([zygote.CLASSBRIDGE, "migrate"], env=env, cwd=tmp_path)
