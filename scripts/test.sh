@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Install classbridge with its test extras into .venv, at the versions of
-# requirements-test.lock (hashes checked), and run the whole suite: ruff, mypy, the import
+# requirements-test.lock (hashes checked), and run the whole suite: ruff, the import
 # contracts (lint-imports), then pytest (every database test on SQLite and on PostgreSQL)
-# in parallel: one pytest-xdist worker per CPU. Arguments go to pytest (`-n 0` runs it
-# serially).
+# in parallel, one pytest-xdist worker per CPU, with mypy beside it. Arguments go to
+# pytest (`-n 0` runs it serially).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
@@ -12,6 +12,20 @@ cd "$(dirname "$0")/.."
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-.venv/bin/mypy
 .venv/bin/lint-imports --no-cache
-.venv/bin/python -m pytest -n auto --dist worksteal "$@"
+# mypy (one process, ~30 s) runs beside pytest, whose workers leave CPU idle while they
+# wait on the processes they start; its report follows pytest's.
+mypy_log="$(mktemp)"
+.venv/bin/mypy >"$mypy_log" 2>&1 &
+mypy_pid=$!
+trap 'kill "$mypy_pid" 2>/dev/null || true; rm -f "$mypy_log"' EXIT
+status=0
+.venv/bin/python -m pytest -n auto --dist worksteal "$@" || status=$?
+if wait "$mypy_pid"; then
+  cat "$mypy_log"
+else
+  cat "$mypy_log"
+  echo "mypy failed" >&2
+  status=1
+fi
+exit "$status"
