@@ -6,7 +6,7 @@ import json
 from typing import Any, ClassVar
 
 from cross_web import HTTPException  # what strawberry raises for unreadable requests
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
@@ -46,6 +46,10 @@ class GraphQLEndpoint(GraphQL[Any, None]):
         except HTTPException as exc:
             code = METHOD_NOT_ALLOWED if exc.status_code == 405 else BAD_REQUEST
             response = error_response(exc.status_code, code, exc.reason)
+        except ClientDisconnect:
+            # The client left before its body arrived (a load tool ending, a tab closed):
+            # nobody to answer, nothing ran, and no error to log.
+            return
         await response(scope, receive, send)
 
     def decode_json(self, data: str | bytes) -> object:

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from classbridge.graph.app import create_app
 from classbridge.graph.context import Context, RequestFinished
 from classbridge.models import booking as booking_model
 from classbridge.models.aggregator import Aggregator
@@ -182,3 +183,57 @@ async def test_a_mixed_load_drops_nothing_and_logs_no_asgi_exception(
     assert outcomes == {"ok": 16 * 8, "refused": 4 * 8}
     assert "Exception in ASGI application" not in log, log
     assert "Traceback" not in log, log
+
+
+@pytest.mark.parametrize("path", ["/graphql", PARTNER_PATH])
+async def test_a_client_that_leaves_before_its_body_arrives_is_no_error(
+    settings: Settings,
+    database: Database,
+    studio: Studio,
+    path: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A request whose client disconnects before its body is read (a load tool stopping,
+    a closed tab): nothing is answered and nothing is raised or logged as an error (uvicorn
+    used to log "Exception in ASGI application" with a traceback). The next request on the
+    same app is served."""
+    partner = await make_partner(database, Aggregator.EGYM_WELLPASS)
+    token = studio.token if path == "/graphql" else partner.token
+    app = create_app(settings, database)
+    sent: list[dict[str, object]] = []
+
+    async def gone() -> dict[str, object]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", b"100"),
+            (b"authorization", f"Bearer {token}".encode()),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 80),
+    }
+    with caplog.at_level("WARNING"):
+        await app(scope, gone, send)  # type: ignore[arg-type]
+    assert [m for m in sent if m["type"] == "http.response.start"] == []
+    assert [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")] == []
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://classbridge.test"
+    ) as client:
+        response = await client.post(
+            path, json={"query": "{ __typename }"}, headers={"Authorization": f"Bearer {token}"}
+        )
+    assert response.status_code == 200 and "errors" not in response.json(), response.text
