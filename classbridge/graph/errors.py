@@ -180,7 +180,9 @@ class CodedSchema(strawberry.Schema):
         """This schema's types with other request extensions and a document cache of its
         own. Converting the types is most of building a schema (tens of milliseconds, paid
         by every app a process creates, e.g. each test's); the copy shares them. Strawberry
-        (0.341) makes a request's extensions from `extensions` alone (`get_extensions`)."""
+        (0.341) makes a request's extensions from `extensions` alone (`get_extensions`).
+        `info.schema` in a resolver is the shared original (the same types and
+        `process_errors`, no request extensions)."""
         clone = copy.copy(self)
         clone.extensions = tuple(extensions)
         clone.document_cache = document_cache
