@@ -38,21 +38,24 @@ from classbridge.models.push import (
     claim_waitlist_events,
     defer_deliveries,
     expand_outbox,
+    fail_leased,
     mark_entering_window,
     next_due,
-    next_reservation_due,
-    next_waitlist_event_due,
+    next_event_due,
     next_window_entry,
     record_acks,
+    record_event_acks,
     record_failure,
-    record_reservation_acks,
-    record_reservation_failure,
-    record_waitlist_event_acks,
-    record_waitlist_event_failure,
     reservation_states,
     waitlist_event_states,
 )
 from classbridge.models.tables import KNOWN_STATES, Aggregator, PushState
+from classbridge.models.tables.push import (
+    EVENT_DELIVERY_TABLES,
+    EventDeliveryTable,
+    ReservationDelivery,
+    WaitlistDelivery,
+)
 from classbridge.settings import Settings
 
 C = TypeVar("C")
@@ -64,7 +67,18 @@ class _Attempted(Protocol):
     def attempts(self) -> int: ...
 
 
-E = TypeVar("E", bound=_Attempted)
+class _ClaimedEvent(_Attempted, Protocol):
+    """A claimed event row (models/push reservations.py, waitlist.py)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def pending_gen(self) -> int: ...
+
+
+E = TypeVar("E", bound=_ClaimedEvent)
 
 log = logging.getLogger("classbridge.push")
 
@@ -181,8 +195,10 @@ async def push_changes(rt: PushRuntime) -> int:
     async with rt.database.read() as db:
         moments = [
             await next_due(db=db, aggregators=aggregators),
-            await next_reservation_due(db=db, aggregators=aggregators),
-            await next_waitlist_event_due(db=db, aggregators=aggregators),
+            *[
+                await next_event_due(db=db, table=table, aggregators=aggregators)
+                for table in EVENT_DELIVERY_TABLES
+            ],
             # Wake up when the next session enters the window (not at the reconciliation).
             await next_window_entry(db=db, aggregators=aggregators, window=window),
         ]
@@ -442,7 +458,7 @@ async def deliver_reservations(rt: PushRuntime, aggregator: Aggregator) -> int:
 @dataclass(frozen=True)
 class EventKind(Generic[E, S]):
     """One kind of signed event besides session states (reservations, waitlist entries):
-    how to read the owed items, say each one, where to send them and how to record it."""
+    its delivery table, how to read the owed items and say each one, where to send them."""
 
     type: str
     path: str
@@ -450,8 +466,7 @@ class EventKind(Generic[E, S]):
     counter: str
     states: Callable[..., Awaitable[list[S]]]
     payload: Callable[[S], dict[str, Any]]
-    record_acks: Callable[..., Awaitable[None]]
-    record_failure: Callable[..., Awaitable[None]]
+    table: EventDeliveryTable
 
 
 async def _send_events(
@@ -482,12 +497,19 @@ async def _send_events(
     async with rt.database.transaction() as db:
         if isinstance(outcome, Delivered):
             # A deleted row (states leaves it out) has nothing left to tell: done too.
-            await kind.record_acks(db=db, token=token, claimed=claimed)
+            # The aggregator has these versions; a change noted meanwhile keeps a row pending.
+            acked = [(c.id, c.version, c.pending_gen) for c in claimed]
+            await record_event_acks(db=db, table=kind.table, token=token, acked=acked)
             rt.count(kind.counter, len(states))
             return len(claimed)
         retry_at = _retry_at(rt, aggregator, max(c.attempts for c in claimed) + 1, outcome)
-        await kind.record_failure(
-            db=db, token=token, claimed=claimed, error=outcome.error, retry_at=retry_at
+        await fail_leased(
+            db=db,
+            table=kind.table,
+            token=token,
+            ids=[c.id for c in claimed],
+            error=outcome.error,
+            retry_at=retry_at,
         )
     return 0
 
@@ -537,8 +559,7 @@ RESERVATION_EVENTS: EventKind[ClaimedReservation, ReservationState] = EventKind(
     counter="reservationsSent",
     states=reservation_states,
     payload=reservation_payload,
-    record_acks=record_reservation_acks,
-    record_failure=record_reservation_failure,
+    table=ReservationDelivery,
 )
 WAITLIST_EVENTS: EventKind[ClaimedWaitlistEvent, WaitlistEventState] = EventKind(
     type="waitlistEntries.updated",
@@ -547,6 +568,5 @@ WAITLIST_EVENTS: EventKind[ClaimedWaitlistEvent, WaitlistEventState] = EventKind
     counter="waitlistEventsSent",
     states=waitlist_event_states,
     payload=waitlist_payload,
-    record_acks=record_waitlist_event_acks,
-    record_failure=record_waitlist_event_failure,
+    table=WaitlistDelivery,
 )

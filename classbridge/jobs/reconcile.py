@@ -29,10 +29,10 @@ from classbridge.models.push import (
     forget_acks,
     known_sessions,
     mark_differing,
-    retry_failed_reservations,
-    retry_failed_waitlist_events,
+    retry_failed_events,
 )
 from classbridge.models.tables import Aggregator, ClassSession
+from classbridge.models.tables.push import EVENT_DELIVERY_TABLES
 
 log = logging.getLogger("classbridge.push")
 
@@ -47,8 +47,8 @@ async def reconcile(rt: PushRuntime) -> int:
         try:
             async with rt.database.transaction() as db:
                 marked = await mark_differing(db=db, aggregator=aggregator, window=window)
-                marked += await retry_failed_reservations(db=db, aggregator=aggregator)
-                marked += await retry_failed_waitlist_events(db=db, aggregator=aggregator)
+                for table in EVENT_DELIVERY_TABLES:  # failed events get fresh attempts
+                    marked += await retry_failed_events(db=db, table=table, aggregator=aggregator)
             marked += await repair_content(rt, aggregator)
             lost = await check_manifest(rt, aggregator, window)
         except Exception:

@@ -3,18 +3,12 @@ send, recording what came of it. `outbox.note_reservation_change` marks them owe
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from classbridge.models.push.claims import (
-    claim_events,
-    fail_leased,
-    next_event_due,
-    record_event_acks,
-    retry_failed_events,
-)
+from classbridge.models.push.claims import claim_events
 from classbridge.models.tables.aggregator import Aggregator
 from classbridge.models.tables.booking import Booking
 from classbridge.models.tables.customer import CustomerAggregatorId
@@ -89,46 +83,3 @@ async def member_ids(
     ):
         members.setdefault(customer_id, external_id)
     return members
-
-
-async def record_reservation_acks(
-    *, db: AsyncSession, token: str, claimed: list[ClaimedReservation]
-) -> None:
-    """The aggregator has these versions; a change noted meanwhile keeps the row pending."""
-    await record_event_acks(
-        db=db,
-        table=ReservationDelivery,
-        token=token,
-        acked=[(c.id, c.version, c.pending_gen) for c in claimed],
-    )
-
-
-async def record_reservation_failure(
-    *,
-    db: AsyncSession,
-    token: str,
-    claimed: list[ClaimedReservation],
-    error: str,
-    retry_at: datetime | None,
-) -> None:
-    """A send failed: retry at `retry_at`, or mark failed (None) for the reconciliation."""
-    await fail_leased(
-        db=db,
-        table=ReservationDelivery,
-        token=token,
-        ids=[c.id for c in claimed],
-        error=error,
-        retry_at=retry_at,
-    )
-
-
-async def retry_failed_reservations(*, db: AsyncSession, aggregator: Aggregator) -> int:
-    """Reconciliation: failed events get a fresh set of attempts."""
-    return await retry_failed_events(db=db, table=ReservationDelivery, aggregator=aggregator)
-
-
-async def next_reservation_due(
-    *, db: AsyncSession, aggregators: list[Aggregator]
-) -> datetime | None:
-    """When the earliest pending event (waiting for a retry or a lease) becomes claimable."""
-    return await next_event_due(db=db, table=ReservationDelivery, aggregators=aggregators)

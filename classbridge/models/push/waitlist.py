@@ -5,18 +5,12 @@ by the same functions as reservation events (models/push/claims.py);
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from classbridge.models.push.claims import (
-    claim_events,
-    fail_leased,
-    next_event_due,
-    record_event_acks,
-    retry_failed_events,
-)
+from classbridge.models.push.claims import claim_events
 from classbridge.models.push.reservations import member_ids
 from classbridge.models.tables.aggregator import Aggregator
 from classbridge.models.tables.push import WaitlistDelivery
@@ -77,46 +71,3 @@ async def waitlist_event_states(
         for c in claimed
         if c.entry_id in entries
     ]
-
-
-async def record_waitlist_event_acks(
-    *, db: AsyncSession, token: str, claimed: list[ClaimedWaitlistEvent]
-) -> None:
-    """The aggregator has these versions; a change noted meanwhile keeps the row pending."""
-    await record_event_acks(
-        db=db,
-        table=WaitlistDelivery,
-        token=token,
-        acked=[(c.id, c.version, c.pending_gen) for c in claimed],
-    )
-
-
-async def record_waitlist_event_failure(
-    *,
-    db: AsyncSession,
-    token: str,
-    claimed: list[ClaimedWaitlistEvent],
-    error: str,
-    retry_at: datetime | None,
-) -> None:
-    """A send failed: retry at `retry_at`, or mark failed (None) for the reconciliation."""
-    await fail_leased(
-        db=db,
-        table=WaitlistDelivery,
-        token=token,
-        ids=[c.id for c in claimed],
-        error=error,
-        retry_at=retry_at,
-    )
-
-
-async def retry_failed_waitlist_events(*, db: AsyncSession, aggregator: Aggregator) -> int:
-    """Reconciliation: failed events get a fresh set of attempts."""
-    return await retry_failed_events(db=db, table=WaitlistDelivery, aggregator=aggregator)
-
-
-async def next_waitlist_event_due(
-    *, db: AsyncSession, aggregators: list[Aggregator]
-) -> datetime | None:
-    """When the earliest pending event (waiting for a retry or a lease) becomes claimable."""
-    return await next_event_due(db=db, table=WaitlistDelivery, aggregators=aggregators)

@@ -123,5 +123,7 @@ class WaitlistDelivery(SQLModel, table=True):
 
 
 EventDeliveryTable = type[ReservationDelivery] | type[WaitlistDelivery]
+# Every table of signed events besides session states, each with its own rows and leases.
+EVENT_DELIVERY_TABLES: tuple[EventDeliveryTable, ...] = (ReservationDelivery, WaitlistDelivery)
 """The delivery tables of events (one row per reservation or waitlist entry), claimed,
 acknowledged and retried by the same functions (models/push/claims.py)."""
