@@ -8,6 +8,8 @@ ports, so workers (and other runs on the same services) never meet.
 
 import asyncio
 import shutil
+import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -58,6 +60,28 @@ def _in_thread(fn, *args):  # type: ignore[no-untyped-def]
     """Run blocking set-up (alembic runs its own event loop) off the test's loop."""
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(fn, *args).result()
+
+
+@pytest.fixture(autouse=True)
+async def aiosqlite_threads_finish() -> AsyncIterator[None]:
+    """Before the test's event loop closes, wait for the aiosqlite threads the test started.
+
+    aiosqlite's worker thread hands each result to the loop of the call; a connection that
+    failed to open (a missing SQLite file) queues its own stop and nobody awaits it. When
+    the loop closed first, the thread raised "Event loop is closed", and pytest failed
+    whichever test ran next (omnilib/aiosqlite#241). Closed connections' threads end within
+    milliseconds; one still running after a second belongs to a connection left open.
+    """
+    before = set(threading.enumerate())
+    yield
+    started = [
+        t
+        for t in threading.enumerate()
+        if t not in before and t.name.endswith("(_connection_worker_thread)")
+    ]
+    deadline = time.monotonic() + 1.0
+    for thread in started:
+        await asyncio.to_thread(thread.join, max(0.0, deadline - time.monotonic()))
 
 
 @pytest.fixture(scope="session")

@@ -161,10 +161,15 @@ class SharedStatements:
     classbridge.models.db creates here get the first engine's dialect and cache instead (the
     same backend, server and settings, so the compiled forms are the same). Only the
     statement cache is shared: pools, connections and events stay each engine's own.
+
+    A dialect learns its server (version, default isolation level) on its engine's first
+    connection, and only its own engine's first connection teaches it; so only a dialect
+    that has connected is shared. Until one has (the first engines of a run may point at
+    a database that does not exist), each engine keeps its own.
     """
 
     def __init__(self) -> None:
-        self._first: dict[str, tuple[Any, Any]] = {}
+        self._shared: dict[str, tuple[Any, Any]] = {}
 
     def install(self) -> None:
         create = db_module.create_async_engine
@@ -172,8 +177,11 @@ class SharedStatements:
         def create_sharing(url: Any, **kwargs: Any) -> AsyncEngine:
             engine = create(url, **kwargs)
             sync = engine.sync_engine
-            first = self._first.setdefault(sync.dialect.name, (sync.dialect, sync._compiled_cache))
-            sync.dialect, sync._compiled_cache = first
+            shared = self._shared.get(sync.dialect.name)
+            if shared is not None and hasattr(shared[0], "default_isolation_level"):
+                sync.dialect, sync._compiled_cache = shared
+            else:  # shared from now on, once this engine has connected
+                self._shared[sync.dialect.name] = (sync.dialect, sync._compiled_cache)
             return engine
 
         db_module.create_async_engine = create_sharing  # type: ignore[assignment]
