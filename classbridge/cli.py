@@ -6,6 +6,7 @@ import getpass
 import json
 import logging
 import os
+import socket
 import sys
 import uuid
 from importlib.metadata import version
@@ -167,9 +168,18 @@ def cmd_simulate_aggregator(_settings: Settings, args: argparse.Namespace) -> No
     )
     if args.down_for:
         faults.update({"downForSeconds": args.down_for})
-    app = create_simulator(args.secret, faults, path_prefix=args.path_prefix)
-    print(f"aggregator simulator on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    try:
+        app = create_simulator(args.secret, faults, path_prefix=args.path_prefix)
+    except ValueError as exc:  # standardwebhooks decodes the secret (base64, optional whsec_)
+        raise CliError(f"--secret is not a webhook signing secret: {exc}") from None
+    # Bound here, so that `--port 0` (any free port) can say which port it got.
+    try:
+        sock = socket.create_server((args.host, args.port))
+    except OSError as exc:
+        raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
+    bound = sock.getsockname()[1]
+    print(f"aggregator simulator on http://{args.host}:{bound}", file=sys.stderr, flush=True)
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
 
 
 def cmd_export_schema(_settings: Settings, args: argparse.Namespace) -> None:

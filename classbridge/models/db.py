@@ -153,6 +153,21 @@ class Database:
         await self.engine.dispose()
 
 
+async def plan_for_these_values(db: AsyncSession) -> None:
+    """PostgreSQL: plan the rest of this transaction's statements for the values they are
+    sent with (`SET LOCAL plan_cache_mode = force_custom_plan`); nothing on SQLite.
+
+    asyncpg prepares every statement, and after five executions PostgreSQL may keep one
+    generic plan for it, costed with the table statistics of that moment. For a scan
+    whose size swings (the push's search for owed sessions: none for hours, then 10,000
+    after one bulk change, before autovacuum has analysed the table) that plan can be a
+    nested loop over both tables: measured 3.9 s instead of 15 ms for 10,000 sessions.
+    Planning each time costs well under a millisecond.
+    """
+    if db.get_bind().dialect.name == "postgresql":
+        await db.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+
 def notify(db: AsyncSession, notice: Any) -> None:
     """Record something the world must learn once (and only if) this transaction commits."""
     db.info.setdefault("notices", []).append(notice)

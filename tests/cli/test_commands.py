@@ -2,6 +2,7 @@
 
 import json
 import os
+import socket
 import sqlite3
 from pathlib import Path
 
@@ -271,3 +272,23 @@ async def test_create_staff_adds_an_account_that_signs_in(tmp_path: Path) -> Non
     with sqlite3.connect(path) as conn:
         rows = conn.execute("SELECT email, role FROM staff_user ORDER BY email").fetchall()
     assert rows == [("desk@loft.example", "STAFF"), ("me@loft.example", "OWNER")]
+
+
+async def test_the_simulator_refuses_a_bad_secret_or_a_taken_port_in_one_line(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = str(taken.getsockname()[1])
+        refusals = {
+            "--secret": ("simulate-aggregator", "--port", "0", "--secret", "not base64!"),
+            f"cannot listen on 127.0.0.1:{port}": (
+                *("simulate-aggregator", "--port", port, "--secret", secret),
+            ),
+        }
+        for says, args in refusals.items():
+            result = await run_cli(*args, database_url=url)
+            assert result.returncode == 2
+            [line] = result.stderr.strip().splitlines()
+            assert line.startswith("classbridge: ") and says in line, line

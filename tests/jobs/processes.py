@@ -5,11 +5,13 @@ when a test fails), and is ended in fixture teardown.
 """
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -65,6 +67,23 @@ def classbridge_args(*args: str) -> list[str]:
     return [sys.executable, "-m", "classbridge.cli", *args]
 
 
+SIMULATOR_LISTENS = re.compile(r"aggregator simulator on http://[^\s:]+:(\d+)")
+SERVER_LISTENS = re.compile(r"Uvicorn running on http://[^\s:]+:(\d+)")
+
+
+def announced_port(proc: Process, says: re.Pattern[str], deadline: float = 20.0) -> int:
+    """The port a process started with `--port 0` says (in its log) it bound."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        found = says.search(proc.log.read_text(errors="replace"))
+        if found:
+            return int(found.group(1))
+        if not proc.alive():
+            raise AssertionError(f"{proc.name} exited:\n{proc.output()}")
+        time.sleep(0.02)
+    raise AssertionError(f"{proc.name} named no port:\n{proc.output()}")
+
+
 def wait_port(proc: Process, port: int, deadline: float = 20.0) -> None:
     end = time.monotonic() + deadline
     while time.monotonic() < end:
@@ -102,16 +121,16 @@ class Receiver:
     """The simulator process, read and steered over real HTTP."""
 
     def __init__(self, tmp: Path, *args: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        # --port 0: the simulator binds any free port and names it (a port picked here
+        # could be taken by another worker's process before the simulator binds it).
         self.process = Process(
             "simulator",
-            classbridge_args(
-                "simulate-aggregator", "--port", str(self.port), "--secret", SECRET, *args
-            ),
+            classbridge_args("simulate-aggregator", "--port", "0", "--secret", SECRET, *args),
             {k: v for k, v in os.environ.items() if not k.startswith("CLASSBRIDGE_")},
-            tmp / f"simulator-{self.port}.log",
+            tmp / f"simulator-{uuid.uuid4().hex[:8]}.log",
         )
+        self.port = announced_port(self.process, SIMULATOR_LISTENS)
+        self.url = f"http://127.0.0.1:{self.port}"
         wait_port(self.process, self.port)
 
     async def state(self) -> dict[str, Any]:

@@ -15,11 +15,12 @@ from classbridge.models.db import Database
 from tests import zygote
 from tests.jobs.conftest import all_arrived, connect, versions
 from tests.jobs.processes import (
+    SERVER_LISTENS,
     Process,
     Receiver,
+    announced_port,
     classbridge_args,
     eventually,
-    free_port,
     push_env,
     wait_port,
 )
@@ -35,17 +36,17 @@ mutation ($id: ID!, $input: EditSessionInput!) { editSession(id: $id, input: $in
 
 @pytest.fixture
 def server(tmp_path: Path, database_url: str, receiver: Receiver) -> Iterator[str]:
-    port = free_port()
     env = push_env(database_url, receiver.url, "unused")
     del env["CLASSBRIDGE_REDIS_URL"]  # the embedded default
     env["CLASSBRIDGE_RECONCILE_INTERVAL_SECONDS"] = "3600"
     proc = Process(
         "server",
-        classbridge_args("serve", "--port", str(port)),
+        classbridge_args("serve", "--port", "0"),
         {**env, "PYTHONUNBUFFERED": "1", "PATH": os.environ.get("PATH", "")},
         tmp_path / "server.log",
     )
     try:
+        port = announced_port(proc, SERVER_LISTENS, deadline=30)
         wait_port(proc, port, deadline=30)
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -3,11 +3,14 @@ enter (a scheduled wake-up), not at the next 30-minute reconciliation."""
 
 from datetime import timedelta
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, text
 
 from classbridge.jobs.push import PushRuntime, push_changes
 from classbridge.models.base import utcnow
-from classbridge.models.tables import ClassSession, PushDelivery
+from classbridge.models.db import Database
+from classbridge.models.push import mark_differing, mark_entering_window
+from classbridge.models.tables import Aggregator, ClassSession, PushDelivery
 from tests.jobs.conftest import Workers, all_arrived, connect, versions
 from tests.jobs.processes import Receiver, eventually
 from tests.studio import Studio
@@ -66,3 +69,22 @@ async def test_a_worker_pushes_a_session_within_seconds_of_entering_the_window(
         return all_arrived(await receiver.state(), await versions(studio.database, [sid]))
 
     await eventually(arrived, deadline=60, what=workers.logs())
+
+
+@pytest.mark.parametrize("backend", ["postgres"])  # on SQLite there is no plan cache
+async def test_the_scans_for_owed_sessions_are_planned_for_their_values(
+    database: Database,
+) -> None:
+    """asyncpg prepares statements, and PostgreSQL may keep a generic plan costed with
+    stale statistics: after a bulk change such a plan took seconds (docs/performance.md).
+    Both scans plan for their values, for their transaction only."""
+    window = timedelta(days=14)
+    for scan in (
+        lambda db: mark_entering_window(db=db, aggregators=list(Aggregator), window=window),
+        lambda db: mark_differing(db=db, aggregator=Aggregator.EGYM_WELLPASS, window=window),
+    ):
+        async with database.transaction() as db:
+            await scan(db)
+            assert await db.scalar(text("SHOW plan_cache_mode")) == "force_custom_plan"
+        async with database.read() as db:
+            assert await db.scalar(text("SHOW plan_cache_mode")) == "auto"

@@ -11,6 +11,7 @@ from sqlmodel import SQLModel, col, select, update
 
 from classbridge.models.aggregator import active_aggregators, extension_active
 from classbridge.models.base import utcnow
+from classbridge.models.db import plan_for_these_values
 from classbridge.models.outbox import upcoming
 from classbridge.models.tables.aggregator import Aggregator
 from classbridge.models.tables.outbox import OutboxItem, OutboxKind
@@ -152,6 +153,7 @@ async def mark_differing(*, db: AsyncSession, aggregator: Aggregator, window: ti
     included, their attempts reset); anywhere in time: sessions the aggregator knows
     whose version moved on (e.g. removals after a deactivation).
     """
+    await plan_for_these_values(db)  # a scan whose size swings (see there)
     now = utcnow()
     acked = (
         select(PushDelivery.acked_version)
@@ -219,8 +221,11 @@ async def mark_entering_window(
 ) -> int:
     """Sessions that entered the window by the passing of time become owed (the push held
     them back while they were further out). Cheap: only never-told sessions qualify."""
+    if not aggregators:
+        return 0
     horizon = utcnow() + window
     marked = 0
+    await plan_for_these_values(db)  # none for hours, then thousands after a bulk change
     for aggregator in aggregators:
         rows = (
             await db.execute(
