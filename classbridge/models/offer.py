@@ -87,14 +87,24 @@ async def session_offers(
     """Offers for many sessions in a constant number of queries."""
     if not session_ids:
         return {}
-    rows = (
-        await db.execute(
-            select(ClassSession, Activity, Venue)
-            .join(Activity, col(Activity.id) == ClassSession.activity_id)
-            .join(Venue, col(Venue.id) == ClassSession.venue_id)
-            .where(col(ClassSession.id).in_(session_ids))
-        )
+    sessions = (
+        await db.scalars(select(ClassSession).where(col(ClassSession.id).in_(session_ids)))
     ).all()
+    # A studio has a few activities and venues for thousands of sessions: each is loaded
+    # once, not once per session (the ORM's work per row was most of a push batch's CPU).
+    activities = {
+        a.id: a
+        for a in await db.scalars(
+            select(Activity).where(col(Activity.id).in_({s.activity_id for s in sessions}))
+        )
+    }
+    venues_by_id = {
+        v.id: v
+        for v in await db.scalars(
+            select(Venue).where(col(Venue.id).in_({s.venue_id for s in sessions}))
+        )
+    }
+    rows = [(s, activities[s.activity_id], venues_by_id[s.venue_id]) for s in sessions]
     company_ids = {s.company_id for s, _, _ in rows}
     active = set(
         await db.scalars(
