@@ -173,12 +173,16 @@ def cmd_simulate_aggregator(_settings: Settings, args: argparse.Namespace) -> No
     except ValueError as exc:  # standardwebhooks decodes the secret (base64, optional whsec_)
         raise CliError(f"--secret is not a webhook signing secret: {exc}") from None
     # Bound here, so that `--port 0` (any free port) can say which port it got.
+    ipv6 = ":" in args.host
     try:
-        sock = socket.create_server((args.host, args.port))
+        sock = socket.create_server(
+            (args.host, args.port), family=socket.AF_INET6 if ipv6 else socket.AF_INET
+        )
     except OSError as exc:
         raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
     bound = sock.getsockname()[1]
-    print(f"aggregator simulator on http://{args.host}:{bound}", file=sys.stderr, flush=True)
+    host = f"[{args.host}]" if ipv6 else args.host
+    print(f"aggregator simulator on http://{host}:{bound}", file=sys.stderr, flush=True)
     uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
 
 

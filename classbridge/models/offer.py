@@ -104,7 +104,11 @@ async def session_offers(
             select(Venue).where(col(Venue.id).in_({s.venue_id for s in sessions}))
         )
     }
-    rows = [(s, activities[s.activity_id], venues_by_id[s.venue_id]) for s in sessions]
+    rows = [  # as the join was: a session whose activity or venue is gone has no offer
+        (s, activities[s.activity_id], venues_by_id[s.venue_id])
+        for s in sessions
+        if s.activity_id in activities and s.venue_id in venues_by_id
+    ]
     company_ids = {s.company_id for s, _, _ in rows}
     active = set(
         await db.scalars(
