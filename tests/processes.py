@@ -15,7 +15,8 @@ import httpx
 from tests import zygote
 
 CLASSBRIDGE = zygote.CLASSBRIDGE
-_LISTENING = re.compile(r"Uvicorn running on (http://\S+)")
+# What `classbridge serve --port 0` logs once it listens: the URL, with the port it got.
+SERVER_LISTENS = re.compile(r"Uvicorn running on (?P<url>http://\S+:(?P<port>\d+))")
 
 
 @dataclass
@@ -73,9 +74,9 @@ async def running_server(
         async for raw in process.stderr:
             line = raw.decode(errors="replace")
             server.lines.append(line)
-            match = _LISTENING.search(line)
+            match = SERVER_LISTENS.search(line)
             if match:
-                server.url = match.group(1)
+                server.url = match.group("url")
                 listening.set()
 
     reader = asyncio.create_task(read_log())

@@ -67,17 +67,17 @@ def classbridge_args(*args: str) -> list[str]:
     return [sys.executable, "-m", "classbridge.cli", *args]
 
 
-SIMULATOR_LISTENS = re.compile(r"aggregator simulator on http://[^\s:]+:(\d+)")
-SERVER_LISTENS = re.compile(r"Uvicorn running on http://[^\s:]+:(\d+)")
+SIMULATOR_LISTENS = re.compile(r"aggregator simulator on http://\S+:(?P<port>\d+)")
 
 
 def announced_port(proc: Process, says: re.Pattern[str], deadline: float = 20.0) -> int:
-    """The port a process started with `--port 0` says (in its log) it bound."""
+    """The port a process started with `--port 0` says (in its log) it bound: `says`
+    has a group named `port`."""
     end = time.monotonic() + deadline
     while time.monotonic() < end:
         found = says.search(proc.log.read_text(errors="replace"))
         if found:
-            return int(found.group(1))
+            return int(found.group("port"))
         if not proc.alive():
             raise AssertionError(f"{proc.name} exited:\n{proc.output()}")
         time.sleep(0.02)

@@ -15,7 +15,6 @@ from classbridge.models.db import Database
 from tests import zygote
 from tests.jobs.conftest import all_arrived, connect, versions
 from tests.jobs.processes import (
-    SERVER_LISTENS,
     Process,
     Receiver,
     announced_port,
@@ -24,6 +23,7 @@ from tests.jobs.processes import (
     push_env,
     wait_port,
 )
+from tests.processes import SERVER_LISTENS
 from tests.studio import Studio
 
 SCHEDULE = """
