@@ -46,7 +46,7 @@ from classbridge.models.db import Database, rows_by_id
 from classbridge.models.inputs.customer import Member
 from classbridge.models.inputs.session import SessionFilter
 from classbridge.models.localtime import utc_to_local
-from classbridge.models.offer import format_local, session_offers
+from classbridge.models.offer import format_local
 from classbridge.models.session import effective_rules
 from classbridge.models.tables import (
     Activity,
@@ -76,6 +76,9 @@ def _name_id(*parts: object) -> str:
 
 
 def bare_routes(database: Database) -> list[Route]:
+    # Here, not at the top: `--plain` serves older checkouts, which may not have it.
+    from classbridge.models.offer import offers_of
+
     async def reserve(request: Request) -> Response:
         body = await request.json()
         async with database.read() as db:
@@ -106,9 +109,8 @@ def bare_routes(database: Database) -> list[Route]:
                 db=db, aggregator=who, query=catalog.SessionQuery(), after=None, limit=first + 1
             )
             page = rows[:first]
-            offers = await session_offers(db=db, aggregator=who, session_ids=[r.id for r in page])
-            venues = await rows_by_id(db, Venue, {r.venue_id for r in page})
-            activities = await rows_by_id(db, Activity, {r.activity_id for r in page})
+            found = await offers_of(db=db, aggregator=who, sessions=page)
+            offers, venues, activities = found.by_session, found.venues, found.activities
             links = await venue_links(db=db, aggregator=who, venue_ids=list(venues))
         edges = []
         for row in page:

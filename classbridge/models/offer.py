@@ -3,6 +3,7 @@ and for the push to aggregators, so both always say the same thing. The visibili
 it applies live in models/aggregator.py (re-exported here for callers of the offer)."""
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -81,6 +82,16 @@ class SessionOffer:
         return self.is_cancelled or not self.offered
 
 
+@dataclass(frozen=True)
+class Offers:
+    """Offers for a set of sessions, with the activities and venues they were made from
+    (a page that shows them needs not load them again)."""
+
+    by_session: dict[uuid.UUID, SessionOffer]
+    activities: dict[uuid.UUID, Activity]
+    venues: dict[uuid.UUID, Venue]
+
+
 async def session_offers(
     *, db: AsyncSession, aggregator: Aggregator, session_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, SessionOffer]:
@@ -90,6 +101,16 @@ async def session_offers(
     sessions = (
         await db.scalars(select(ClassSession).where(col(ClassSession.id).in_(session_ids)))
     ).all()
+    return (await offers_of(db=db, aggregator=aggregator, sessions=sessions)).by_session
+
+
+async def offers_of(
+    *, db: AsyncSession, aggregator: Aggregator, sessions: Sequence[ClassSession]
+) -> Offers:
+    """Offers for sessions already loaded (a listing's page): five queries, whatever the
+    number of sessions."""
+    if not sessions:
+        return Offers({}, {}, {})
     # A studio has a few activities and venues for thousands of sessions: each is loaded
     # once, not once per session (the ORM's work per row was most of a push batch's CPU).
     activities = {
@@ -161,14 +182,16 @@ async def session_offers(
             booking_window_end=format_offset(activity.booking_closes_minutes),
             late_cancel_window=format_offset(activity.free_cancellation_minutes) or "00:00",
         )
-    return offers
+    return Offers(offers, activities, venues_by_id)
 
 
 __all__ = [
+    "Offers",
     "SessionOffer",
     "active_extension_clause",
     "format_local",
     "format_offset",
     "offered_clause",
+    "offers_of",
     "session_offers",
 ]

@@ -181,3 +181,41 @@ async def test_a_staff_booking_over_the_api_costs_a_bounded_number_of_statements
     booked = _without_token_lookup(sent)
     assert len(booked) <= STAFF_BOOKING_BOUND, _show(booked)
     assert sum("INSERT INTO audit_entry" in s for s in booked) == 1, _show(booked)
+
+
+# --- a page of the partner schedule ------------------------------------------------------
+# What aggregators poll: a constant number of statements whatever the page's size, and
+# the sessions read once (the offers are made from the listed rows, not read again).
+
+PARTNER_SCHEDULE = """
+query Poll($first: Int!) { sessions(first: $first) { edges { node {
+  id name availableSpots totalSpots startv2 updatedAt
+  class { id name venue { id } } sport { name } venue { id timezone aggregatorVenueId }
+  location { id } address { city }
+} } } }
+"""
+PARTNER_SCHEDULE_BOUND = 8  # 7 and the BEGIN that SQLite is sent as a statement
+
+
+async def _schedule_page(
+    client: httpx.AsyncClient, studio: Studio, partner: Partner, sessions: int
+) -> list[str]:
+    with statements_by_connection(studio.database) as sent:
+        body = await pgql(client, partner, PARTNER_SCHEDULE, {"first": 100})
+    assert "errors" not in body, body
+    assert len(body["data"]["sessions"]["edges"]) == sessions
+    return _without_token_lookup(sent)
+
+
+async def test_a_partner_schedule_page_costs_the_same_statements_for_any_size(
+    client: httpx.AsyncClient, studio: Studio
+) -> None:
+    await connect(studio, limit=None)
+    partner = await make_partner(studio.database, Aggregator.EGYM_WELLPASS)
+    await studio.session(days_ahead=2)
+    one = await _schedule_page(client, studio, partner, 1)
+    for days in range(3, 8):
+        await studio.session(days_ahead=days)
+    six = await _schedule_page(client, studio, partner, 6)
+    assert len(six) == len(one) <= PARTNER_SCHEDULE_BOUND, _show(six)
+    assert sum("FROM class_session" in s.split("WHERE")[0] for s in six) == 1, _show(six)

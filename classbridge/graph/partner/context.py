@@ -13,7 +13,7 @@ from strawberry.types import Info as StrawberryInfo
 from classbridge.graph.context import Context
 from classbridge.models import reservation as reservation_model
 from classbridge.models.aggregator import AggregatorActor, venue_links
-from classbridge.models.offer import SessionOffer, session_offers
+from classbridge.models.offer import SessionOffer, offers_of
 from classbridge.models.tables import Aggregator
 
 
@@ -51,9 +51,15 @@ class PartnerContext(Context):
         self.clear()
 
     async def _offers(self, ids: list[uuid.UUID]) -> list[SessionOffer]:
+        """From the session rows the request holds (a listing primes them), loading only
+        the others; the venues and activities the offers were made from are primed for
+        the fields that show them."""
+        rows = [r for r in await self.loaders.session.load_many(ids) if r is not None]
         async with self.read() as db:
-            offers = await session_offers(db=db, aggregator=self.who, session_ids=list(ids))
-        return [offers[i] for i in ids]
+            found = await offers_of(db=db, aggregator=self.who, sessions=rows)
+        self.loaders.venue.prime_many(found.venues)
+        self.loaders.activity.prime_many(found.activities)
+        return [found.by_session[i] for i in ids]
 
     async def _venue_links(self, ids: list[uuid.UUID]) -> list[str | None]:
         async with self.read() as db:

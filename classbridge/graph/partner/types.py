@@ -466,8 +466,10 @@ class Session:
 
 async def sessions_of(info: PartnerInfo, rows: Sequence[ClassSession]) -> list[Session]:
     """`Session` objects for rows, with what their fields read: offers, venues and
-    activities each loaded once for all rows (DataLoaders: nested lists batch too)."""
+    activities each loaded once for all rows (DataLoaders: nested lists batch too). The
+    rows are primed, so the offers are made from them, not from the rows read again."""
     context = info.context
+    context.loaders.session.prime_many({r.id: r for r in rows})
     offers = await context.offer.load_many([r.id for r in rows])
     venues = await context.loaders.venue.load_many([r.venue_id for r in rows])
     activities = await context.loaders.activity.load_many([r.activity_id for r in rows])
