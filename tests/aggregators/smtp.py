@@ -1,7 +1,6 @@
 """A real SMTP server for tests (aiosmtpd) that hands received mail to the test's loop."""
 
 import asyncio
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -12,12 +11,6 @@ from typing import Any
 from aiosmtpd.controller import Controller
 
 WAIT_SECONDS = 10.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

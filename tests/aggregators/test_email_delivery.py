@@ -12,7 +12,8 @@ from classbridge.models.db import Database
 from classbridge.models.tables import Aggregator, EmailMessage
 from classbridge.settings import Settings
 from tests.aggregators.partner import PARTNER_PATH, activate, make_partner
-from tests.aggregators.smtp import free_port, smtp_server
+from tests.aggregators.smtp import smtp_server
+from tests.jobs.processes import ClosedPort
 from tests.studio import Studio, gql
 
 
@@ -24,21 +25,22 @@ async def _outbox(database: Database) -> list[EmailMessage]:
 async def test_a_failed_delivery_is_retried_with_backoff_until_it_is_sent(
     database: Database, database_url: str, studio: Studio
 ) -> None:
-    port = free_port()
+    closed = ClosedPort()
     settings = Settings(
         database_url=database_url,
-        smtp_url=f"smtp://127.0.0.1:{port}",
+        smtp_url=f"smtp://127.0.0.1:{closed.port}",
         retry_backoff_base_seconds=60,  # the second run below comes well before the retry
     )
     await activate(studio)
     # The SMTP server is down.
-    assert await deliver_pending_emails(database, settings) == 0
-    (failed,) = await _outbox(database)
-    assert failed.sent_at is None and failed.attempts == 1 and failed.last_error
-    # Not due yet: nothing is tried before the backoff ran out.
-    assert await deliver_pending_emails(database, settings) == 0
-    assert (await _outbox(database))[0].attempts == 1
-    with smtp_server(port) as inbox:
+    with closed:
+        assert await deliver_pending_emails(database, settings) == 0
+        (failed,) = await _outbox(database)
+        assert failed.sent_at is None and failed.attempts == 1 and failed.last_error
+        # Not due yet: nothing is tried before the backoff ran out.
+        assert await deliver_pending_emails(database, settings) == 0
+        assert (await _outbox(database))[0].attempts == 1
+    with smtp_server(closed.release()) as inbox:
         due = failed.next_attempt_at + timedelta(seconds=1)
         assert await deliver_pending_emails(database, settings, now=due) == 1
         (mail,) = await inbox.wait_for(1)
@@ -73,15 +75,15 @@ async def test_without_smtp_url_mail_stays_queued(
 async def test_the_server_delivers_activation_and_live_emails_after_commit(
     database: Database, database_url: str, studio: Studio
 ) -> None:
-    port = free_port()
+    closed = ClosedPort()
     settings = Settings(
         database_url=database_url,
-        smtp_url=f"smtp://127.0.0.1:{port}",
+        smtp_url=f"smtp://127.0.0.1:{closed.port}",
         email_sweep_seconds=60,  # only the after-commit wake-up can deliver in time
     )
     app = create_app(settings, database)
     partner = await make_partner(database, Aggregator.EGYM_WELLPASS)
-    with smtp_server(port) as inbox:
+    with smtp_server(closed.release()) as inbox:
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://cb.test") as c:

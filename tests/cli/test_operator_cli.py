@@ -9,7 +9,7 @@ import pytest
 
 from classbridge.cli import SETTINGS_READ, build_parser
 from classbridge.settings import Settings
-from tests.jobs.processes import free_port
+from tests.jobs.processes import ClosedPort
 from tests.processes import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,14 +29,15 @@ BAD_REDIS_URLS = [
 @pytest.mark.parametrize("command", ["serve", "worker"])
 @pytest.mark.parametrize("url", BAD_REDIS_URLS)
 async def test_a_bad_redis_url_stops_with_one_line(command: str, url: str, tmp_path: Path) -> None:
-    url = url.replace("{closed}", str(free_port()))
-    args = ("serve", "--port", "0") if command == "serve" else ("worker",)
-    result = await run_cli(
-        *args,
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
-        cwd=tmp_path,
-        extra_env={"CLASSBRIDGE_REDIS_URL": url},
-    )
+    with ClosedPort() as closed:
+        url = url.replace("{closed}", str(closed.port))
+        args = ("serve", "--port", "0") if command == "serve" else ("worker",)
+        result = await run_cli(
+            *args,
+            database_url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
+            cwd=tmp_path,
+            extra_env={"CLASSBRIDGE_REDIS_URL": url},
+        )
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr

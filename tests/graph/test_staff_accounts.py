@@ -24,8 +24,9 @@ from classbridge.models.tables import (
 )
 from classbridge.models.tokens import token_digest
 from classbridge.settings import Settings
-from tests.aggregators.smtp import free_port, smtp_server
+from tests.aggregators.smtp import smtp_server
 from tests.graph.rows import diff, snapshot
+from tests.jobs.processes import ClosedPort
 from tests.studio import Studio, error_codes, gql
 
 PASSWORD = "correct horse battery"
@@ -294,14 +295,14 @@ async def test_repeated_failed_logins_are_refused_per_account_and_per_address(
 async def test_invitation_and_reset_emails_arrive_over_smtp(
     database: Database, database_url: str, studio: Studio
 ) -> None:
-    port = free_port()
+    closed = ClosedPort()
     settings = Settings(
         database_url=database_url,
-        smtp_url=f"smtp://127.0.0.1:{port}",
+        smtp_url=f"smtp://127.0.0.1:{closed.port}",
         email_sweep_seconds=60,  # only the after-commit wake-up can deliver in time
         app_url="https://studio.example/app/",
     )
-    with smtp_server(port) as inbox:
+    with smtp_server(closed.release()) as inbox:
         async with _app(settings, database) as client:
             invited = await gql(
                 client,

@@ -25,9 +25,33 @@ SECRET = "whsec_" + "dGVzdC1zZWNyZXQtZm9yLXRoZS1wdXNoLXRlc3RzIQ=="
 
 
 def free_port() -> int:
+    """A port nobody used a moment ago; anyone may take it by now (another test worker's
+    process started with `--port 0`). Where a test needs nothing to listen on a port, or
+    starts a server there later, `ClosedPort` holds it meanwhile."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class ClosedPort:
+    """A port bound but not listening, for as long as it is held: connecting to it is
+    refused, and no other process can take it. `release()` frees it for a server of the
+    test's own, started right after."""
+
+    def __init__(self) -> None:
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self.port = int(self._sock.getsockname()[1])
+
+    def release(self) -> int:
+        self._sock.close()
+        return self.port
+
+    def __enter__(self) -> "ClosedPort":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._sock.close()
 
 
 class Process:

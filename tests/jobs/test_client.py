@@ -17,7 +17,7 @@ from classbridge.jobs.client import (
 )
 from classbridge.jobs.enqueue import cron_times, push_job_id
 from classbridge.settings import Settings
-from tests.jobs.processes import SECRET, free_port
+from tests.jobs.processes import SECRET, ClosedPort
 
 OLD = "whsec_" + "b2xkLXNlY3JldC1vbGQtc2VjcmV0LW9sZC1zZWNyZXQ="
 
@@ -67,15 +67,16 @@ def test_backoff_grows_and_is_capped() -> None:
 
 
 async def test_network_error_means_retry_later() -> None:
-    settings = Settings(
-        egym_wellpass_push_url=f"http://127.0.0.1:{free_port()}",
-        egym_wellpass_push_secret=SECRET,  # type: ignore[arg-type]
-    )
-    client = AggregatorClient(settings)
-    try:
-        outcome = await client.post("EGYM_WELLPASS", "/v1/sessions", b"{}")
-    finally:
-        await client.aclose()
+    with ClosedPort() as closed:
+        settings = Settings(
+            egym_wellpass_push_url=f"http://127.0.0.1:{closed.port}",
+            egym_wellpass_push_secret=SECRET,  # type: ignore[arg-type]
+        )
+        client = AggregatorClient(settings)
+        try:
+            outcome = await client.post("EGYM_WELLPASS", "/v1/sessions", b"{}")
+        finally:
+            await client.aclose()
     assert isinstance(outcome, RetryLater) and "Connect" in outcome.error
 
 

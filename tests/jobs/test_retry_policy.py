@@ -11,7 +11,7 @@ from classbridge.jobs.client import AggregatorClient
 from classbridge.jobs.push import PushRuntime, push_changes
 from classbridge.models.tables import PushDelivery
 from tests.jobs.conftest import connect
-from tests.jobs.processes import Receiver, free_port
+from tests.jobs.processes import ClosedPort, Receiver
 from tests.studio import Studio
 
 EVERY_5XX = [500, 501, 502, 503, 504, 505, 507, 508, 511]
@@ -102,8 +102,9 @@ async def test_timeouts_and_connection_errors_are_retried(
     assert _retried(row) and row.last_error is not None and "Timeout" in row.last_error
 
     await receiver.faults(latencyMs=0)
-    rt.client.settings.egym_wellpass_push_url = f"http://127.0.0.1:{free_port()}"
-    unreachable = await studio.session(days_ahead=2)
-    await push_changes(rt)
+    with ClosedPort() as closed:
+        rt.client.settings.egym_wellpass_push_url = f"http://127.0.0.1:{closed.port}"
+        unreachable = await studio.session(days_ahead=2)
+        await push_changes(rt)
     row = await _row(studio, unreachable)
     assert _retried(row) and row.last_error is not None and "Connect" in row.last_error

@@ -11,7 +11,7 @@ import pytest
 from classbridge.graph.app import create_app
 from classbridge.models.db import Database
 from classbridge.settings import Settings
-from tests.jobs.processes import free_port
+from tests.jobs.processes import ClosedPort
 from tests.services import REDIS_URL, pg_url, require_redis
 
 
@@ -51,15 +51,17 @@ async def test_ready_with_redis_when_both_answer(settings: Settings) -> None:
 
 
 async def test_not_ready_without_redis_but_alive(settings: Settings) -> None:
-    down = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
-    async with _client(settings.model_copy(update={"redis_url": down})) as client:
-        response = await client.get("/readyz")
-        assert response.status_code == 503
-        assert response.json() == {
-            "status": "unavailable",
-            "checks": {"database": "ok", "redis": "unavailable"},
-        }
-        assert (await client.get("/healthz")).status_code == 200
+    closed = ClosedPort()
+    down = f"redis://127.0.0.1:{closed.port}/0"  # nothing listens there
+    with closed:
+        async with _client(settings.model_copy(update={"redis_url": down})) as client:
+            response = await client.get("/readyz")
+            assert response.status_code == 503
+            assert response.json() == {
+                "status": "unavailable",
+                "checks": {"database": "ok", "redis": "unavailable"},
+            }
+            assert (await client.get("/healthz")).status_code == 200
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
