@@ -219,3 +219,38 @@ async def test_a_partner_schedule_page_costs_the_same_statements_for_any_size(
     six = await _schedule_page(client, studio, partner, 6)
     assert len(six) == len(one) <= PARTNER_SCHEDULE_BOUND, _show(six)
     assert sum("FROM class_session" in s.split("WHERE")[0] for s in six) == 1, _show(six)
+
+
+# --- a sign-in list -----------------------------------------------------------------------
+# What front desks keep open (and what a live dashboard's document executes per event):
+# its waitlist is read when the document selects it, not otherwise.
+
+SIGN_IN_LIST = """
+query SignIn($id: ID!) { signInList(sessionId: $id) {
+  counts { booked capacity } bookings { status customer { lastName } product { name } }
+  %s
+} }
+"""
+
+
+async def _sign_in_list(
+    client: httpx.AsyncClient, studio: Studio, session_id: uuid.UUID, extra: str
+) -> list[str]:
+    with statements_by_connection(studio.database) as sent:
+        body = await gql(client, SIGN_IN_LIST % extra, {"id": str(session_id)}, token=studio.token)
+    assert "errors" not in body, body
+    assert body["data"]["signInList"]["counts"]["booked"] == 1
+    return _without_token_lookup(sent)
+
+
+async def test_a_sign_in_list_reads_its_waitlist_only_when_selected(
+    client: httpx.AsyncClient, studio: Studio
+) -> None:
+    session_id = await studio.session(days_ahead=2)
+    variables = {"s": str(session_id), "c": str(studio.customer_id), "p": str(studio.product_id)}
+    assert "errors" not in await gql(client, STAFF_BOOK, variables, token=studio.token)
+    without = await _sign_in_list(client, studio, session_id, "")
+    with_waitlist = await _sign_in_list(client, studio, session_id, "waitlist { position }")
+    assert not any("FROM waitlist_entry" in s for s in without), _show(without)
+    assert sum("FROM waitlist_entry" in s for s in with_waitlist) == 1, _show(with_waitlist)
+    assert len(with_waitlist) == len(without) + 1, _show(with_waitlist)

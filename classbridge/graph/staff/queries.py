@@ -288,7 +288,6 @@ class StaffQuery:
             session=session,
             bookings=await session.load_bookings(info),
             counts=await session.load_counts(info),
-            waitlist=await session.load_waitlist(info),
         )
 
 
