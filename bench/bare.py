@@ -220,14 +220,11 @@ def bare_routes(database: Database) -> list[Route]:
             actor = await staff_model.authenticate(db=db, token=_token(request))
             if actor is None:
                 return Response(status_code=401)
-            row = await session_model.get_class_session(
+            row, activity, venue = await session_model.get_session_with_activity_and_venue(
                 db=db,
                 company_id=actor.company_id,
                 session_id=uuid.UUID(request.query_params["id"]),
             )
-            venue = await db.get(Venue, row.venue_id)
-            activity = await db.get(Activity, row.activity_id)
-            assert venue is not None and activity is not None
             counts = (await booking_counts(db=db, session_ids=[row.id]))[row.id]
             by_session, customers = await _bookings(db, [row.id])
             bookings = by_session[row.id]

@@ -87,6 +87,25 @@ async def get_class_session(
     return session
 
 
+async def get_session_with_activity_and_venue(
+    *, db: AsyncSession, company_id: uuid.UUID, session_id: uuid.UUID
+) -> tuple[ClassSession, Activity, Venue]:
+    """A session of this company with its activity and venue, in one statement (what a
+    sign-in list shows with it); another company's is reported as not found."""
+    found = (
+        await db.execute(
+            select(ClassSession, Activity, Venue)
+            .join(Activity, col(Activity.id) == ClassSession.activity_id)
+            .join(Venue, col(Venue.id) == ClassSession.venue_id)
+            .where(ClassSession.id == session_id, ClassSession.company_id == company_id)
+        )
+    ).first()
+    if found is None:
+        raise not_found("session")
+    session, activity, venue = found
+    return session, activity, venue
+
+
 async def lock_class_session(*, db: AsyncSession, session_id: uuid.UUID) -> ClassSession | None:
     """Load a session holding its row lock until commit.
 

@@ -75,9 +75,12 @@ def _customer_key(raw: list[str]) -> tuple[str, str, uuid.UUID]:
 async def _session(info: Info, id: strawberry.ID) -> Session:
     actor = info.context.require_staff()
     async with info.context.read() as db:
-        row = await session_model.get_class_session(
+        row, activity, venue = await session_model.get_session_with_activity_and_venue(
             db=db, company_id=actor.company_id, session_id=parse_id(id)
         )
+    loaders = info.context.loaders  # what the session's fields show, read with it
+    loaders.activity.prime(activity.id, activity)
+    loaders.venue.prime(venue.id, venue)
     (session,) = await sessions_of(info, [row])
     return session
 
