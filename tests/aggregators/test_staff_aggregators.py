@@ -35,7 +35,12 @@ mutation D($a: Aggregator!) { deactivateAggregatorExtension(aggregator: $a) { st
 """
 SIGN_IN = """
 query S($id: ID!) { signInList(sessionId: $id) {
-  bookings { id status source aggregator product { name } customer { lastName } } } }
+  bookings { id status source aggregator product { name }
+    customer { lastName aggregatorIds { aggregator externalId } } } } }
+"""
+SCHEDULE_IDS = """
+{ sessions(first: 10) { edges { node {
+  bookings { customer { aggregatorIds { externalId } } } } } } }
 """
 
 
@@ -105,6 +110,19 @@ async def test_aggregator_bookings_in_the_sign_in_list_and_what_staff_may_do(
     assert rows[str(first.id)]["product"]["name"] == "EGYM Wellpass"
     assert rows[str(first.id)]["source"] == "AGGREGATOR"
     assert rows[str(first.id)]["aggregator"] == "EGYM_WELLPASS"
+    # The members' ids, held by the list's customers (read with the list, shown in place).
+    assert rows[str(first.id)]["customer"]["aggregatorIds"] == [
+        {"aggregator": "EGYM_WELLPASS", "externalId": "m-1"}
+    ]
+    assert rows[str(second.id)]["customer"]["aggregatorIds"][0]["externalId"] == "m-2"
+    page = await gql(client, SCHEDULE_IDS, token=studio.token)
+    shown = [
+        i["externalId"]
+        for edge in page["data"]["sessions"]["edges"]
+        for b in edge["node"]["bookings"]
+        for i in b["customer"]["aggregatorIds"]
+    ]
+    assert sorted(shown) == ["m-1", "m-2"]
     cancel = await gql(
         client,
         "mutation C($id: ID!) { cancelBooking(id: $id) { status } }",

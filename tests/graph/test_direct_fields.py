@@ -17,7 +17,6 @@ LOADING = {
     ("Booking", "session"),
     ("Reservation", "userId"),
     ("Reservation", "session"),
-    ("Customer", "aggregatorIds"),
     ("Session", "series"),
     ("Session", "waitlist"),
 }

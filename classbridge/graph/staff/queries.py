@@ -165,8 +165,12 @@ class StaffQuery:
             rows = await session_model.list_sessions(
                 db=db, company_id=actor.company_id, where=where, after=cursor, limit=size + 1
             )
+        bookings = ("edges", "node", "bookings")
         listed = await sessions_of(
-            info, rows[:size], with_bookings=selects(info, "edges", "node", "bookings")
+            info,
+            rows[:size],
+            with_bookings=selects(info, *bookings),
+            with_aggregator_ids=selects(info, *bookings, "customer", "aggregatorIds"),
         )
         sessions = {s.row.id: s for s in listed}
         page: Connection[Session] = connection(
@@ -289,7 +293,9 @@ class StaffQuery:
         session = await _session(info, session_id)
         return SignInList(
             session=session,
-            bookings=await session.load_bookings(info),
+            bookings=await session.load_bookings(
+                info, with_aggregator_ids=selects(info, "bookings", "customer", "aggregatorIds")
+            ),
             counts=await session.load_counts(info),
         )
 

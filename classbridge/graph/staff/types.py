@@ -378,11 +378,13 @@ class Session:
     async def load_counts(self, info: Info) -> SessionCounts:
         return self._counts(self.held or await self._held(info))
 
-    async def load_bookings(self, info: Info) -> list["Booking"]:
+    async def load_bookings(
+        self, info: Info, *, with_aggregator_ids: bool = False
+    ) -> list["Booking"]:
         if self.held is not None and self.held.bookings is not None:
             return self.held.bookings
         rows = await info.context.loaders.bookings_by_session.load(self.row.id)
-        return await bookings_of(info, rows)
+        return await bookings_of(info, rows, with_aggregator_ids=with_aggregator_ids)
 
     @strawberry.field
     def is_cancelled(self) -> bool:
@@ -414,6 +416,9 @@ class CustomerAggregatorId:
 @strawberry.type(description="A person who books.")
 class Customer:
     row: strawberry.Private[tables.Customer]
+    # A list's customers hold their aggregator ids when the list selects them
+    # (`bookings_of`); a customer built from its row alone loads them.
+    held_aggregator_ids: strawberry.Private[list[tables.CustomerAggregatorId] | None] = None
 
     @strawberry.field
     def id(self) -> strawberry.ID:
@@ -460,11 +465,20 @@ class Customer:
         return self.row.country
 
     @strawberry.field(description="Customer IDs from aggregators.")
-    async def aggregator_ids(self, info: Info) -> list[CustomerAggregatorId]:
-        rows = await info.context.loaders.aggregator_ids.load(self.row.id)
-        return [
-            CustomerAggregatorId(aggregator=r.aggregator, external_id=r.external_id) for r in rows
-        ]
+    def aggregator_ids(self, info: Info) -> list[CustomerAggregatorId]:
+        def shown(rows: list[tables.CustomerAggregatorId]) -> list[CustomerAggregatorId]:
+            return [
+                CustomerAggregatorId(aggregator=r.aggregator, external_id=r.external_id)
+                for r in rows
+            ]
+
+        if self.held_aggregator_ids is not None:
+            return shown(self.held_aggregator_ids)
+
+        async def load() -> list[CustomerAggregatorId]:
+            return shown(await info.context.loaders.aggregator_ids.load(self.row.id))
+
+        return _later(load())
 
     @strawberry.field
     def created_at(self) -> datetime:
@@ -510,6 +524,7 @@ class BookingHeld:
 
     customer: tables.Customer
     product: tables.Product
+    aggregator_ids: list[tables.CustomerAggregatorId] | None = None  # when selected
 
 
 @strawberry.type(description="A customer's place in a session.")
@@ -527,7 +542,7 @@ class Booking:
     @strawberry.field
     def customer(self, info: Info) -> Customer:
         if self.held is not None:
-            return Customer(row=self.held.customer)
+            return Customer(row=self.held.customer, held_aggregator_ids=self.held.aggregator_ids)
 
         async def load() -> Customer:
             row = await info.context.loaders.customer.load(self.row.customer_id)
@@ -719,12 +734,17 @@ class LoginResult:
 
 
 async def sessions_of(
-    info: Info, rows: Sequence[tables.ClassSession], *, with_bookings: bool = False
+    info: Info,
+    rows: Sequence[tables.ClassSession],
+    *,
+    with_bookings: bool = False,
+    with_aggregator_ids: bool = False,
 ) -> list[Session]:
     """Sessions holding what their fields read: activities, venues and counts — and with
     `with_bookings` (a page that selects them) the bookings with their customers and
-    products — each loaded once for all rows (DataLoaders: nested lists batch across
-    parents too). What the sessions hold, their fields read synchronously."""
+    products (and with `with_aggregator_ids` the customers' aggregator ids) — each loaded
+    once for all rows (DataLoaders: nested lists batch across parents too). What the
+    sessions hold, their fields read synchronously."""
     loaders = info.context.loaders
     activities = await loaders.activity.load_many([r.activity_id for r in rows])
     venues = await loaders.venue.load_many([r.venue_id for r in rows])
@@ -732,7 +752,13 @@ async def sessions_of(
     bookings: list[list[Booking] | None] = [None] * len(rows)
     if with_bookings:
         per_session = await loaders.bookings_by_session.load_many([r.id for r in rows])
-        everyone = iter(await bookings_of(info, [b for bs in per_session for b in bs]))
+        everyone = iter(
+            await bookings_of(
+                info,
+                [b for bs in per_session for b in bs],
+                with_aggregator_ids=with_aggregator_ids,
+            )
+        )
         bookings = [[next(everyone) for _ in bs] for bs in per_session]
     sessions = []
     for row, activity, venue, count, booked in zip(
@@ -744,15 +770,22 @@ async def sessions_of(
     return sessions
 
 
-async def bookings_of(info: Info, rows: Sequence[tables.Booking]) -> list[Booking]:
-    """Bookings holding their customers and products, loaded once for all rows."""
+async def bookings_of(
+    info: Info, rows: Sequence[tables.Booking], *, with_aggregator_ids: bool = False
+) -> list[Booking]:
+    """Bookings holding their customers and products — and with `with_aggregator_ids` (a
+    list that selects them) the customers' aggregator ids — loaded once for all rows."""
     loaders = info.context.loaders
     customers = await loaders.customer.load_many([r.customer_id for r in rows])
     products = await loaders.product.load_many([r.product_id for r in rows])
+    ids: list[list[tables.CustomerAggregatorId] | None] = [None] * len(rows)
+    if with_aggregator_ids:
+        ids = list(await loaders.aggregator_ids.load_many([r.customer_id for r in rows]))
     bookings = []
-    for row, customer, product in zip(rows, customers, products, strict=True):
+    for row, customer, product, held_ids in zip(rows, customers, products, ids, strict=True):
         assert customer is not None and product is not None
-        bookings.append(Booking(row=row, held=BookingHeld(customer=customer, product=product)))
+        held = BookingHeld(customer=customer, product=product, aggregator_ids=held_ids)
+        bookings.append(Booking(row=row, held=held))
     return bookings
 
 
