@@ -7,7 +7,7 @@ them as statements (SQLite's BEGIN IMMEDIATE); asyncpg's are protocol messages.
 """
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -142,15 +142,24 @@ def _without_token_lookup(sent: list[tuple[int, str]]) -> list[str]:
     return [s for n, (_, s) in enumerate(sent) if n not in skip]
 
 
+async def _counted(
+    studio: Studio, request: Awaitable[dict[str, Any]]
+) -> tuple[dict[str, Any], list[str]]:
+    """A request's answer (which has no errors) and its statements without the token
+    lookup (`request` runs only when awaited, inside the count)."""
+    with statements_by_connection(studio.database) as sent:
+        body = await request
+    assert "errors" not in body, body
+    return body, _without_token_lookup(sent)
+
+
 async def _api_reserve(
     client: httpx.AsyncClient, studio: Studio, partner: Partner, session_id: uuid.UUID, n: str
 ) -> list[str]:
     variables = {"s": str(session_id), "u": member(n)}
-    with statements_by_connection(studio.database) as sent:
-        body = await pgql(client, partner, PARTNER_MAKE, variables)
-    assert "errors" not in body, body
+    body, sent = await _counted(studio, pgql(client, partner, PARTNER_MAKE, variables))
     assert body["data"]["makeReservation"]["userId"] == f"member-{n}"
-    return _without_token_lookup(sent)
+    return sent
 
 
 async def test_a_reservation_over_the_api_costs_a_bounded_number_of_statements(
@@ -174,11 +183,8 @@ async def test_a_staff_booking_over_the_api_costs_a_bounded_number_of_statements
 ) -> None:
     session_id = await studio.session(days_ahead=2)
     variables = {"s": str(session_id), "c": str(studio.customer_id), "p": str(studio.product_id)}
-    with statements_by_connection(studio.database) as sent:
-        body = await gql(client, STAFF_BOOK, variables, token=studio.token)
-    assert "errors" not in body, body
+    body, booked = await _counted(studio, gql(client, STAFF_BOOK, variables, token=studio.token))
     assert body["data"]["bookCustomer"]["status"] == "BOOKED"
-    booked = _without_token_lookup(sent)
     assert len(booked) <= STAFF_BOOKING_BOUND, _show(booked)
     assert sum("INSERT INTO audit_entry" in s for s in booked) == 1, _show(booked)
 
@@ -200,11 +206,9 @@ PARTNER_SCHEDULE_BOUND = 8  # 7 and the BEGIN that SQLite is sent as a statement
 async def _schedule_page(
     client: httpx.AsyncClient, studio: Studio, partner: Partner, sessions: int
 ) -> list[str]:
-    with statements_by_connection(studio.database) as sent:
-        body = await pgql(client, partner, PARTNER_SCHEDULE, {"first": 100})
-    assert "errors" not in body, body
+    body, sent = await _counted(studio, pgql(client, partner, PARTNER_SCHEDULE, {"first": 100}))
     assert len(body["data"]["sessions"]["edges"]) == sessions
-    return _without_token_lookup(sent)
+    return sent
 
 
 async def test_a_partner_schedule_page_costs_the_same_statements_for_any_size(
@@ -239,11 +243,12 @@ query SignIn($id: ID!) { signInList(sessionId: $id) {
 async def _sign_in_list(
     client: httpx.AsyncClient, studio: Studio, session_id: uuid.UUID, extra: str
 ) -> list[str]:
-    with statements_by_connection(studio.database) as sent:
-        body = await gql(client, SIGN_IN_LIST % extra, {"id": str(session_id)}, token=studio.token)
-    assert "errors" not in body, body
+    document = SIGN_IN_LIST % extra
+    body, sent = await _counted(
+        studio, gql(client, document, {"id": str(session_id)}, token=studio.token)
+    )
     assert body["data"]["signInList"]["counts"]["booked"] == 1
-    return _without_token_lookup(sent)
+    return sent
 
 
 async def test_a_sign_in_list_costs_a_bounded_number_of_statements(
