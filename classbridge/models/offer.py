@@ -85,7 +85,7 @@ class SessionOffer:
 @dataclass(frozen=True)
 class Offers:
     """Offers for a set of sessions, with the activities and venues they were made from
-    (a page that shows them needs not load them again)."""
+    (a page that shows them need not load them again)."""
 
     by_session: dict[uuid.UUID, SessionOffer]
     activities: dict[uuid.UUID, Activity]
