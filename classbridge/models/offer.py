@@ -142,45 +142,62 @@ async def offers_of(
         db=db, aggregator=aggregator, venue_ids={s.venue_id for s, _, _ in rows}
     )
     counts = await booking_counts(db=db, session_ids=[s.id for s, _, _ in rows])
+    # What every session of an activity or at a venue shares, worked out once for all.
+    terms = {
+        a.id: (
+            a.name,
+            a.description,
+            a.sport,
+            format_offset(a.booking_opens_minutes),
+            format_offset(a.booking_closes_minutes),
+            format_offset(a.free_cancellation_minutes) or "00:00",
+        )
+        for a in activities.values()
+    }
+    places = {v.id: (v.timezone, v.zone) for v in venues_by_id.values()}
     offers = {}
     for session, activity, venue in rows:
         rules = effective_rules(session, activity)
+        name, description, sport, opens, closes, late = terms[activity.id]
+        timezone, zone = places[venue.id]
+        session_id, starts_at, ends_at = session.id, session.starts_at, session.ends_at
+        cancelled_at, is_cancelled = session.cancelled_at, session.is_cancelled
         offered = is_offered(
             aggregator_allowed=rules.aggregator_allowed,
             extension_is_active=session.company_id in active,
-            venue_is_offered=session.venue_id in venues,
+            venue_is_offered=venue.id in venues,
         )
-        offers[session.id] = SessionOffer(
-            session_id=session.id,
+        offers[session_id] = SessionOffer(
+            session_id=session_id,
             company_id=session.company_id,
             venue_id=venue.id,
             activity_id=activity.id,
             aggregator=aggregator,
             version=session.version,
             updated_at=session.updated_at,
-            name=activity.name,
-            description=activity.description,
-            sport=activity.sport,
-            timezone=venue.timezone,
-            starts_at=session.starts_at,
-            ends_at=session.ends_at,
-            start_local=utc_to_local(session.starts_at, venue.zone),
-            end_local=utc_to_local(session.ends_at, venue.zone),
+            name=name,
+            description=description,
+            sport=sport,
+            timezone=timezone,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            start_local=utc_to_local(starts_at, zone),
+            end_local=utc_to_local(ends_at, zone),
             room=session.room,
             teacher=session.teacher,
-            is_cancelled=session.is_cancelled,
-            cancelled_at=session.cancelled_at,
+            is_cancelled=is_cancelled,
+            cancelled_at=cancelled_at,
             offered=offered,
             total_spots=rules.capacity,
             total_aggregator_spots=rules.aggregator_limit,
             available_spots=(
-                available_spots(rules, counts[session.id], for_aggregator=True)
-                if offered and not session.is_cancelled
+                available_spots(rules, counts[session_id], for_aggregator=True)
+                if offered and not is_cancelled
                 else 0
             ),
-            booking_window_start=format_offset(activity.booking_opens_minutes),
-            booking_window_end=format_offset(activity.booking_closes_minutes),
-            late_cancel_window=format_offset(activity.free_cancellation_minutes) or "00:00",
+            booking_window_start=opens,
+            booking_window_end=closes,
+            late_cancel_window=late,
         )
     return Offers(offers, activities, venues_by_id)
 
