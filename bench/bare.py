@@ -35,7 +35,6 @@ from classbridge.models import partner_token as token_model
 from classbridge.models import reservation as reservation_model
 from classbridge.models import session as session_model
 from classbridge.models import staff as staff_model
-from classbridge.models.aggregator import venue_links
 from classbridge.models.booking import (
     SIGN_IN_ORDER,
     available_spots,
@@ -111,7 +110,7 @@ def bare_routes(database: Database) -> list[Route]:
             page = rows[:first]
             found = await offers_of(db=db, aggregator=who, sessions=page)
             offers, venues, activities = found.by_session, found.venues, found.activities
-            links = await venue_links(db=db, aggregator=who, venue_ids=list(venues))
+            links = found.venue_links
         edges = []
         for row in page:
             o, v, a = offers[row.id], venues[row.venue_id], activities[row.activity_id]

@@ -22,7 +22,6 @@ from classbridge.jobs.client import (
     Rejected,
     RetryLater,
 )
-from classbridge.models.aggregator import venue_links
 from classbridge.models.base import utcnow
 from classbridge.models.db import Database
 from classbridge.models.offer import SessionOffer, format_local, session_offers
@@ -300,12 +299,10 @@ async def send_batch(
     and record every outcome in one transaction."""
     settings = rt.settings
     async with rt.database.read() as db:
-        offers = await session_offers(
+        found = await session_offers(
             db=db, aggregator=aggregator, session_ids=[c.session_id for c in claimed]
         )
-        links = await venue_links(
-            db=db, aggregator=aggregator, venue_ids={o.venue_id for o in offers.values()}
-        )
+    offers, links = found.by_session, found.venue_links
     now = utcnow()
     horizon = now + timedelta(days=settings.reconcile_window_days)
     sending: list[Sending] = []

@@ -21,7 +21,6 @@ from classbridge.jobs.push import (
     session_payload,
     state_of,
 )
-from classbridge.models.aggregator import venue_links
 from classbridge.models.offer import session_offers
 from classbridge.models.outbox import touch_sessions
 from classbridge.models.push import (
@@ -69,12 +68,10 @@ async def repair_content(rt: PushRuntime, aggregator: Aggregator) -> int:
     for start in range(0, len(acked), REPAIR_CHUNK):
         chunk = acked[start : start + REPAIR_CHUNK]
         async with rt.database.read() as db:
-            offers = await session_offers(
+            found = await session_offers(
                 db=db, aggregator=aggregator, session_ids=[sid for sid, _, _ in chunk]
             )
-            links = await venue_links(
-                db=db, aggregator=aggregator, venue_ids={o.venue_id for o in offers.values()}
-            )
+        offers, links = found.by_session, found.venue_links
         for sid, version, digest in chunk:
             offer = offers.get(sid)
             if offer is None or offer.version != version:

@@ -65,19 +65,31 @@ def venue_offered(
     return sa.and_(linked, sa.not_(excluded))
 
 
-async def offered_venues(
+async def venue_links_offered(
     *, db: AsyncSession, aggregator: Aggregator, venue_ids: Collection[uuid.UUID]
-) -> set[uuid.UUID]:
-    """Which of these venues are the aggregator's (the Python side of `venue_offered`)."""
+) -> tuple[dict[uuid.UUID, str], set[uuid.UUID]]:
+    """The aggregator's own ids of these venues (where it linked them), and which of them
+    are its (the Python side of `venue_offered`: linked, and not kept from it), in one
+    statement."""
     if not venue_ids:
-        return set()
-    rows = await db.scalars(
-        select(col(AggregatorVenueLink.venue_id)).where(
-            col(AggregatorVenueLink.venue_id).in_(venue_ids),
+        return {}, set()
+    rows = await db.execute(
+        select(
+            col(AggregatorVenueLink.venue_id),
+            col(AggregatorVenueLink.aggregator_venue_id),
             venue_offered(col(AggregatorVenueLink.venue_id), aggregator),
+        ).where(
+            AggregatorVenueLink.aggregator == aggregator,
+            col(AggregatorVenueLink.venue_id).in_(venue_ids),
         )
     )
-    return set(rows)
+    links: dict[uuid.UUID, str] = {}
+    offered: set[uuid.UUID] = set()
+    for venue_id, linked_id, is_offered_to_it in rows:
+        links[venue_id] = linked_id
+        if is_offered_to_it:
+            offered.add(venue_id)
+    return links, offered
 
 
 def active_extension_clause(aggregator: Aggregator) -> sa.ColumnElement[bool]:

@@ -15,7 +15,7 @@ from classbridge.models.aggregator import (
     extension_active,
     is_offered,
     offered_clause,
-    offered_venues,
+    venue_links_offered,
 )
 from classbridge.models.booking import available_spots, booking_counts
 from classbridge.models.localtime import utc_to_local
@@ -90,27 +90,29 @@ class Offers:
     by_session: dict[uuid.UUID, SessionOffer]
     activities: dict[uuid.UUID, Activity]
     venues: dict[uuid.UUID, Venue]
+    venue_links: dict[uuid.UUID, str]
+    """The aggregator's own ids of the venues, where it linked them."""
 
 
 async def session_offers(
     *, db: AsyncSession, aggregator: Aggregator, session_ids: list[uuid.UUID]
-) -> dict[uuid.UUID, SessionOffer]:
+) -> Offers:
     """Offers for many sessions in a constant number of queries."""
     if not session_ids:
-        return {}
+        return Offers({}, {}, {}, {})
     sessions = (
         await db.scalars(select(ClassSession).where(col(ClassSession.id).in_(session_ids)))
     ).all()
-    return (await offers_of(db=db, aggregator=aggregator, sessions=sessions)).by_session
+    return await offers_of(db=db, aggregator=aggregator, sessions=sessions)
 
 
 async def offers_of(
     *, db: AsyncSession, aggregator: Aggregator, sessions: Sequence[ClassSession]
 ) -> Offers:
-    """Offers for sessions already loaded (a listing's page): five queries, whatever the
-    number of sessions."""
+    """Offers for sessions already loaded (a listing's page), with the venues' links: five
+    queries, whatever the number of sessions."""
     if not sessions:
-        return Offers({}, {}, {})
+        return Offers({}, {}, {}, {})
     # A studio has a few activities and venues for thousands of sessions: each is loaded
     # once, not once per session (the ORM's work per row was most of a push batch's CPU).
     activities = {
@@ -138,7 +140,7 @@ async def offers_of(
             )
         )
     )
-    venues = await offered_venues(
+    links, venues = await venue_links_offered(
         db=db, aggregator=aggregator, venue_ids={s.venue_id for s, _, _ in rows}
     )
     counts = await booking_counts(db=db, session_ids=[s.id for s, _, _ in rows])
@@ -199,7 +201,7 @@ async def offers_of(
             booking_window_end=closes,
             late_cancel_window=late,
         )
-    return Offers(offers, activities, venues_by_id)
+    return Offers(offers, activities, venues_by_id, links)
 
 
 __all__ = [

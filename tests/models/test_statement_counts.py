@@ -200,7 +200,7 @@ query Poll($first: Int!) { sessions(first: $first) { edges { node {
   location { id } address { city }
 } } } }
 """
-PARTNER_SCHEDULE_BOUND = 8  # 7 and the BEGIN that SQLite is sent as a statement
+PARTNER_SCHEDULE_BOUND = 7  # 6 and the BEGIN that SQLite is sent as a statement
 
 
 async def _schedule_page(

@@ -52,13 +52,14 @@ class PartnerContext(Context):
 
     async def _offers(self, ids: list[uuid.UUID]) -> list[SessionOffer]:
         """From the session rows the request holds (a listing primes them), loading only
-        the others; the venues and activities the offers were made from are primed for
-        the fields that show them."""
+        the others; the venues and activities the offers were made from, and the venues'
+        links, are primed for the fields that show them."""
         rows = [r for r in await self.loaders.session.load_many(ids) if r is not None]
         async with self.read() as db:
             found = await offers_of(db=db, aggregator=self.who, sessions=rows)
         self.loaders.venue.prime_many(found.venues)
         self.loaders.activity.prime_many(found.activities)
+        self.venue_link.prime_many({v: found.venue_links.get(v) for v in found.venues})
         return [found.by_session[i] for i in ids]
 
     async def _venue_links(self, ids: list[uuid.UUID]) -> list[str | None]:
