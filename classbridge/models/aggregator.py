@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import Mapped, aliased
 from sqlmodel import col, select
 
 from classbridge.models.tables.activity import Activity
@@ -54,9 +54,12 @@ def venue_offered(
     """SQL: the venue (a column or an id) is the aggregator's: it linked the venue and the
     studio did not keep the venue from it. Unlinked or excluded venues are neither
     listed, offered, pushed nor bookable for that aggregator."""
+    # An alias: asked of a link row's own `venue_id`, an unaliased subquery over the same
+    # table would compare the inner row with itself (true for any link of the aggregator).
+    link = aliased(AggregatorVenueLink)
     linked = sa.exists().where(
-        col(AggregatorVenueLink.venue_id) == venue_id,
-        col(AggregatorVenueLink.aggregator) == aggregator,
+        col(link.venue_id) == venue_id,
+        col(link.aggregator) == aggregator,
     )
     excluded = sa.exists().where(
         col(AggregatorVenueExclusion.venue_id) == venue_id,
