@@ -108,6 +108,18 @@ async def test_an_unlinked_venue_is_neither_listed_offered_pushed_nor_bookable(
     assert held["state"] == "OFFERED" and held["aggregatorVenueId"] == "wp-annex"
 
 
+async def test_a_venue_only_another_aggregator_linked_is_not_pushed(
+    studio: Studio, receiver: Receiver, runtime: PushRuntime
+) -> None:
+    await connect(studio)  # Wellpass linked the studio's first venue
+    linked = await studio.session(days_ahead=1)
+    annex, _ = await _second_venue_session(studio)
+    await activate(studio, Aggregator.URBAN_SPORTS_CLUB)
+    await _link(studio, annex, "usc-annex", Aggregator.URBAN_SPORTS_CLUB)
+    await push_changes(runtime)  # to Wellpass: the annex is not its venue
+    assert set((await receiver.state())["sessions"]) == {str(linked)}
+
+
 async def test_a_venue_the_studio_keeps_from_an_aggregator_is_withdrawn(
     client: httpx.AsyncClient, studio: Studio, receiver: Receiver, runtime: PushRuntime
 ) -> None:
