@@ -48,10 +48,13 @@ class Studio:
         hour: int = 18,
         capacity: int | None = None,
         activity_id: uuid.UUID | None = None,
+        venue_id: uuid.UUID | None = None,
     ) -> uuid.UUID:
-        """Schedule one session `days_ahead` days from now at `hour` venue time."""
+        """Schedule one session `days_ahead` days from now at `hour` venue time (at the
+        studio's first venue unless `venue_id` names another, see `venue`)."""
+        venue_id = venue_id or self.venue_id
         async with self.database.transaction() as db:
-            venue = await db.get(tables.Venue, self.venue_id)
+            venue = await db.get(tables.Venue, venue_id)
             assert venue is not None
             day = utc_to_local(utcnow(), venue.zone).date() + timedelta(days=days_ahead)
             sessions = await session_model.schedule_sessions(
@@ -59,12 +62,22 @@ class Studio:
                 company_id=self.company_id,
                 schedule=SessionSchedule(
                     activity_id=activity_id or self.activity_id,
-                    venue_id=self.venue_id,
+                    venue_id=venue_id,
                     start=datetime(day.year, day.month, day.day, hour),
                     capacity_override=capacity,
                 ),
             )
         return sessions[0].id
+
+    async def venue(self, name: str) -> uuid.UUID:
+        """Another venue of the studio (Europe/Berlin)."""
+        async with self.database.transaction() as db:
+            venue = await company_model.create_venue(
+                db=db,
+                company_id=self.company_id,
+                venue=VenueCreate(name=name, timezone="Europe/Berlin"),
+            )
+        return venue.id
 
     async def starts_in(
         self, session_id: uuid.UUID | str, minutes: float, *, duration_minutes: int = 60

@@ -3,21 +3,15 @@ aggregator gets: an unlinked or excluded venue is neither listed, offered, pushe
 bookable there."""
 
 import uuid
-from datetime import datetime, timedelta
 
 import httpx
 import pytest
 
 from classbridge.jobs.push import PushRuntime, push_changes
-from classbridge.models import company as company_model
 from classbridge.models import extension as extension_model
 from classbridge.models import reservation as reservation_model
-from classbridge.models import session as session_model
-from classbridge.models.base import utcnow
 from classbridge.models.errors import DomainError, ErrorCode
-from classbridge.models.inputs.company import VenueCreate
 from classbridge.models.inputs.customer import Member
-from classbridge.models.inputs.session import SessionSchedule
 from classbridge.models.tables import Aggregator
 from tests.aggregators.partner import activate, make_partner, owner_actor, pgql
 from tests.jobs.conftest import WELLPASS, connect
@@ -43,23 +37,8 @@ async def _link(studio: Studio, venue_id: uuid.UUID, external: str, aggregator=W
 
 
 async def _second_venue_session(studio: Studio) -> tuple[uuid.UUID, uuid.UUID]:
-    async with studio.database.transaction() as db:
-        venue = await company_model.create_venue(
-            db=db,
-            company_id=studio.company_id,
-            venue=VenueCreate(name="Annex", timezone="Europe/Berlin"),
-        )
-        day = (utcnow() + timedelta(days=2)).date()
-        [session] = await session_model.schedule_sessions(
-            db=db,
-            company_id=studio.company_id,
-            schedule=SessionSchedule(
-                activity_id=studio.activity_id,
-                venue_id=venue.id,
-                start=datetime(day.year, day.month, day.day, 12),
-            ),
-        )
-    return venue.id, session.id
+    annex = await studio.venue("Annex")
+    return annex, await studio.session(days_ahead=2, hour=12, venue_id=annex)
 
 
 async def _reserve(studio: Studio, session_id: uuid.UUID) -> None:
