@@ -1,5 +1,9 @@
 """The aggregator client's building blocks: signatures, ids, backoff, Retry-After."""
 
+import asyncio
+import importlib.abc
+import re
+import sys
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -10,6 +14,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from classbridge.jobs.backoff import backoff_seconds
 from classbridge.jobs.client import (
     AggregatorClient,
+    Delivered,
     RetryLater,
     message_id,
     retry_after_seconds,
@@ -94,3 +99,51 @@ def test_reconciliation_interval_must_divide_an_hour() -> None:
     assert cron_times(5) == {"second": set(range(0, 60, 5))}
     with pytest.raises(ValidationError):
         Settings(reconcile_interval_seconds=700)
+
+
+class _ImportWatch(importlib.abc.MetaPathFinder):
+    """Records every module the import system has to search for (not already loaded)."""
+
+    def __init__(self) -> None:
+        self.searched: list[str] = []
+
+    def find_spec(self, fullname: str, path: object, target: object = None) -> None:
+        self.searched.append(fullname)
+        return None
+
+
+async def test_a_push_request_searches_for_no_module() -> None:
+    """httpcore imports sniffio on every request where it can (encode/httpcore#1103);
+    without it installed, every request searched sys.path for it again."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(re.search(rb"(?i)content-length: *(\d+)", head)[1])
+                await reader.readexactly(length)
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionResetError):
+            writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = AggregatorClient(
+        Settings(
+            egym_wellpass_push_url=f"http://127.0.0.1:{port}",
+            egym_wellpass_push_secret=SECRET,  # type: ignore[arg-type]
+        )
+    )
+    watch = _ImportWatch()
+    try:
+        assert isinstance(await client.post("EGYM_WELLPASS", "/v1/sessions", b"{}"), Delivered)
+        sys.meta_path.insert(0, watch)
+        for _ in range(3):
+            assert isinstance(await client.post("EGYM_WELLPASS", "/v1/sessions", b"{}"), Delivered)
+    finally:
+        if watch in sys.meta_path:
+            sys.meta_path.remove(watch)
+        await client.aclose()
+        server.close()
+    assert watch.searched == []
