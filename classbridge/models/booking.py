@@ -12,7 +12,7 @@ from sqlmodel import col, func, select, update
 
 from classbridge.models.aggregator import aggregators_taking_bookings
 from classbridge.models.base import utcnow
-from classbridge.models.customer import get_customer
+from classbridge.models.customer import get_customer, refuse_erased
 from classbridge.models.email import queue_email
 from classbridge.models.errors import DomainError, ErrorCode, not_found
 from classbridge.models.localtime import utc_to_local
@@ -243,8 +243,13 @@ async def book(
     """
     if (source is BookingSource.AGGREGATOR) != (aggregator is not None):
         raise ValueError("aggregator bookings, and only they, name an aggregator")
+    # The customer's lock before the session's (models/customer.get_customer): a booking
+    # and an erasure of the same customer cannot both go through.
+    customer = await get_customer(
+        db=db, company_id=company_id, customer_id=customer_id, lock="share"
+    )
     session, activity, venue = await _locked_session_with_activity(db, company_id, session_id)
-    customer = await get_customer(db=db, company_id=company_id, customer_id=customer_id)
+    refuse_erased(customer)
     product = await booking_product(db, company_id, product_id, aggregator)
     now = utcnow()
     rules = effective_rules(session, activity)

@@ -1,7 +1,7 @@
 """Customers and their member ids at aggregators (merging duplicates: models/merge.py)."""
 
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,14 +28,55 @@ async def create_customer(
     return row
 
 
+_LOCKED = "customers_locked"
+"""db.info key: ids of the customers this transaction holds a row lock on (or created)."""
+
+
+def held_in_transaction(db: AsyncSession, customer_id: uuid.UUID) -> None:
+    """Note a customer this transaction locked or created: `get_customer(lock=…)` need not
+    lock it again (a new row is invisible to everyone else until the commit)."""
+    db.info.setdefault(_LOCKED, set()).add(customer_id)
+
+
 async def get_customer(
-    *, db: AsyncSession, company_id: uuid.UUID, customer_id: uuid.UUID
+    *,
+    db: AsyncSession,
+    company_id: uuid.UUID,
+    customer_id: uuid.UUID,
+    lock: Literal["share", "change"] | None = None,
 ) -> Customer:
-    """A customer of this company; another company's is reported as not found."""
-    customer = await db.get(Customer, customer_id)
+    """A customer of this company; another company's is reported as not found.
+
+    `lock` (PostgreSQL; SQLite's write transactions are exclusive anyway), taken before any
+    session lock (the one order, so no deadlock): "share" for what adds a booking or a
+    waitlist entry (`FOR SHARE`: bookings of one customer do not wait for each other),
+    "change" for what anonymises or merges the customer (`FOR NO KEY UPDATE`: it waits for
+    those bookings, and they for it; a booking's foreign-key check, `FOR KEY SHARE`, does
+    not). Under it, `erased_at` is the committed one.
+    """
+    options: dict[str, bool] | None = None
+    if lock and db.get_bind().dialect.name == "postgresql":
+        if lock == "change":
+            options = {"key_share": True}  # FOR NO KEY UPDATE
+        elif customer_id not in db.info.get(_LOCKED, ()):
+            options = {"read": True}  # FOR SHARE
+    customer = await db.get(
+        Customer, customer_id, with_for_update=options, populate_existing=options is not None
+    )
     if customer is None or customer.company_id != company_id:
         raise not_found("customer")
+    if options is not None:
+        held_in_transaction(db, customer.id)
     return customer
+
+
+def refuse_erased(customer: Customer) -> None:
+    """An erased customer is only kept for counts and reports: never booked again."""
+    if customer.erased_at is not None:
+        raise DomainError(
+            ErrorCode.CUSTOMER_ERASED,
+            "this customer was erased: create a new customer to book them again",
+        )
 
 
 async def update_customer(
@@ -82,9 +123,16 @@ async def list_customers(
 
 
 async def find_by_aggregator_id(
-    *, db: AsyncSession, company_id: uuid.UUID, aggregator: Aggregator, external_id: str
+    *,
+    db: AsyncSession,
+    company_id: uuid.UUID,
+    aggregator: Aggregator,
+    external_id: str,
+    lock: bool = False,
 ) -> Customer | None:
-    return await db.scalar(
+    """The customer with this member id. `lock`: under the share lock a booking takes
+    (`get_customer(lock="share")`), in the same statement."""
+    stmt = (
         select(Customer)
         .join(CustomerAggregatorId, col(CustomerAggregatorId.customer_id) == Customer.id)
         .where(
@@ -93,6 +141,15 @@ async def find_by_aggregator_id(
             CustomerAggregatorId.external_id == external_id,
         )
     )
+    locking = lock and db.get_bind().dialect.name == "postgresql"
+    if locking:
+        stmt = stmt.with_for_update(read=True, of=Customer).execution_options(
+            populate_existing=True
+        )
+    customer = await db.scalar(stmt)
+    if customer is not None and locking:
+        held_in_transaction(db, customer.id)
+    return customer
 
 
 def _id_taken(

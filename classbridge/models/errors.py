@@ -44,6 +44,8 @@ class ErrorCode(enum.StrEnum):
     """The session still has a spot for this caller: book it instead of waiting."""
     CUSTOMER_HAS_UPCOMING_BOOKINGS = "CUSTOMER_HAS_UPCOMING_BOOKINGS"
     """A customer is erased only once none of their bookings lies ahead."""
+    CUSTOMER_ERASED = "CUSTOMER_ERASED"
+    """An erased customer is kept for counts and reports only: not booked or waitlisted."""
     CHECK_IN_NOT_OPEN = "CHECK_IN_NOT_OPEN"
     """Check-in opens a set time before the session's start (CLASSBRIDGE_CHECK_IN_OPENS_MINUTES)."""
     INVALID_TOKEN = "INVALID_TOKEN"

@@ -7,7 +7,7 @@ from sqlmodel import col, select, update
 
 from classbridge.models.base import utcnow
 from classbridge.models.booking import cancel_live_bookings, fill_from_waitlist
-from classbridge.models.customer import get_customer
+from classbridge.models.customer import get_customer, refuse_erased
 from classbridge.models.errors import DomainError, ErrorCode, invalid
 from classbridge.models.fields import TEXT_LENGTH
 from classbridge.models.outbox import note_waitlist_changes, touch_session
@@ -40,8 +40,14 @@ async def merge_customers(
     an aggregator's reservation (see `_move_bookings`)."""
     if survivor_id == merged_id:
         raise invalid("a customer cannot be merged into itself", loc=("merged_id",))
-    survivor = await get_customer(db=db, company_id=company_id, customer_id=survivor_id)
-    merged = await get_customer(db=db, company_id=company_id, customer_id=merged_id)
+    # Both customers locked before any session (as a booking takes them), in id order: two
+    # merges of the same pair, either way round, cannot deadlock.
+    locked = {
+        cid: await get_customer(db=db, company_id=company_id, customer_id=cid, lock="change")
+        for cid in sorted((survivor_id, merged_id))
+    }
+    survivor, merged = locked[survivor_id], locked[merged_id]
+    refuse_erased(survivor)  # it would take the duplicate's details: erased stays erased
     await _move_bookings(db, from_customer=merged, to_customer=survivor)
     await db.execute(
         update(CustomerAggregatorId)

@@ -135,7 +135,11 @@ async def erase_customer(
     address are cleared; member ids at aggregators are deleted. Bookings stay (anonymous)
     for counts and reports. Refused with CUSTOMER_HAS_UPCOMING_BOOKINGS while a booking
     lies ahead (cancel it first). Erasing again changes nothing."""
-    customer = await get_customer(db=db, company_id=company_id, customer_id=customer_id)
+    # Under the lock a booking takes first (models/customer.get_customer): none can be
+    # made meanwhile, and one in flight is counted below once it has committed.
+    customer = await get_customer(
+        db=db, company_id=company_id, customer_id=customer_id, lock="change"
+    )
     if customer.erased_at is not None:
         return customer
     ahead = await upcoming_bookings(db=db, customer_id=customer.id)

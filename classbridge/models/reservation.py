@@ -14,7 +14,7 @@ from sqlmodel import col, select
 from classbridge.models import booking as booking_model
 from classbridge.models import waitlist as waitlist_model
 from classbridge.models.aggregator import extension_active, venue_offered
-from classbridge.models.customer import find_by_aggregator_id
+from classbridge.models.customer import find_by_aggregator_id, held_in_transaction
 from classbridge.models.db import is_unique_violation
 from classbridge.models.errors import DomainError, ErrorCode, not_found
 from classbridge.models.inputs.customer import Member
@@ -67,8 +67,9 @@ async def member_customer(
     """The studio's customer for this member: matched by the aggregator's member id
     (also one staff added by hand, or one that survived a merge), else created."""
     external_id = member.id
+    # Under the lock a booking takes on its customer (models/customer.get_customer).
     found = await find_by_aggregator_id(
-        db=db, company_id=company_id, aggregator=aggregator, external_id=external_id
+        db=db, company_id=company_id, aggregator=aggregator, external_id=external_id, lock=True
     )
     if found is not None:
         return found
@@ -85,6 +86,7 @@ async def member_customer(
         # no savepoint is needed (it would cost two statements).
         db.add_all([customer, link])
         await db.flush()
+        held_in_transaction(db, customer.id)
         return customer
     try:
         # A savepoint: if the same member's first two bookings race, the unique
@@ -98,10 +100,11 @@ async def member_customer(
         if not is_unique_violation(exc):
             raise
         found = await find_by_aggregator_id(
-            db=db, company_id=company_id, aggregator=aggregator, external_id=external_id
+            db=db, company_id=company_id, aggregator=aggregator, external_id=external_id, lock=True
         )
         assert found is not None
         return found
+    held_in_transaction(db, customer.id)
     return customer
 
 

@@ -17,7 +17,7 @@ from classbridge.models import activity as activity_model
 from classbridge.models import booking as booking_model
 from classbridge.models import session as session_model
 from classbridge.models.base import utcnow
-from classbridge.models.customer import get_customer
+from classbridge.models.customer import get_customer, refuse_erased
 from classbridge.models.errors import DomainError, ErrorCode, not_found
 from classbridge.models.fields import MAX_OFFSET_MINUTES
 from classbridge.models.inputs.activity import RegistrationRules
@@ -51,12 +51,16 @@ async def join_waitlist(
     """
     if (source is BookingSource.AGGREGATOR) != (aggregator is not None):
         raise ValueError("aggregator entries, and only they, name an aggregator")
+    # The customer's lock first, as `booking.book` takes it.
+    customer = await get_customer(
+        db=db, company_id=company_id, customer_id=customer_id, lock="share"
+    )
     session = await session_model.lock_own_class_session(
         db=db, company_id=company_id, session_id=session_id
     )
     activity = await db.get(Activity, session.activity_id)
     assert activity is not None
-    customer = await get_customer(db=db, company_id=company_id, customer_id=customer_id)
+    refuse_erased(customer)
     product = await booking_model.booking_product(db, company_id, product_id, aggregator)
     rules = session_model.effective_rules(session, activity)
     booking_model.check_bookable(session, rules, utcnow(), aggregator=aggregator is not None)

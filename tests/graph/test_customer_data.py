@@ -152,6 +152,15 @@ async def test_erase_is_refused_while_a_booking_lies_ahead_then_anonymises_and_k
     # Erasing again changes nothing.
     again = (await _ok(client, studio, ERASE, id=ada))["eraseCustomer"]
     assert again["erasedAt"] == erased["erasedAt"]
+    # Nobody books the erased profile again: refused with a code, nothing written.
+    later = str(await studio.session(days_ahead=4))
+    before = await snapshot(studio.database)
+    body = await gql(
+        client, BOOK, {"s": later, "c": ada, "p": str(studio.product_id)}, token=studio.token
+    )
+    assert error_codes(body) == ["CUSTOMER_ERASED"]
+    after = await snapshot(studio.database)
+    assert after == before, diff(before, after)
 
 
 async def test_erase_ends_the_customers_waiting_entries_so_nobody_erased_is_promoted(
