@@ -4,6 +4,7 @@ registration rules in force for each. Cancelling one: models/session_cancellatio
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,7 +42,29 @@ class SessionRules:
     """0: no waitlist."""
 
 
-def effective_rules(session: ClassSession, activity: Activity) -> SessionRules:
+class SessionTerms(Protocol):
+    """What a session's rules and offer are made of: a `ClassSession`, or a plain row of
+    these columns (models/offer.py reads thousands of them)."""
+
+    id: uuid.UUID
+    company_id: uuid.UUID
+    activity_id: uuid.UUID
+    venue_id: uuid.UUID
+    starts_at: datetime
+    ends_at: datetime
+    room: str | None
+    teacher: str | None
+    capacity_override: int | None
+    aggregator_mode: AggregatorMode
+    aggregator_allowed: bool
+    aggregator_limit: int | None
+    waitlist_size_override: int | None
+    cancelled_at: datetime | None
+    version: int
+    updated_at: datetime
+
+
+def effective_rules(session: SessionTerms, activity: Activity) -> SessionRules:
     capacity = (
         session.capacity_override
         if session.capacity_override is not None
