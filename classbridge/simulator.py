@@ -90,6 +90,8 @@ class ReceiverState:
     received_at: dict[str, float] = field(default_factory=dict)
     """Unix time each session's newest state arrived (for lag measurements)."""
     counters: dict[str, int] = field(default_factory=dict)
+    requests_open: int = 0
+    """Session requests being answered right now (their highest: `maxConcurrentRequests`)."""
 
     def count(self, key: str, n: int = 1) -> None:
         self.counters[key] = self.counters.get(key, 0) + n
@@ -162,6 +164,9 @@ def create_simulator(
             state.count("concurrentDeliveries", len(overlap))
         for i in ids:
             state.in_flight[i] = state.in_flight.get(i, 0) + 1
+        state.requests_open += 1
+        most = max(state.counters.get("maxConcurrentRequests", 0), state.requests_open)
+        state.counters["maxConcurrentRequests"] = most
         try:
             # Added latency holds the items "in flight", so overlapping requests are seen.
             await asyncio.sleep(faults.latency_ms / 1000)
@@ -191,6 +196,7 @@ def create_simulator(
             state.count("stale", stale)
             return JSONResponse({"accepted": accepted, "stale": stale})
         finally:
+            state.requests_open -= 1
             for i in ids:
                 state.in_flight[i] -= 1
 

@@ -106,7 +106,7 @@ async def check_manifest(rt: PushRuntime, aggregator: Aggregator, window: timede
                 },
             }
         )
-        outcome = await rt.client.post(aggregator, MANIFEST_PATH, body)
+        outcome = await rt.post(aggregator, MANIFEST_PATH, body)
         if not isinstance(outcome, Delivered):
             log.warning("manifest to %s not accepted: %s", aggregator, outcome)
             return lost

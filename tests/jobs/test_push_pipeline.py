@@ -3,12 +3,14 @@ what is recorded. No Redis here; the worker tests run the same functions in proc
 
 from sqlalchemy import select
 
+from classbridge.jobs.client import AggregatorClient
 from classbridge.jobs.push import PushRuntime, push_changes
 from classbridge.jobs.reconcile import reconcile
 from classbridge.models import booking as booking_model
 from classbridge.models import extension as extension_model
 from classbridge.models import session as session_model
 from classbridge.models import session_cancellation
+from classbridge.models.db import Database
 from classbridge.models.inputs.activity import RegistrationRules
 from classbridge.models.inputs.session import SessionEdit
 from classbridge.models.tables import (
@@ -20,7 +22,7 @@ from classbridge.models.tables import (
     PushState,
 )
 from tests.aggregators.partner import owner_actor
-from tests.jobs.conftest import all_arrived, connect, versions
+from tests.jobs.conftest import all_arrived, connect, push_settings, versions
 from tests.jobs.processes import Receiver
 from tests.studio import Studio
 
@@ -240,3 +242,33 @@ async def test_one_rejected_session_does_not_hold_back_its_batch(
         row = await db.scalar(select(PushDelivery).where(PushDelivery.session_id == ids[1]))
     assert row is not None and row.failed_at is not None
     assert row.last_error is not None and "422" in row.last_error
+
+
+async def test_batches_overlap_but_never_more_requests_in_flight_than_the_setting(
+    studio: Studio, receiver: Receiver, database: Database, database_url: str
+) -> None:
+    """Two claims' batches overlap (`_drain`); the requests in flight to one aggregator stay
+    within `push_parallel_requests` (the receiver records its highest concurrency)."""
+    await connect(studio)
+    sessions = [await studio.session(days_ahead=1 + i % 12, hour=8 + i // 12) for i in range(36)]
+    settings = push_settings(
+        database_url, receiver, "unused", push_batch_size=3, push_parallel_requests=2
+    )
+
+    async def schedule(_at: object) -> None:
+        pass
+
+    rt = PushRuntime(
+        database=database, client=AggregatorClient(settings), settings=settings, schedule=schedule
+    )
+    await receiver.faults(latencyMs=50)  # answers take long enough for requests to meet
+    try:
+        assert await push_changes(rt) == 36
+    finally:
+        await rt.client.aclose()
+
+    state = await receiver.state()
+    assert all_arrived(state, await versions(database, sessions))
+    assert state["counters"]["requests"] == 12
+    assert state["counters"]["maxConcurrentRequests"] == 2
+    assert state["counters"].get("concurrentDeliveries", 0) == 0
