@@ -4,6 +4,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,24 +34,50 @@ async def _mark_pending(
     """
     if not rows or not aggregators:
         return 0
-    insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
+    postgres = db.get_bind().dialect.name == "postgresql"
     # Rows in session order: concurrent transactions lock them in the same order.
     ordered = sorted(set(rows), key=lambda r: str(r[1]))
     table = SQLModel.metadata.tables[PushDelivery.__tablename__]  # Core: no per-row ORM work
-    stmt = insert(table).on_conflict_do_update(
-        index_elements=["session_id", "aggregator"],
-        set_={
-            "pending": True,
-            "pending_gen": table.c.pending_gen + 1,
-            "failed_at": None,
-            "attempts": 0,
-            "next_attempt_at": None,
-        },
-    )
-    # One statement, executed for many rows (executemany): compiled once, not once per
-    # thousand rows with a bind parameter per value.
+    on_conflict = {
+        "pending": True,
+        "pending_gen": table.c.pending_gen + 1,
+        "failed_at": None,
+        "attempts": 0,
+        "next_attempt_at": None,
+    }
+    keys = ["session_id", "aggregator"]
+    if postgres:
+        # One statement over three arrays (unnest), in session order: an executemany of
+        # 5,000 rows ran 5,000 statements (130 ms a chunk, and SQLAlchemy's work per row).
+        pairs = [(cid, sid, a.value) for a in aggregators for cid, sid in ordered]
+        given = (
+            sa.func.unnest(
+                sa.bindparam("companies", [p[0] for p in pairs], type_=ARRAY(sa.Uuid)),
+                sa.bindparam("sessions", [p[1] for p in pairs], type_=ARRAY(sa.Uuid)),
+                sa.bindparam("aggregators", [p[2] for p in pairs], type_=ARRAY(sa.String)),
+            )
+            .table_valued("company_id", "session_id", "aggregator")
+            .render_derived()
+        )
+        source = sa.select(
+            given.c.company_id,
+            given.c.session_id,
+            given.c.aggregator,
+            sa.true(),
+            sa.literal(1),
+            sa.literal(0),
+        ).order_by(given.c.session_id, given.c.aggregator)
+        columns = ["company_id", "session_id", "aggregator", "pending", "pending_gen", "attempts"]
+        await db.execute(
+            pg_insert(table)
+            .from_select(columns, source)
+            .on_conflict_do_update(index_elements=keys, set_=on_conflict)
+        )
+        return len(pairs)
+    # SQLite: one statement, executed for many rows (executemany): compiled once, not once
+    # per thousand rows with a bind parameter per value.
     await db.execute(
-        stmt,
+        sqlite_insert(table).on_conflict_do_update(index_elements=keys, set_=on_conflict),
         [
             {
                 "company_id": cid,
@@ -101,9 +128,16 @@ async def expand_outbox(*, db: AsyncSession, limit: int = 5000) -> int:
     for company_id, session_ids in by_company.items():
         aggregators = await _connected_aggregators(db, company_id)
         await _mark_pending(db, [(company_id, sid) for sid in session_ids], aggregators)
+    ids = [item[0] for item in items]
+    taken = (
+        # One array parameter on PostgreSQL, not 5,000 (each planned and bound).
+        col(OutboxItem.id) == sa.any_(sa.bindparam("ids", ids, type_=ARRAY(sa.Integer)))
+        if db.get_bind().dialect.name == "postgresql"
+        else col(OutboxItem.id).in_(ids)
+    )
     await db.execute(
         update(OutboxItem)
-        .where(col(OutboxItem.id).in_([item[0] for item in items]))
+        .where(taken)
         .values(processed_at=utcnow())
         .execution_options(synchronize_session=False)
     )
