@@ -303,10 +303,17 @@ async def _drain(
                 if done is None:  # a batch failed: stop after the one already started
                     break
                 acked += done
-    finally:
-        # Every claimed batch is sent (or fails) before the run ends: none is left leased.
-        if in_flight is not None:
-            acked += await in_flight or 0
+    except asyncio.CancelledError:
+        if in_flight is not None:  # the job is being stopped: its leases run out, as ever
+            in_flight.cancel()
+        raise
+    except Exception:
+        if in_flight is not None:  # a claim failed (the database away): finish the other
+            await in_flight
+        raise
+    # Every claimed batch is sent (or failed) before the run ends: none is left leased.
+    if in_flight is not None:
+        acked += await in_flight or 0
     return acked
 
 
