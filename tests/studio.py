@@ -7,8 +7,10 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from classbridge.models import activity as activity_model
+from classbridge.models import booking as booking_model
 from classbridge.models import company as company_model
 from classbridge.models import customer as customer_model
 from classbridge.models import product as product_model
@@ -17,6 +19,7 @@ from classbridge.models import staff as staff_model
 from classbridge.models import tables
 from classbridge.models.base import utcnow
 from classbridge.models.db import Database
+from classbridge.models.errors import DomainError
 from classbridge.models.inputs.activity import ActivityCreate, RegistrationRules
 from classbridge.models.inputs.company import VenueCreate
 from classbridge.models.inputs.customer import CustomerCreate
@@ -115,6 +118,35 @@ class Studio:
                 customer=CustomerCreate(first_name=first, last_name=last),
             )
         return customer.id
+
+    async def book(
+        self,
+        session_id: uuid.UUID,
+        customer_id: uuid.UUID | None = None,
+        *,
+        db: AsyncSession | None = None,
+    ) -> tables.Booking:
+        """A staff booking with the studio's product (of its customer unless another is
+        named), in a transaction of its own unless `db` is one the caller holds open."""
+        if db is None:
+            async with self.database.transaction() as own:
+                return await self.book(session_id, customer_id, db=own)
+        return await booking_model.book(
+            db=db,
+            company_id=self.company_id,
+            session_id=session_id,
+            customer_id=customer_id or self.customer_id,
+            product_id=self.product_id,
+            source=tables.BookingSource.STAFF,
+        )
+
+    async def try_to_book(self, session_id: uuid.UUID, customer_id: uuid.UUID | None = None) -> str:
+        """ "booked", or the code it was refused with."""
+        try:
+            await self.book(session_id, customer_id)
+        except DomainError as exc:
+            return exc.code
+        return "booked"
 
 
 async def make_studio(database: Database, *, name: str) -> Studio:

@@ -21,18 +21,6 @@ from classbridge.models.tables import (
 from tests.studio import Studio
 
 
-async def _book(studio: Studio, session_id, customer_id=None):  # type: ignore[no-untyped-def]
-    async with studio.database.transaction() as db:
-        return await booking_model.book(
-            db=db,
-            company_id=studio.company_id,
-            session_id=session_id,
-            customer_id=customer_id or studio.customer_id,
-            product_id=studio.product_id,
-            source=BookingSource.STAFF,
-        )
-
-
 async def _refused(code: ErrorCode, coro) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(DomainError) as info:
         await coro
@@ -41,9 +29,9 @@ async def _refused(code: ErrorCode, coro) -> None:  # type: ignore[no-untyped-de
 
 async def test_capacity_uses_session_override_then_activity_max(studio: Studio) -> None:
     session_id = await studio.session(capacity=2)
-    await _book(studio, session_id)
-    await _book(studio, session_id, await studio.customer("B", "B"))
-    await _refused(ErrorCode.SESSION_FULL, _book(studio, session_id, await studio.customer()))
+    await studio.book(session_id)
+    await studio.book(session_id, await studio.customer("B", "B"))
+    await _refused(ErrorCode.SESSION_FULL, studio.book(session_id, await studio.customer()))
 
 
 async def test_activity_max_applies_without_override(studio: Studio) -> None:
@@ -55,19 +43,19 @@ async def test_activity_max_applies_without_override(studio: Studio) -> None:
             rules=RegistrationRules(max_participants=1),
         )
     session_id = await studio.session()
-    await _book(studio, session_id)
-    await _refused(ErrorCode.SESSION_FULL, _book(studio, session_id, await studio.customer()))
+    await studio.book(session_id)
+    await _refused(ErrorCode.SESSION_FULL, studio.book(session_id, await studio.customer()))
 
 
 async def test_one_live_booking_per_customer_and_rebook_after_cancel(studio: Studio) -> None:
     session_id = await studio.session()
-    booking = await _book(studio, session_id)
-    await _refused(ErrorCode.ALREADY_BOOKED, _book(studio, session_id))
+    booking = await studio.book(session_id)
+    await _refused(ErrorCode.ALREADY_BOOKED, studio.book(session_id))
     async with studio.database.transaction() as db:
         await booking_model.cancel_booking(
             db=db, company_id=studio.company_id, booking_id=booking.id
         )
-    again = await _book(studio, session_id)
+    again = await studio.book(session_id)
     assert again.id != booking.id
 
 
@@ -80,7 +68,7 @@ async def test_booking_window(studio: Studio) -> None:
             rules=RegistrationRules(booking_opens_minutes=24 * 60, booking_closes_minutes=60),
         )
     far = await studio.session(days_ahead=5)
-    await _refused(ErrorCode.BOOKING_WINDOW_NOT_OPEN, _book(studio, far))
+    await _refused(ErrorCode.BOOKING_WINDOW_NOT_OPEN, studio.book(far))
     soon = await studio.session(days_ahead=1)
     async with studio.database.transaction() as db:
         # Move it to start in 30 minutes: the window closed 60 minutes before the start.
@@ -90,7 +78,7 @@ async def test_booking_window(studio: Studio) -> None:
             .where(ClassSession.id == soon)
             .values(starts_at=start, ends_at=start + timedelta(hours=1))
         )
-    await _refused(ErrorCode.BOOKING_WINDOW_CLOSED, _book(studio, soon))
+    await _refused(ErrorCode.BOOKING_WINDOW_CLOSED, studio.book(soon))
 
 
 async def test_no_booking_on_cancelled_or_past_sessions(studio: Studio) -> None:
@@ -99,7 +87,7 @@ async def test_no_booking_on_cancelled_or_past_sessions(studio: Studio) -> None:
         await session_cancellation.cancel_session(
             db=db, company_id=studio.company_id, session_id=cancelled, reason="teacher ill"
         )
-    await _refused(ErrorCode.SESSION_CANCELLED, _book(studio, cancelled))
+    await _refused(ErrorCode.SESSION_CANCELLED, studio.book(cancelled))
     past = await studio.session()
     async with studio.database.transaction() as db:
         start = utcnow() - timedelta(hours=3)
@@ -108,7 +96,7 @@ async def test_no_booking_on_cancelled_or_past_sessions(studio: Studio) -> None:
             .where(ClassSession.id == past)
             .values(starts_at=start, ends_at=start + timedelta(hours=1))
         )
-    await _refused(ErrorCode.SESSION_IN_PAST, _book(studio, past))
+    await _refused(ErrorCode.SESSION_IN_PAST, studio.book(past))
 
 
 async def test_cancel_early_or_late_by_free_cancellation_rule(studio: Studio) -> None:
@@ -122,8 +110,8 @@ async def test_cancel_early_or_late_by_free_cancellation_rule(studio: Studio) ->
     # Whatever the time of day: 18:00 in three days is over 48 h away, tomorrow's under.
     early_session = await studio.session(days_ahead=3)
     late_session = await studio.session(days_ahead=1)
-    early = await _book(studio, early_session)
-    late = await _book(studio, late_session)
+    early = await studio.book(early_session)
+    late = await studio.book(late_session)
     async with studio.database.transaction() as db:
         early = await booking_model.cancel_booking(
             db=db, company_id=studio.company_id, booking_id=early.id
@@ -137,7 +125,7 @@ async def test_cancel_early_or_late_by_free_cancellation_rule(studio: Studio) ->
 
 async def test_cancel_session_cancels_bookings_and_writes_outbox(studio: Studio) -> None:
     session_id = await studio.session()
-    booking = await _book(studio, session_id)
+    booking = await studio.book(session_id)
     async with studio.database.transaction() as db:
         session = await session_cancellation.cancel_session(
             db=db, company_id=studio.company_id, session_id=session_id, reason=None
