@@ -10,13 +10,17 @@ from sqlalchemy import select
 from classbridge.jobs.client import AggregatorClient
 from classbridge.jobs.push import PushRuntime
 from classbridge.models import activity as activity_model
+from classbridge.models import reservation as reservation_model
+from classbridge.models import session_cancellation
 from classbridge.models.base import utcnow
 from classbridge.models.db import Database
 from classbridge.models.inputs.activity import RegistrationRules
+from classbridge.models.inputs.customer import Member
 from classbridge.models.tables import (
     Aggregator,
     AggregatorExtension,
     AggregatorVenueLink,
+    Booking,
     ClassSession,
     ExtensionStatus,
     PushDelivery,
@@ -27,6 +31,25 @@ from tests.services import REDIS_URL
 from tests.studio import Studio
 
 WELLPASS = Aggregator.EGYM_WELLPASS
+
+
+async def reserve(studio: Studio, session_id: uuid.UUID, member_id: str) -> Booking:
+    """A Wellpass member's reservation, as the partner API makes it."""
+    async with studio.database.transaction() as db:
+        return await reservation_model.make_reservation(
+            db=db,
+            aggregator=WELLPASS,
+            session_id=session_id,
+            member=Member(id=member_id, first_name="Mia", last_name="Member"),
+        )
+
+
+async def cancel(studio: Studio, session_id: uuid.UUID) -> None:
+    """The studio cancels a session (its reservations' events become owed)."""
+    async with studio.database.transaction() as db:
+        await session_cancellation.cancel_session(
+            db=db, company_id=studio.company_id, session_id=session_id, reason="teacher ill"
+        )
 
 
 async def connect(studio: Studio, aggregator: Aggregator = WELLPASS) -> None:

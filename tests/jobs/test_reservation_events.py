@@ -12,31 +12,11 @@ from classbridge.jobs.embedded import push_lifespan
 from classbridge.jobs.push import PushRuntime, push_changes
 from classbridge.jobs.reconcile import reconcile
 from classbridge.models import booking as booking_model
-from classbridge.models import reservation as reservation_model
-from classbridge.models import session_cancellation
 from classbridge.models.db import Database
-from classbridge.models.inputs.customer import Member
-from classbridge.models.tables import Booking, BookingSource, ReservationDelivery
-from tests.jobs.conftest import WELLPASS, Workers, connect, push_settings
+from classbridge.models.tables import BookingSource, ReservationDelivery
+from tests.jobs.conftest import Workers, cancel, connect, push_settings, reserve
 from tests.jobs.processes import Receiver, eventually
 from tests.studio import Studio
-
-
-async def _reserve(studio: Studio, session_id: uuid.UUID, member_id: str) -> Booking:
-    async with studio.database.transaction() as db:
-        return await reservation_model.make_reservation(
-            db=db,
-            aggregator=WELLPASS,
-            session_id=session_id,
-            member=Member(id=member_id, first_name="Mia", last_name="Member"),
-        )
-
-
-async def _cancel(studio: Studio, session_id: uuid.UUID) -> None:
-    async with studio.database.transaction() as db:
-        await session_cancellation.cancel_session(
-            db=db, company_id=studio.company_id, session_id=session_id, reason="teacher ill"
-        )
 
 
 async def _row(studio: Studio, booking_id: uuid.UUID) -> ReservationDelivery:
@@ -53,7 +33,7 @@ async def test_a_cancelled_session_sends_each_reservation_a_signed_event(
 ) -> None:
     await connect(studio)
     sid = await studio.session(days_ahead=1)
-    reservation = await _reserve(studio, sid, "m-77")
+    reservation = await reserve(studio, sid, "m-77")
     async with studio.database.transaction() as db:
         await booking_model.book(
             db=db,
@@ -67,7 +47,7 @@ async def test_a_cancelled_session_sends_each_reservation_a_signed_event(
     # The member booked it: nothing to tell the aggregator about its own reservation.
     assert (await receiver.state())["reservations"] == {}
 
-    await _cancel(studio, sid)
+    await cancel(studio, sid)
     await push_changes(runtime)
 
     state = await receiver.state()
@@ -91,7 +71,7 @@ async def test_a_no_show_marked_by_staff_reaches_the_aggregator(
     """Aggregators bill by no-shows: the studio's mark is an event with `noShow: true`."""
     await connect(studio)
     sid = await studio.session(days_ahead=1)
-    reservation = await _reserve(studio, sid, "m-5")
+    reservation = await reserve(studio, sid, "m-5")
     await push_changes(runtime)
     assert (await receiver.state())["reservations"] == {}
 
@@ -114,21 +94,21 @@ async def test_an_event_is_retried_and_a_rejected_one_repaired_by_the_reconcilia
     studio: Studio, receiver: Receiver, runtime: PushRuntime
 ) -> None:
     await connect(studio)
-    first = await _reserve(studio, await studio.session(days_ahead=1), "m-1")
-    second = await _reserve(studio, await studio.session(days_ahead=2), "m-2")
+    first = await reserve(studio, await studio.session(days_ahead=1), "m-1")
+    second = await reserve(studio, await studio.session(days_ahead=2), "m-2")
     await push_changes(runtime)
     # A retried item waits out the test.
     runtime.settings.retry_backoff_base_seconds = runtime.settings.retry_backoff_max_seconds = 600
 
     # Each cancellation sends the session's new state, then the event: both are refused.
     await receiver.faults(failStatus=503, failCount=2)
-    await _cancel(studio, first.session_id)
+    await cancel(studio, first.session_id)
     await push_changes(runtime)
     row = await _row(studio, first.id)
     assert row.pending and row.attempts == 1 and row.next_attempt_at is not None
 
     await receiver.faults(failStatus=422, failCount=2)
-    await _cancel(studio, second.session_id)
+    await cancel(studio, second.session_id)
     await push_changes(runtime)
     assert (await _row(studio, second.id)).failed_at is not None
 
@@ -151,9 +131,9 @@ async def test_a_worker_delivers_the_event_within_seconds(
 ) -> None:
     await connect(studio)
     sid = await studio.session(days_ahead=1)
-    reservation = await _reserve(studio, sid, "m-5")
+    reservation = await reserve(studio, sid, "m-5")
     workers.start()
-    await _cancel(studio, sid)
+    await cancel(studio, sid)
 
     async def told() -> bool:
         event = (await receiver.state())["reservations"].get(str(reservation.id))

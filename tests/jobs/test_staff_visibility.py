@@ -4,10 +4,11 @@ import httpx
 from pydantic import SecretStr
 
 from classbridge.jobs.push import PushRuntime, push_changes
+from classbridge.jobs.reconcile import reconcile
 from classbridge.models import session as session_model
 from classbridge.models.inputs.session import SessionEdit
 from classbridge.models.push import expand_outbox
-from tests.jobs.conftest import connect
+from tests.jobs.conftest import cancel, connect, reserve
 from tests.jobs.processes import Receiver
 from tests.studio import Studio, error_codes, gql
 
@@ -24,7 +25,7 @@ query ($id: ID!) {
 AGGREGATOR_SYNC = """
 query {
   aggregatorSync {
-    aggregator status lastSuccessfulPushAt itemsPending itemsFailed
+    aggregator status lastSuccessfulPushAt itemsPending itemsFailed eventsPending eventsFailed
     failedItems { session { id } attempts lastError failedAt }
   }
 }
@@ -83,6 +84,34 @@ async def test_connection_shows_last_push_pending_and_failed_items(
     assert failed["session"]["id"] == str(failing) != str(delivered)
     assert "401" in failed["lastError"]
     assert failed["attempts"] == 1
+
+
+async def test_connection_shows_reservation_events_pending_and_failed(
+    client: httpx.AsyncClient, studio: Studio, receiver: Receiver, runtime: PushRuntime
+) -> None:
+    await connect(studio)
+    refused = await studio.session(days_ahead=1)
+    waiting = await studio.session(days_ahead=2)
+    members = [await reserve(studio, sid, f"m-{n}") for n, sid in enumerate([refused, waiting])]
+    await push_changes(runtime)
+
+    # The cancellation's session state and then its reservation event are refused for good.
+    await receiver.faults(failStatus=422, failCount=2)
+    await cancel(studio, refused)
+    await push_changes(runtime)
+    await cancel(studio, waiting)  # owed, not sent yet
+
+    body = await gql(client, AGGREGATOR_SYNC, token=studio.token)
+    [sync] = body["data"]["aggregatorSync"]
+    assert (sync["eventsPending"], sync["eventsFailed"]) == (1, 1)
+    assert sync["itemsFailed"] == 1
+
+    await reconcile(runtime)  # retries the failed ones; the pending one leaves too
+    body = await gql(client, AGGREGATOR_SYNC, token=studio.token)
+    [sync] = body["data"]["aggregatorSync"]
+    assert (sync["eventsPending"], sync["eventsFailed"]) == (0, 0)
+    held = (await receiver.state())["reservations"]
+    assert sorted(held) == sorted(str(m.id) for m in members)
 
 
 async def test_another_companys_session_is_not_found(

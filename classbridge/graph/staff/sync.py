@@ -53,6 +53,14 @@ class AggregatorSync:
     items_failed: int = strawberry.field(
         description="Sessions that failed; the next reconciliation (every 30 min) retries them."
     )
+    events_pending: int = strawberry.field(
+        description="Reservation and waitlist events on their way: what the studio did to "
+        "the aggregator's members' bookings and waitlist entries (a cancelled session, a "
+        "promotion, a no-show)."
+    )
+    events_failed: int = strawberry.field(
+        description="Such events the aggregator refused; the next reconciliation retries them."
+    )
 
     @strawberry.field(description="The failed items with their last error, newest first.")
     async def failed_items(self, info: Info, first: int = 20) -> list[FailedPush]:
@@ -129,6 +137,8 @@ class SyncQuery:
                 last_successful_push_at=r.last_acked_at,
                 items_pending=r.pending,
                 items_failed=r.failed,
+                events_pending=r.events_pending,
+                events_failed=r.events_failed,
             )
             for r in rows
         ]

@@ -14,7 +14,7 @@ from classbridge.models.tables.aggregator import (
     ExtensionStatus,
 )
 from classbridge.models.tables.outbox import OutboxItem
-from classbridge.models.tables.push import KNOWN_STATES, PushDelivery
+from classbridge.models.tables.push import EVENT_DELIVERY_TABLES, KNOWN_STATES, PushDelivery
 from classbridge.models.tables.session import ClassSession
 
 
@@ -27,6 +27,10 @@ class ConnectionSync:
     last_acked_at: datetime | None
     pending: int
     failed: int
+    events_pending: int = 0
+    """Reservation and waitlist events (the studio side changed a member's) on their way."""
+    events_failed: int = 0
+    """Those events the aggregator refused for good (until the reconciliation retries)."""
 
 
 async def connection_sync(*, db: AsyncSession, company_id: uuid.UUID) -> list[ConnectionSync]:
@@ -54,12 +58,31 @@ async def connection_sync(*, db: AsyncSession, company_id: uuid.UUID) -> list[Co
             .group_by(PushDelivery.aggregator)
         )
     }
+    events: dict[Aggregator, list[int]] = {}
+    for table in EVENT_DELIVERY_TABLES:
+        for aggregator, pending, failed in await db.execute(
+            select(
+                col(table.aggregator),
+                func.count().filter(col(table.pending).is_(True), col(table.failed_at).is_(None)),
+                func.count().filter(col(table.failed_at).is_not(None)),
+            )
+            .where(table.company_id == company_id)
+            .group_by(col(table.aggregator))
+        ):
+            counts = events.setdefault(aggregator, [0, 0])
+            counts[0] += pending
+            counts[1] += failed
     result = []
     for ext in extensions:
         last, pending, failed = stats.get(ext.aggregator, (None, 0, 0))
         if ext.status is ExtensionStatus.ACTIVE:
             pending += await _not_picked_up(db, company_id, ext.aggregator)
-        result.append(ConnectionSync(ext.aggregator, ext.status, last, pending, failed))
+        events_pending, events_failed = events.get(ext.aggregator, (0, 0))
+        result.append(
+            ConnectionSync(
+                ext.aggregator, ext.status, last, pending, failed, events_pending, events_failed
+            )
+        )
     return result
 
 
