@@ -5,13 +5,14 @@ Read by /metrics at scrape time. Each figure is one aggregate over an indexed co
 which scans push_delivery: one row per session and aggregator, small next to bookings.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from classbridge.models.push.status import event_backlog
 from classbridge.models.tables import ClassSession, EmailMessage, OutboxItem, PushDelivery
 
 
@@ -26,6 +27,10 @@ class Backlog:
     oldest_pending_at: datetime | None
     """When the oldest change still owed to an aggregator was made."""
     emails_queued: int
+    events_pending: dict[str, int] = field(default_factory=dict)
+    """Per aggregator: reservation and waitlist events on their way (not failed)."""
+    events_failed: dict[str, int] = field(default_factory=dict)
+    """Per aggregator: such events refused for good; the reconciliation retries them."""
 
 
 async def read_backlog(*, db: AsyncSession) -> Backlog:
@@ -65,10 +70,13 @@ async def read_backlog(*, db: AsyncSession) -> Backlog:
         await db.execute(select(func.count()).where(col(EmailMessage.sent_at).is_(None)))
     ).scalar_one()
     oldest = min((t for t in (outbox_oldest, delivery_oldest) if t is not None), default=None)
+    events = await event_backlog(db=db)
     return Backlog(
         pending=pending,
         failed=failed,
         unprocessed_changes=outbox_count,
         oldest_pending_at=oldest,
         emails_queued=emails,
+        events_pending={str(a): n for a, (n, _) in events.items()},
+        events_failed={str(a): n for a, (_, n) in events.items()},
     )

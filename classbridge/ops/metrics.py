@@ -181,6 +181,20 @@ def backlog_families(backlog: Backlog | None, now_ts: float) -> list[Metric]:
     )
     for aggregator, count in sorted(backlog.failed.items()):
         failed.add_metric([aggregator], count)
+    events_pending = GaugeMetricFamily(
+        "classbridge_push_events_pending",
+        "Reservation and waitlist events an aggregator has yet to receive.",
+        labels=["aggregator"],
+    )
+    for aggregator, count in sorted(backlog.events_pending.items()):
+        events_pending.add_metric([aggregator], count)
+    events_failed = GaugeMetricFamily(
+        "classbridge_push_events_failed",
+        "Reservation and waitlist events an aggregator refused (the reconciliation retries).",
+        labels=["aggregator"],
+    )
+    for aggregator, count in sorted(backlog.events_failed.items()):
+        events_failed.add_metric([aggregator], count)
     unprocessed = GaugeMetricFamily(
         "classbridge_push_outbox_unprocessed",
         "Changes written to the outbox that no push run has picked up yet.",
@@ -198,7 +212,7 @@ def backlog_families(backlog: Backlog | None, now_ts: float) -> list[Metric]:
         "Emails not yet accepted by the SMTP server.",
         value=backlog.emails_queued,
     )
-    return [up, pending, failed, unprocessed, age, emails]
+    return [up, pending, failed, events_pending, events_failed, unprocessed, age, emails]
 
 
 class _Families(Collector):

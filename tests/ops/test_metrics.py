@@ -14,12 +14,12 @@ from classbridge.models import email as email_model
 from classbridge.models.base import utcnow
 from classbridge.models.db import Database
 from classbridge.models.push.owed import expand_outbox
-from classbridge.models.tables import Aggregator, PushDelivery
+from classbridge.models.tables import Aggregator, PushDelivery, ReservationDelivery
 from classbridge.ops import metrics
 from classbridge.settings import Settings
 from tests.aggregators.partner import PARTNER_PATH, make_partner
 from tests.conftest import QueryCounter
-from tests.jobs.conftest import connect
+from tests.jobs.conftest import cancel, connect, reserve
 from tests.live.conftest import serve
 from tests.live.test_sign_in_events import subscribe
 from tests.live.wsclient import TRANSPORT_WS
@@ -132,6 +132,27 @@ async def test_queues_are_read_from_the_database_at_scrape_time(
     assert pushed.value("classbridge_push_items_pending", aggregator="EGYM_WELLPASS") == 2
     assert pushed.value("classbridge_push_items_failed", aggregator="EGYM_WELLPASS") == 1
     assert pushed.value("classbridge_push_oldest_pending_change_age_seconds") > 0
+
+
+async def test_reservation_events_owed_and_failed_are_counted_per_aggregator(
+    studio: Studio, database: Database
+) -> None:
+    await connect(studio)
+    refused, owed = [await studio.session(days_ahead=d) for d in (2, 3)]
+    bookings = [await reserve(studio, sid, f"m-{sid}") for sid in (refused, owed)]
+    for sid in (refused, owed):
+        await cancel(studio, sid)  # each owes its member's reservation event
+    async with database.transaction() as db:
+        await db.execute(
+            update(ReservationDelivery)
+            .where(ReservationDelivery.booking_id == bookings[0].id)  # type: ignore[arg-type]
+            .values(failed_at=utcnow(), pending=False)
+        )
+    app = create_app(Settings(database_url=str(database.url)), database)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        figures = await scrape(c)
+    assert figures.value("classbridge_push_events_pending", aggregator="EGYM_WELLPASS") == 1
+    assert figures.value("classbridge_push_events_failed", aggregator="EGYM_WELLPASS") == 1
 
 
 async def test_scrapes_share_one_database_read_per_interval(

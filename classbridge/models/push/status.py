@@ -58,20 +58,7 @@ async def connection_sync(*, db: AsyncSession, company_id: uuid.UUID) -> list[Co
             .group_by(PushDelivery.aggregator)
         )
     }
-    events: dict[Aggregator, list[int]] = {}
-    for table in EVENT_DELIVERY_TABLES:
-        for aggregator, pending, failed in await db.execute(
-            select(
-                col(table.aggregator),
-                func.count().filter(col(table.pending).is_(True), col(table.failed_at).is_(None)),
-                func.count().filter(col(table.failed_at).is_not(None)),
-            )
-            .where(table.company_id == company_id)
-            .group_by(col(table.aggregator))
-        ):
-            counts = events.setdefault(aggregator, [0, 0])
-            counts[0] += pending
-            counts[1] += failed
+    events = await event_backlog(db=db, company_id=company_id)
     result = []
     for ext in extensions:
         last, pending, failed = stats.get(ext.aggregator, (None, 0, 0))
@@ -84,6 +71,26 @@ async def connection_sync(*, db: AsyncSession, company_id: uuid.UUID) -> list[Co
             )
         )
     return result
+
+
+async def event_backlog(
+    *, db: AsyncSession, company_id: uuid.UUID | None = None
+) -> dict[Aggregator, tuple[int, int]]:
+    """Reservation and waitlist events per aggregator, of one company or of all: how many
+    are on their way (pending, not failed) and how many failed for good."""
+    counts: dict[Aggregator, tuple[int, int]] = {}
+    for table in EVENT_DELIVERY_TABLES:
+        stmt = select(
+            col(table.aggregator),
+            func.count().filter(col(table.pending).is_(True), col(table.failed_at).is_(None)),
+            func.count().filter(col(table.failed_at).is_not(None)),
+        ).group_by(col(table.aggregator))
+        if company_id is not None:
+            stmt = stmt.where(table.company_id == company_id)
+        for aggregator, pending, failed in await db.execute(stmt):
+            was_pending, was_failed = counts.get(aggregator, (0, 0))
+            counts[aggregator] = (was_pending + pending, was_failed + failed)
+    return counts
 
 
 async def _not_picked_up(db: AsyncSession, company_id: uuid.UUID, aggregator: Aggregator) -> int:
