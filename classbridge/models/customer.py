@@ -71,7 +71,8 @@ async def get_customer(
 
 
 def refuse_erased(customer: Customer) -> None:
-    """An erased customer is only kept for counts and reports: never booked again."""
+    """An erased customer is only kept for counts and reports: never booked, edited or
+    given a member id again."""
     if customer.erased_at is not None:
         raise DomainError(
             ErrorCode.CUSTOMER_ERASED,
@@ -86,8 +87,12 @@ async def update_customer(
     customer_id: uuid.UUID,
     changes: CustomerUpdate,
 ) -> Customer:
-    """Change a customer's details; fields left out stay as they are."""
-    customer = await get_customer(db=db, company_id=company_id, customer_id=customer_id)
+    """Change a customer's details; fields left out stay as they are. An erased customer's
+    are not filled in again (CUSTOMER_ERASED)."""
+    customer = await get_customer(
+        db=db, company_id=company_id, customer_id=customer_id, lock="change"
+    )
+    refuse_erased(customer)
     for name, value in changes.given().items():
         setattr(customer, name, value)
     customer.updated_at = utcnow()
@@ -178,8 +183,13 @@ async def add_aggregator_id(
     aggregator: Aggregator,
     external_id: str,
 ) -> CustomerAggregatorId:
-    """Attach a member id; it may name only one customer per company and aggregator."""
-    customer = await get_customer(db=db, company_id=company_id, customer_id=customer_id)
+    """Attach a member id; it may name only one customer per company and aggregator. Not to
+    an erased customer (CUSTOMER_ERASED): the member's bookings would land on a profile
+    that is never booked again."""
+    customer = await get_customer(
+        db=db, company_id=company_id, customer_id=customer_id, lock="change"
+    )
+    refuse_erased(customer)
     external_id = check(ExternalId, external_id, name="external_id")
     owner = await find_by_aggregator_id(
         db=db, company_id=company_id, aggregator=aggregator, external_id=external_id

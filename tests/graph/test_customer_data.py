@@ -42,6 +42,11 @@ mutation($s: ID!, $c: ID!, $p: ID!) {
 }
 """
 CANCEL_BOOKING = "mutation($id: ID!) { cancelBooking(id: $id) { status } }"
+ADD_MEMBER_ID = """
+mutation($id: ID!, $a: Aggregator!, $x: String!) {
+  addCustomerAggregatorId(customerId: $id, aggregator: $a, externalId: $x) { id }
+}
+"""
 SESSION = "query($id: ID!) { session(id: $id) { counts { booked } bookings { id status } } }"
 
 PROFILE = {
@@ -152,13 +157,18 @@ async def test_erase_is_refused_while_a_booking_lies_ahead_then_anonymises_and_k
     # Erasing again changes nothing.
     again = (await _ok(client, studio, ERASE, id=ada))["eraseCustomer"]
     assert again["erasedAt"] == erased["erasedAt"]
-    # Nobody books the erased profile again: refused with a code, nothing written.
+    # Nobody books, edits or links the erased profile again: refused with a code, nothing
+    # written.
     later = str(await studio.session(days_ahead=4))
     before = await snapshot(studio.database)
-    body = await gql(
-        client, BOOK, {"s": later, "c": ada, "p": str(studio.product_id)}, token=studio.token
-    )
-    assert error_codes(body) == ["CUSTOMER_ERASED"]
+    attempts = [
+        (BOOK, {"s": later, "c": ada, "p": str(studio.product_id)}),
+        (UPDATE, {"id": ada, "input": {"email": "ada@example.com"}}),
+        (ADD_MEMBER_ID, {"id": ada, "a": "EGYM_WELLPASS", "x": "EGYM-42"}),
+    ]
+    for query, variables in attempts:
+        body = await gql(client, query, variables, token=studio.token)
+        assert error_codes(body) == ["CUSTOMER_ERASED"], query
     after = await snapshot(studio.database)
     assert after == before, diff(before, after)
 
