@@ -158,6 +158,13 @@ class HttpMetrics:
 _METHODS = {"GET", "POST", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"}
 
 
+def _per_aggregator(name: str, documentation: str, counts: dict[str, int]) -> Metric:
+    family = GaugeMetricFamily(name, documentation, labels=["aggregator"])
+    for aggregator, count in sorted(counts.items()):
+        family.add_metric([aggregator], count)
+    return family
+
+
 def backlog_families(backlog: Backlog | None, now_ts: float) -> list[Metric]:
     """The database figures as metric families; only `classbridge_backlog_up 0` when the
     database could not be read."""
@@ -167,34 +174,26 @@ def backlog_families(backlog: Backlog | None, now_ts: float) -> list[Metric]:
     up.add_metric([], 0 if backlog is None else 1)
     if backlog is None:
         return [up]
-    pending = GaugeMetricFamily(
+    pending = _per_aggregator(
         "classbridge_push_items_pending",
         "Sessions whose newest state an aggregator has yet to receive.",
-        labels=["aggregator"],
+        backlog.pending,
     )
-    for aggregator, count in sorted(backlog.pending.items()):
-        pending.add_metric([aggregator], count)
-    failed = GaugeMetricFamily(
+    failed = _per_aggregator(
         "classbridge_push_items_failed",
         "Sessions whose push ran out of attempts (the reconciliation retries them).",
-        labels=["aggregator"],
+        backlog.failed,
     )
-    for aggregator, count in sorted(backlog.failed.items()):
-        failed.add_metric([aggregator], count)
-    events_pending = GaugeMetricFamily(
+    events_pending = _per_aggregator(
         "classbridge_push_events_pending",
         "Reservation and waitlist events an aggregator has yet to receive.",
-        labels=["aggregator"],
+        backlog.events_pending,
     )
-    for aggregator, count in sorted(backlog.events_pending.items()):
-        events_pending.add_metric([aggregator], count)
-    events_failed = GaugeMetricFamily(
+    events_failed = _per_aggregator(
         "classbridge_push_events_failed",
         "Reservation and waitlist events an aggregator refused (the reconciliation retries).",
-        labels=["aggregator"],
+        backlog.events_failed,
     )
-    for aggregator, count in sorted(backlog.events_failed.items()):
-        events_failed.add_metric([aggregator], count)
     unprocessed = GaugeMetricFamily(
         "classbridge_push_outbox_unprocessed",
         "Changes written to the outbox that no push run has picked up yet.",
