@@ -17,6 +17,7 @@ from classbridge.models import product as product_model
 from classbridge.models import session as session_model
 from classbridge.models import staff as staff_model
 from classbridge.models import tables
+from classbridge.models import waitlist as waitlist_model
 from classbridge.models.base import utcnow
 from classbridge.models.db import Database
 from classbridge.models.errors import DomainError
@@ -138,6 +139,27 @@ class Studio:
             customer_id=customer_id or self.customer_id,
             product_id=self.product_id,
             source=tables.BookingSource.STAFF,
+        )
+
+    async def join_waitlist(
+        self,
+        session_id: uuid.UUID,
+        customer_id: uuid.UUID | None = None,
+        *,
+        db: AsyncSession | None = None,
+    ) -> tables.WaitlistEntry:
+        """Staff put a customer (the studio's own unless another is named) on a session's
+        waitlist, with the studio's product, as `book` books."""
+        if db is None:
+            async with self.database.transaction() as own:
+                return await self.join_waitlist(session_id, customer_id, db=own)
+        return await waitlist_model.join_waitlist(
+            db=db,
+            company_id=self.company_id,
+            session_id=session_id,
+            customer_id=customer_id or self.customer_id,
+            source=tables.BookingSource.STAFF,
+            product_id=self.product_id,
         )
 
     async def try_to_book(self, session_id: uuid.UUID, customer_id: uuid.UUID | None = None) -> str:

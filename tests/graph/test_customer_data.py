@@ -10,12 +10,10 @@ from sqlmodel import col, select, update
 
 from classbridge.models import booking as booking_model
 from classbridge.models import customer as customer_model
-from classbridge.models import waitlist as waitlist_model
 from classbridge.models.tables import (
     Activity,
     Aggregator,
     Booking,
-    BookingSource,
     BookingStatus,
     WaitlistEntry,
     WaitlistStatus,
@@ -184,15 +182,7 @@ async def test_erase_ends_the_customers_waiting_entries_so_nobody_erased_is_prom
     other = str(await studio.customer("Bea", "B"))
     product = str(studio.product_id)
     taken = (await _ok(client, studio, BOOK, s=str(full), c=other, p=product))["bookCustomer"]
-    async with studio.database.transaction() as db:
-        entry = await waitlist_model.join_waitlist(
-            db=db,
-            company_id=studio.company_id,
-            session_id=full,
-            customer_id=studio.customer_id,
-            source=BookingSource.STAFF,
-            product_id=studio.product_id,
-        )
+    entry = await studio.join_waitlist(full)
 
     await _ok(client, studio, ERASE, id=str(studio.customer_id))
     async with studio.database.transaction() as db:

@@ -56,16 +56,7 @@ async def _member_waits(studio: Studio, sid: uuid.UUID, member_id: str) -> Waitl
 
 
 async def _customer_waits(studio: Studio, sid: uuid.UUID) -> WaitlistEntry:
-    customer_id = await studio.customer("Grace", "Hopper")
-    async with studio.database.transaction() as db:
-        return await waitlist_model.join_waitlist(
-            db=db,
-            company_id=studio.company_id,
-            session_id=sid,
-            customer_id=customer_id,
-            source=BookingSource.STAFF,
-            product_id=studio.product_id,
-        )
+    return await studio.join_waitlist(sid, await studio.customer("Grace", "Hopper"))
 
 
 async def _cancel(studio: Studio, booking: Booking) -> None:

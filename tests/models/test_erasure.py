@@ -12,10 +12,9 @@ from sqlmodel import col, select, update
 
 from classbridge.models import merge as merge_model
 from classbridge.models import privacy
-from classbridge.models import waitlist as waitlist_model
 from classbridge.models.db import Database
 from classbridge.models.errors import DomainError, ErrorCode
-from classbridge.models.tables import Activity, Booking, BookingSource, Customer
+from classbridge.models.tables import Activity, Booking, Customer
 from tests.studio import Studio
 
 
@@ -70,15 +69,7 @@ async def test_an_erased_customer_is_neither_booked_nor_waitlisted(studio: Studi
     full = await studio.session(capacity=1, days_ahead=3)
     await studio.book(full, await studio.customer("Bea", "B"))
     with pytest.raises(DomainError) as refused:
-        async with studio.database.transaction() as db:
-            await waitlist_model.join_waitlist(
-                db=db,
-                company_id=studio.company_id,
-                session_id=full,
-                customer_id=studio.customer_id,
-                source=BookingSource.STAFF,
-                product_id=studio.product_id,
-            )
+        await studio.join_waitlist(full)
     assert refused.value.code == ErrorCode.CUSTOMER_ERASED
     assert await _bookings_of(studio, studio.customer_id) == []
 

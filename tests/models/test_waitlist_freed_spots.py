@@ -50,30 +50,6 @@ async def _waitlist(studio: Studio, size: int = 5) -> None:
         )
 
 
-async def _book(studio: Studio, sid: uuid.UUID, customer_id: uuid.UUID) -> Booking:
-    async with studio.database.transaction() as db:
-        return await booking_model.book(
-            db=db,
-            company_id=studio.company_id,
-            session_id=sid,
-            customer_id=customer_id,
-            source=BookingSource.STAFF,
-            product_id=studio.product_id,
-        )
-
-
-async def _wait(studio: Studio, sid: uuid.UUID, customer_id: uuid.UUID) -> WaitlistEntry:
-    async with studio.database.transaction() as db:
-        return await waitlist_model.join_waitlist(
-            db=db,
-            company_id=studio.company_id,
-            session_id=sid,
-            customer_id=customer_id,
-            source=BookingSource.STAFF,
-            product_id=studio.product_id,
-        )
-
-
 async def _reserve(studio: Studio, sid: uuid.UUID, n: int) -> Booking:
     async with studio.database.transaction() as db:
         return await reservation_model.make_reservation(
@@ -119,9 +95,9 @@ async def test_raising_the_activitys_capacity_promotes(studio: Studio) -> None:
             rules=RegistrationRules(max_participants=1),
         )
     sid = await studio.session()
-    await _book(studio, sid, studio.customer_id)
-    first = await _wait(studio, sid, await studio.customer("Ada", "A"))
-    second = await _wait(studio, sid, await studio.customer("Bea", "B"))
+    await studio.book(sid, studio.customer_id)
+    first = await studio.join_waitlist(sid, await studio.customer("Ada", "A"))
+    second = await studio.join_waitlist(sid, await studio.customer("Bea", "B"))
 
     await _rules(studio, max_participants=2)
 
@@ -185,9 +161,9 @@ async def test_a_member_of_an_aggregator_switched_off_is_passed_over_and_keeps_t
     await connect(studio, limit=3)
     await _waitlist(studio)
     sid = await studio.session(capacity=1)
-    taken = await _book(studio, sid, studio.customer_id)
+    taken = await studio.book(sid, studio.customer_id)
     member = await _member_waits(studio, sid, 1)
-    customer = await _wait(studio, sid, await studio.customer("Ada", "A"))
+    customer = await studio.join_waitlist(sid, await studio.customer("Ada", "A"))
     async with studio.database.transaction() as db:
         await extension_model.deactivate_extension(
             db=db, actor=await owner_actor(studio), aggregator=WELLPASS
@@ -223,8 +199,8 @@ async def test_a_series_edit_raising_capacity_promotes_in_each_session(studio: S
     assert len(sessions) == 2 and sessions[0].series_id is not None
     waiting = []
     for session in sessions:
-        await _book(studio, session.id, studio.customer_id)
-        waiting.append(await _wait(studio, session.id, await studio.customer("Ada", "A")))
+        await studio.book(session.id, studio.customer_id)
+        waiting.append(await studio.join_waitlist(session.id, await studio.customer("Ada", "A")))
 
     async with studio.database.transaction() as db:
         await series_model.edit_series(
@@ -246,11 +222,11 @@ async def test_a_merge_that_cancels_a_duplicate_booking_promotes_and_moves_entri
     full = await studio.session(capacity=2)
     other = await studio.session(days_ahead=3, capacity=1)
     survivor, duplicate = studio.customer_id, await studio.customer("Kim", "Meyer")
-    await _book(studio, full, survivor)
-    await _book(studio, full, duplicate)
-    waiting = await _wait(studio, full, await studio.customer("Ada", "A"))
-    await _book(studio, other, await studio.customer("Bea", "B"))
-    moved = await _wait(studio, other, duplicate)
+    await studio.book(full, survivor)
+    await studio.book(full, duplicate)
+    waiting = await studio.join_waitlist(full, await studio.customer("Ada", "A"))
+    await studio.book(other, await studio.customer("Bea", "B"))
+    moved = await studio.join_waitlist(other, duplicate)
 
     async with studio.database.transaction() as db:
         await merge_model.merge_customers(
@@ -280,10 +256,10 @@ async def test_a_merge_that_cancels_a_duplicate_booking_promotes_and_moves_entri
 async def test_a_merge_keeps_one_entry_where_both_wait(studio: Studio) -> None:
     await _waitlist(studio)
     sid = await studio.session(capacity=1)
-    await _book(studio, sid, await studio.customer("Bea", "B"))
+    await studio.book(sid, await studio.customer("Bea", "B"))
     survivor, duplicate = studio.customer_id, await studio.customer("Kim", "Meyer")
-    earlier = await _wait(studio, sid, duplicate)
-    later = await _wait(studio, sid, survivor)
+    earlier = await studio.join_waitlist(sid, duplicate)
+    later = await studio.join_waitlist(sid, survivor)
 
     async with studio.database.transaction() as db:
         await merge_model.merge_customers(
