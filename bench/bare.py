@@ -6,6 +6,8 @@ by one process next to the classbridge app (same engine, same settings).
 
 `--plain` serves the classbridge app alone (used to run an older checkout of classbridge
 with PYTHONPATH pointing at it: only functions that exist there are imported).
+`--stock-sqlite` reads SQLite through SQLAlchemy's own aiosqlite adapter instead of
+models/sqlite_driver.py (bench/sqlite_trips.py compares the two).
 """
 
 import argparse
@@ -271,10 +273,11 @@ def bare_routes(database: Database) -> list[Route]:
     ]
 
 
-def build(database_url: str, *, plain: bool) -> Starlette:
+def build(database_url: str, *, plain: bool, stock_sqlite: bool = False) -> Starlette:
     # No partner rate limit: the bench measures the server, not the budget.
     settings = Settings(database_url=database_url, partner_rate_limit="")
-    database = Database(database_url)
+    # An older checkout's Database may not know `one_trip`: only named when asked for.
+    database = Database(database_url, one_trip=False) if stock_sqlite else Database(database_url)
     app = create_app(settings, database)
     if not plain:
         # Inside the app, so they pass the same middleware (request ids, metrics) as the
@@ -288,8 +291,9 @@ def main() -> None:
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--plain", action="store_true")
+    parser.add_argument("--stock-sqlite", action="store_true")
     args = parser.parse_args()
-    app = build(args.database_url, plain=args.plain)
+    app = build(args.database_url, plain=args.plain, stock_sqlite=args.stock_sqlite)
     if not args.plain:  # as `classbridge serve` does (an older checkout may not have it)
         from classbridge.ops.gc_tuning import tune_for_serving
 

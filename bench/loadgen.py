@@ -31,16 +31,20 @@ def free_port() -> int:
 
 @contextmanager
 def server(
-    database_url: str, *, checkout: Path | None = None, plain: bool = False
+    database_url: str,
+    *,
+    checkout: Path | None = None,
+    plain: bool = False,
+    options: tuple[str, ...] = (),
 ) -> Iterator[str]:
     """A bench/bare.py server process; `checkout`: another classbridge source tree (its
-    package is imported instead of this one's)."""
+    package is imported instead of this one's); `options`: more of bare.py's options."""
     port = free_port()
     env = dict(os.environ)
     if checkout is not None:
         env["BENCH_CHECKOUT"] = str(checkout)
     command = [sys.executable, str(BENCH / "bare.py"), "--database-url", database_url]
-    command += ["--port", str(port)] + (["--plain"] if plain else [])
+    command += ["--port", str(port)] + (["--plain"] if plain else []) + list(options)
     process = subprocess.Popen(command, env=env)
     url = f"http://127.0.0.1:{port}"
     try:

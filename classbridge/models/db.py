@@ -27,6 +27,7 @@ from sqlmodel import SQLModel, select
 
 from classbridge.models.after_commit import AfterCommit
 from classbridge.models.errors import DomainError, ErrorCode
+from classbridge.models.sqlite_driver import OneTripDBAPI
 
 _BEGIN_OPTION = "classbridge_begin"
 
@@ -119,6 +120,7 @@ class Database:
         pool_size: int | None = None,
         max_overflow: int | None = None,
         pool_timeout: float = 30.0,
+        one_trip: bool = True,
     ) -> None:
         parsed = parse_database_url(url)
         self.url = parsed
@@ -128,6 +130,8 @@ class Database:
         # pool_timeout: how long a request waits for a free connection before it is
         # answered SERVICE_UNAVAILABLE (is_unavailable) instead of waiting on. Pool sizes:
         # PostgreSQL 10 + 20 overflow; SQLite SQLAlchemy's 5 + 10 (one writer anyway).
+        # one_trip: SQLite statements cross to aiosqlite's thread once, not four times
+        # (models/sqlite_driver.py; False only to measure against SQLAlchemy's adapter).
         kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if parsed.database not in (None, "", ":memory:"):  # a memory database has no pool
             kwargs["pool_timeout"] = pool_timeout
@@ -137,6 +141,8 @@ class Database:
                 kwargs["max_overflow"] = 20 if max_overflow is None else max_overflow
         if not self.is_sqlite:
             kwargs["pool_pre_ping"] = True
+        elif one_trip:
+            kwargs["module"] = OneTripDBAPI()  # models/sqlite_driver.py
         self.engine = create_async_engine(parsed, **kwargs)
         if self.is_sqlite:
             _configure_sqlite(self.engine)

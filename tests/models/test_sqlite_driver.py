@@ -1,0 +1,102 @@
+"""SQLite's statements cross to aiosqlite's thread once each (models/sqlite_driver.py), and
+say the same as through SQLAlchemy's own aiosqlite adapter: rows, row counts, the last
+row id, RETURNING, executemany and errors."""
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiosqlite
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import OperationalError
+
+from classbridge.models.db import Database
+from classbridge.models.errors import DomainError, ErrorCode
+
+pytestmark = pytest.mark.parametrize("backend", ["sqlite"])
+
+
+class TripCounter:
+    """Counts the functions aiosqlite runs on its connections' threads."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.trips = 0
+        run = aiosqlite.Connection._execute
+
+        async def counted(connection: aiosqlite.Connection, fn: Any, *args: Any, **kw: Any) -> Any:
+            self.trips += 1
+            return await run(connection, fn, *args, **kw)
+
+        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+
+
+async def test_a_statement_crosses_to_the_thread_once(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with database.read() as db:  # the pool's connection is opened and set up
+        await db.execute(sa.text("SELECT 1"))
+    counter = TripCounter(monkeypatch)
+    async with database.read() as db:
+        await db.execute(sa.text("SELECT 1"))
+        session_and_one = counter.trips
+        rows = (await db.execute(sa.text("SELECT 2 UNION ALL SELECT 3"))).all()
+        assert counter.trips - session_and_one == 1  # SQLAlchemy's adapter: 4
+    assert [r[0] for r in rows] == [2, 3]
+    # BEGIN and the statement. Through SQLAlchemy's adapter 7: a cursor opened, executed
+    # and closed for BEGIN, and opened, executed, fetched and closed for the SELECT.
+    assert session_and_one == 2
+
+
+async def _outcomes(database: Database) -> list[object]:
+    """What a scratch table's statements say, as plain values."""
+    said: list[object] = []
+    async with database.transaction() as db:
+        await db.execute(sa.text("CREATE TABLE scratch (id INTEGER PRIMARY KEY, name TEXT UNIQUE)"))
+        one = await db.execute(sa.text("INSERT INTO scratch (name) VALUES ('a')"))
+        said += ["insert", one.rowcount, one.lastrowid]
+        many = await db.execute(
+            sa.text("INSERT INTO scratch (name) VALUES (:n)"), [{"n": "b"}, {"n": "c"}]
+        )
+        said += ["executemany", many.rowcount]
+        returned = await db.execute(
+            sa.text("INSERT INTO scratch (name) VALUES ('d'), ('e') RETURNING id, name")
+        )
+        said += ["returning", [tuple(r) for r in returned], returned.rowcount]
+        updated = await db.execute(sa.text("UPDATE scratch SET name = name || '!' WHERE id > 2"))
+        said += ["update", updated.rowcount]
+        result = await db.execute(sa.text("SELECT id, name FROM scratch ORDER BY id"))
+        said += ["keys", list(result.keys()), "rows", [tuple(r) for r in result]]
+        nothing = await db.execute(sa.text("SELECT id FROM scratch WHERE id < 0"))
+        said += ["empty", nothing.all()]
+    with pytest.raises(DomainError) as refused:  # an IntegrityError, as models/db.py says it
+        async with database.transaction() as db:
+            await db.execute(sa.text("INSERT INTO scratch (name) VALUES ('a')"))
+    said += ["duplicate", refused.value.code]
+    with pytest.raises(OperationalError):
+        async with database.read() as db:
+            await db.execute(sa.text("SELEKT 1"))
+    async with database.read() as db:  # the connections are usable after the errors
+        said += ["after errors", await db.scalar(sa.text("SELECT count(*) FROM scratch"))]
+    return said
+
+
+@pytest.fixture
+async def stock_adapter(database_url: str) -> AsyncIterator[Database]:
+    """The same file through SQLAlchemy's own aiosqlite adapter."""
+    stock = Database(database_url, one_trip=False)
+    yield stock
+    await stock.dispose()
+
+
+async def test_statements_say_what_they_say_through_sqlalchemys_adapter(
+    database: Database, stock_adapter: Database
+) -> None:
+    ours = await _outcomes(database)
+    async with stock_adapter.transaction() as db:
+        await db.execute(sa.text("DROP TABLE scratch"))
+    theirs = await _outcomes(stock_adapter)
+    assert ours == theirs
+    assert ours[:3] == ["insert", 1, 1]
+    assert ours[ours.index("update") + 1] == 3
+    assert ours[ours.index("duplicate") + 1] is ErrorCode.CONFLICT
+    assert ours[-1] == 5
