@@ -8,7 +8,8 @@ Prints, for each path, the process's CPU time per request (both threads: the eve
 loop's and aiosqlite's), minimum and median over the rounds; the paths alternate round by
 round. `--compare-sqlite` also serves the same file through SQLAlchemy's own aiosqlite
 adapter (models/sqlite_driver.py is the default), alternating with it, and prints the
-ratios. To compare two checkouts, run this script from each, alternately.
+ratios. To compare with another checkout, run it alternately with and without
+`BENCH_CHECKOUT=/path/to/checkout` (bench/bare.py imports classbridge from there).
 """
 
 import argparse
@@ -18,9 +19,9 @@ import tempfile
 import time
 from typing import Any
 
+import bare  # first: with BENCH_CHECKOUT set, it imports classbridge from that tree
 import httpx
 import read_paths
-from bare import build
 
 from classbridge.migrate import upgrade
 from classbridge.models.db import Database
@@ -53,9 +54,9 @@ async def run(rounds: int, requests: int, compare: bool) -> None:
                 staff,
             ),
         }
-        apps = {"one trip": build(url, plain=False)}
+        apps = {"one trip": bare.build(url, plain=False)}
         if compare:
-            apps["sqlalchemy's adapter"] = build(url, plain=False, stock_sqlite=True)
+            apps["sqlalchemy's adapter"] = bare.build(url, plain=False, stock_sqlite=True)
         tune_for_serving()
         clients = {
             name: httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://b")

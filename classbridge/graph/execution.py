@@ -19,6 +19,10 @@ exception, a serialization refusal, a value the parent does not hold (the reader
 so with `Undefined`), a type with `is_type_of`, a deferred fragment, a field with a
 permission or extension (never marked direct) — takes the ordinary path for that
 field, which reports it as graphql-core would.
+
+What to do for each field of a selection (its reader, and a completer made for its type)
+is worked out once per request and selection, and then applied to every object of the
+page: a page of 100 sessions asked the same questions of the schema 100 times.
 """
 
 from collections.abc import Awaitable, Callable
@@ -38,6 +42,9 @@ from graphql.pyutils import Path, Undefined
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 Leaf = GraphQLScalarType | GraphQLEnumType
+_Step = tuple[str, Any, Callable[[Any], Any] | None, Callable[[Any], Any]]
+"""A field of a selection: response name, field details, reader (None: not read in
+place), completer."""
 T = TypeVar("T")
 
 
@@ -50,6 +57,9 @@ def later(awaitable: Awaitable[T]) -> T:
 
 class CommittedMutationExecutor(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's executor (graphql-core's), with the rule above."""
+
+    _plans: dict[tuple[int, int], tuple[dict[str, Any], list[_Step]]]
+    """This request's plans of the selections read in place (see `_fields_plan`)."""
 
     def handle_field_error(
         self,
@@ -78,10 +88,10 @@ class CommittedMutationExecutor(StrawberryGraphQLCoreExecutionContext):
             )
         direct: dict[str, Any] = {}
         rest: dict[str, Any] = {}
-        fields = parent_type.fields
-        for response_name, field_details_list in grouped_field_set.items():
-            node = field_details_list[0].node
-            value = self._direct(fields.get(node.name.value), field_details_list, source_value)
+        for response_name, field_details_list, read, complete in self._fields_plan(
+            parent_type, grouped_field_set
+        ):
+            value = Undefined if read is None else _read_and_complete(read, complete, source_value)
             if value is Undefined:
                 rest[response_name] = field_details_list
             else:
@@ -110,64 +120,137 @@ class CommittedMutationExecutor(StrawberryGraphQLCoreExecutionContext):
             return later()
         return merged(cast(dict[str, Any], others))
 
-    def _direct(self, field: Any, field_details_list: Any, source: Any) -> Any:
-        """The completed value of a directly readable field, else Undefined."""
-        if field is None:
-            return Undefined
-        read: Callable[[Any], Any] | None = getattr(field.resolve, "direct", None)
-        if read is None or field_details_list[0].node.arguments:
-            return Undefined
+    def _fields_plan(
+        self, parent_type: GraphQLObjectType, grouped_field_set: dict[str, Any]
+    ) -> list[_Step]:
+        """How to read each field of `grouped_field_set` in place (`read` None: never),
+        worked out once per request for each selection: graphql-core hands every object
+        of a list the same grouped fields (collect_subfields is memoized)."""
         try:
-            value = read(source)
-        except (Exception, NeedsInfo):
-            return Undefined
-        if value is Undefined:
-            return Undefined
-        return self._complete_in_place(field.type, field_details_list, value)
+            plans = self._plans
+        except AttributeError:
+            plans = self._plans = {}
+        key = (id(parent_type), id(grouped_field_set))
+        held = plans.get(key)
+        if held is not None and held[0] is grouped_field_set:
+            return held[1]
+        fields = parent_type.fields
+        steps: list[_Step] = []
+        for response_name, field_details_list in grouped_field_set.items():
+            field = fields.get(field_details_list[0].node.name.value)
+            read = _reader(field, field_details_list)
+            complete = self._completer(field.type, field_details_list) if read else _never
+            steps.append((response_name, field_details_list, read, complete))
+        # The selection is kept with its plan, so its id cannot be taken by another.
+        plans[key] = (grouped_field_set, steps)
+        return steps
 
-    def _complete_in_place(self, field_type: Any, field_details_list: Any, value: Any) -> Any:
+    def _completer(self, field_type: Any, field_details_list: Any) -> Callable[[Any], Any]:
+        """A function that completes a value of `field_type` in place, or says Undefined
+        (then the field takes graphql-core's way, which reports what went wrong)."""
         non_null = isinstance(field_type, GraphQLNonNull)
         inner = field_type.of_type if non_null else field_type
-        if value is None:
-            return Undefined if non_null else None
+        absent = Undefined if non_null else None
         if isinstance(inner, Leaf):
-            try:
-                serialized = inner.serialize(value)
-            except Exception:
-                return Undefined
-            if serialized is Undefined or serialized is None:
-                return Undefined
-            return serialized
-        if isinstance(inner, GraphQLList):
-            if not isinstance(value, list | tuple):
-                return Undefined
-            item_type = inner.of_type
-            items = []
-            for item in value:
-                completed = self._complete_in_place(item_type, field_details_list, item)
-                if completed is Undefined:
+            serialize = inner.serialize
+
+            def leaf(value: Any) -> Any:
+                if value is None:
+                    return absent
+                try:
+                    serialized = serialize(value)
+                except Exception:
                     return Undefined
-                items.append(completed)
+                return Undefined if serialized is None else serialized
+
+            return leaf
+        if isinstance(inner, GraphQLList):
+            item = self._completer(inner.of_type, field_details_list)
+
+            def items(value: Any) -> Any:
+                if value is None:
+                    return absent
+                if not isinstance(value, list | tuple):
+                    return Undefined
+                completed = []
+                for one in value:
+                    done = item(one)
+                    if done is Undefined:
+                        return Undefined
+                    completed.append(done)
+                return completed
+
             return items
         if not isinstance(inner, GraphQLObjectType) or inner.is_type_of is not None:
-            return Undefined
-        if self.is_awaitable(value):
-            return Undefined
+            return _never
+        plan: list[tuple[str, Callable[[Any], Any] | None, Any]] | None = None
+        is_awaitable = self.is_awaitable
+
+        def obj(value: Any) -> Any:
+            nonlocal plan
+            if value is None:
+                return absent
+            if is_awaitable(value):
+                return Undefined
+            if plan is None:  # on first use: a field that is always null needs none
+                plan = self._object_plan(inner, field_details_list)
+            completed: dict[str, Any] = {}
+            for response_name, read, complete in plan:
+                if read is None:
+                    completed[response_name] = complete  # __typename
+                    continue
+                done = _read_and_complete(read, complete, value)
+                if done is Undefined:
+                    return Undefined
+                completed[response_name] = done
+            return completed
+
+        return obj
+
+    def _object_plan(
+        self, inner: GraphQLObjectType, field_details_list: Any
+    ) -> list[tuple[str, Callable[[Any], Any] | None, Any]]:
+        """The steps completing an object in place; one that cannot be (a deferred
+        fragment, a field not read directly) gets a single step that always fails."""
         grouped, defer_usages, _ = self.collect_subfields(inner, field_details_list)
         if defer_usages:
-            return Undefined
+            return [("", _never, _never)]
         fields = inner.fields
-        completed_object: dict[str, Any] = {}
+        steps: list[tuple[str, Callable[[Any], Any] | None, Any]] = []
         for response_name, sub_details in grouped.items():
             name = sub_details[0].node.name.value
             if name == "__typename":
-                completed_object[response_name] = inner.name
+                steps.append((response_name, None, inner.name))
                 continue
-            sub = self._direct(fields.get(name), sub_details, value)
-            if sub is Undefined:
-                return Undefined
-            completed_object[response_name] = sub
-        return completed_object
+            field = fields.get(name)
+            read = _reader(field, sub_details)
+            if read is None:
+                return [("", _never, _never)]
+            steps.append((response_name, read, self._completer(field.type, sub_details)))
+        return steps
+
+
+def _never(_value: Any) -> Any:
+    return Undefined
+
+
+def _reader(field: Any, field_details_list: Any) -> Callable[[Any], Any] | None:
+    """The field's reader of its parent, for a field read directly without arguments."""
+    if field is None or field_details_list[0].node.arguments:
+        return None
+    return getattr(field.resolve, "direct", None)
+
+
+def _read_and_complete(
+    read: Callable[[Any], Any], complete: Callable[[Any], Any], source: Any
+) -> Any:
+    try:
+        value = read(source)
+    except (Exception, NeedsInfo):
+        return Undefined
+    if value is Undefined:
+        return Undefined
+    return complete(value)
 
 
 class NeedsInfo(BaseException):

@@ -114,6 +114,9 @@ DOCUMENTS = [
     "{ items { main { name secret } } }",  # a permission: always asked, always refused
     "{ items { first { name } } }",  # held on items 1 and 3, loaded on item 2
     "query($w: Boolean!) { items { tags { name weight @include(if: $w) } } }",
+    # One field, two selections: each gets its own plan (planned once per request).
+    "{ items { a: main { name } b: main { weight shout } t: tags { name } u: tags { weight } } }",
+    "{ items { maybe { name } first { shout } } }",  # null on some items, held or loaded
 ]
 
 
