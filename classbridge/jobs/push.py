@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -86,6 +87,8 @@ MANIFEST_PATH = "/v1/sessions/manifest"
 RESERVATIONS_PATH = "/v1/reservations"
 WAITLIST_ENTRIES_PATH = "/v1/waitlist-entries"
 MAX_CLAIMS_PER_RUN = 50
+CLAIMS_IN_FLIGHT = 3
+"""Claimed batches of one kind and aggregator being worked on at once (see `_drain`)."""
 OUTBOX_CHUNK = 5000
 
 Sending = tuple[Claimed, SessionOffer, PushState, dict[str, Any]]
@@ -270,11 +273,12 @@ async def _drain(
     acked = 0
     # Bounded, so one job stays short (arq's timeout, fairness); what is left is due now,
     # and push_changes schedules the next run at once.
-    # Two batches overlap: the next is claimed and made ready (database, offers, bodies)
-    # while the last one's requests are out and its acknowledgements are recorded, so the
-    # database's and the receiver's time hide each other's (+10% on PostgreSQL; the
-    # requests in flight stay bounded by `PushRuntime.post`).
-    in_flight: asyncio.Task[int | None] | None = None
+    # Batches overlap (CLAIMS_IN_FLIGHT): the next is claimed and made ready (database,
+    # offers, bodies) while earlier ones' requests are out and their acknowledgements are
+    # recorded, so the database's and the receiver's time hide each other's (two: +10% on
+    # PostgreSQL, three: +6% more; the requests in flight stay bounded by
+    # `PushRuntime.post`).
+    in_flight: deque[asyncio.Task[int | None]] = deque()
 
     async def sending(claimed: list[C], lease_until: datetime) -> int | None:
         try:
@@ -297,23 +301,23 @@ async def _drain(
                 )
             if not claimed:
                 break
-            last, in_flight = in_flight, asyncio.create_task(sending(claimed, lease_until))
-            if last is not None:
-                done = await last
-                if done is None:  # a batch failed: stop after the one already started
+            in_flight.append(asyncio.create_task(sending(claimed, lease_until)))
+            if len(in_flight) >= CLAIMS_IN_FLIGHT:
+                done = await in_flight.popleft()
+                if done is None:  # a batch failed: stop after the ones already started
                     break
                 acked += done
     except asyncio.CancelledError:
-        if in_flight is not None:  # the job is being stopped: its leases run out, as ever
-            in_flight.cancel()
+        for task in in_flight:  # the job is being stopped: their leases run out, as ever
+            task.cancel()
         raise
     except Exception:
-        if in_flight is not None:  # a claim failed (the database away): finish the other
-            await in_flight
+        for task in in_flight:  # a claim failed (the database away): finish the others
+            await task
         raise
     # Every claimed batch is sent (or failed) before the run ends: none is left leased.
-    if in_flight is not None:
-        acked += await in_flight or 0
+    for task in in_flight:
+        acked += await task or 0
     return acked
 
 
