@@ -142,7 +142,10 @@ class StaffGraphQL(GraphQLEndpoint):
         if scope["type"] == "http":
             token = bearer_token(Request(scope).headers)
             if token is not None:
-                actor = await self._authenticate(token)
+                actor = None
+                if token:
+                    db = self.authenticated_session(scope, self.database)
+                    actor = await staff_model.authenticate(db=db, token=token)
                 if actor is None:
                     response = error_response(
                         401, "UNAUTHENTICATED", "the bearer token is invalid, expired or revoked"
@@ -173,6 +176,7 @@ class StaffGraphQL(GraphQLEndpoint):
             bus=self.bus,
             login_limit=self.login_limit,
         )
+        self.adopt_session(request.scope, context)
         request.scope.setdefault("state", {})["context"] = context
         return context
 

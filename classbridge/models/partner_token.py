@@ -2,6 +2,7 @@
 
 import uuid
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -49,13 +50,15 @@ async def revoke_token(*, db: AsyncSession, token_id: uuid.UUID) -> PartnerToken
     return row
 
 
+_BY_DIGEST = select(PartnerToken).where(PartnerToken.token_digest == sa.bindparam("digest"))
+"""Built once: every partner request looks its token up."""
+
+
 async def authenticate(*, db: AsyncSession, token: str) -> AggregatorActor | None:
     """The aggregator a bearer token belongs to; None when unknown or revoked."""
     if not token.startswith(f"{TOKEN_PREFIX}_"):
         return None
-    row = await db.scalar(
-        select(PartnerToken).where(PartnerToken.token_digest == token_digest(token))
-    )
+    row = await db.scalar(_BY_DIGEST, {"digest": token_digest(token)})
     if row is None or row.revoked_at is not None:
         return None
     return AggregatorActor(aggregator=row.aggregator, token_id=row.id)

@@ -5,6 +5,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -72,15 +73,17 @@ async def login(*, db: AsyncSession, email: str, password: str, ttl_days: int) -
     return await issue_token(db=db, user=user, ttl_days=ttl_days)
 
 
+_TOKEN_WITH_USER = (
+    select(StaffToken, StaffUser)
+    .join(StaffUser, col(StaffUser.id) == StaffToken.user_id)
+    .where(StaffToken.token_digest == sa.bindparam("digest"))
+)
+"""Built once: every staff request looks its token up (building it was ~0.1 ms)."""
+
+
 async def authenticate(*, db: AsyncSession, token: str) -> StaffActor | None:
     """The actor behind a bearer token, or None when it is unknown, expired or revoked."""
-    row = (
-        await db.execute(
-            select(StaffToken, StaffUser)
-            .join(StaffUser, col(StaffUser.id) == StaffToken.user_id)
-            .where(StaffToken.token_digest == token_digest(token))
-        )
-    ).first()
+    row = (await db.execute(_TOKEN_WITH_USER, {"digest": token_digest(token)})).first()
     if row is None:
         return None
     tok, user = row

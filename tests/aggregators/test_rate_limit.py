@@ -2,6 +2,8 @@
 HTTP 429 with Retry-After and RATE_LIMITED. With Redis the budget is shared by every
 server process; without, each process counts in memory."""
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 
 import httpx
@@ -9,6 +11,7 @@ import pytest
 from redis.asyncio import Redis
 
 from classbridge.graph.app import create_app
+from classbridge.graph.partner import rate_limit
 from classbridge.models.aggregator import Aggregator
 from classbridge.models.db import Database
 from classbridge.settings import Settings
@@ -92,3 +95,40 @@ async def test_with_redis_the_budget_is_shared_by_every_server_process(
         if keys:
             await redis.delete(*keys)
         await redis.aclose()
+
+
+async def test_a_rate_limit_store_that_never_answers_costs_a_bounded_wait(
+    database_url: str,
+    database: Database,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Redis accepting connections but answering nothing (a hung server): the request is
+    served uncounted after the bounded wait, not held (with its database session)."""
+    accepted = asyncio.Event()
+
+    async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.set()
+        await reader.read()  # until the client gives up and closes
+        writer.close()
+
+    hung = await asyncio.start_server(never_answer, "127.0.0.1", 0)
+    port = hung.sockets[0].getsockname()[1]
+    monkeypatch.setattr(rate_limit, "STORE_WAIT_SECONDS", 0.2)
+    settings = Settings(
+        database_url=database_url,
+        redis_url=f"redis://127.0.0.1:{port}/0",
+        partner_rate_limit="3/minute",
+    )
+    partner = await make_partner(database, Aggregator.EGYM_WELLPASS)
+    transport = httpx.ASGITransport(app=create_app(settings, database))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://cb.test") as client:
+            with caplog.at_level(logging.WARNING, logger="classbridge.ratelimit"):
+                answers = [await _ask(client, partner) for _ in range(4)]
+    finally:
+        hung.close()
+        await hung.wait_closed()
+    assert accepted.is_set()  # the store was asked
+    assert [a.status_code for a in answers] == [200] * 4  # uncounted: no 429 either
+    assert "rate limit not counted (TimeoutError" in caplog.text

@@ -13,7 +13,6 @@ from classbridge.graph.partner.context import PartnerContext
 from classbridge.graph.partner.rate_limit import PartnerRateLimit
 from classbridge.graph.partner.schema import build_partner_schema
 from classbridge.models import partner_token as token_model
-from classbridge.models.aggregator import AggregatorActor
 from classbridge.models.db import Database
 from classbridge.settings import Settings
 
@@ -33,7 +32,10 @@ class PartnerGraphQL(GraphQLEndpoint):
         if scope["type"] != "http":
             return
         token = bearer_token(Request(scope).headers)
-        actor = await self._authenticate(token) if token else None
+        actor = None
+        if token:
+            db = self.authenticated_session(scope, self.database)
+            actor = await token_model.authenticate(db=db, token=token)
         if actor is None:
             message = (
                 "send Authorization: Bearer <partner token>"
@@ -56,10 +58,6 @@ class PartnerGraphQL(GraphQLEndpoint):
         scope.setdefault("state", {})["aggregator"] = actor
         await self.serve(scope, receive, send)
 
-    async def _authenticate(self, token: str) -> AggregatorActor | None:
-        async with self.database.read() as db:
-            return await token_model.authenticate(db=db, token=token)
-
     async def get_context(self, request: Request | WebSocket, response: Any) -> PartnerContext:
         state = request.scope.setdefault("state", {})
         context = PartnerContext(
@@ -69,5 +67,6 @@ class PartnerGraphQL(GraphQLEndpoint):
             settings=self.settings,
             aggregator=state["aggregator"],
         )
+        self.adopt_session(request.scope, context)
         state["context"] = context
         return context

@@ -3,8 +3,12 @@
 The algorithm is the `limits` library's moving window: at most N requests in any window
 of the given length, exactly. Its storage is Redis when CLASSBRIDGE_REDIS_URL is set, so
 every server process counts against the same budget, and this process's memory otherwise.
+A store that does not answer within `STORE_WAIT_SECONDS` is treated as away: the request
+is served uncounted (it holds the request's database session meanwhile, so the wait is
+bounded).
 """
 
+import asyncio
 import logging
 import math
 import time
@@ -18,6 +22,9 @@ from classbridge.graph.rate_limit_storage import close_storage, limits_storage
 from classbridge.settings import Settings
 
 log = logging.getLogger("classbridge.ratelimit")
+
+STORE_WAIT_SECONDS = 1.0
+"""How long a request waits for the rate limit's store (Redis) before it goes uncounted."""
 
 
 class PartnerRateLimit:
@@ -37,9 +44,10 @@ class PartnerRateLimit:
             return None
         key = str(token_id)
         try:
-            if await self.limiter.hit(self.item, key):
-                return None
-            stats = await self.limiter.get_window_stats(self.item, key)
+            async with asyncio.timeout(STORE_WAIT_SECONDS):
+                if await self.limiter.hit(self.item, key):
+                    return None
+                stats = await self.limiter.get_window_stats(self.item, key)
         except Exception as exc:  # the shared store is away: serve rather than refuse all
             log.warning("rate limit not counted (%s: %s)", type(exc).__name__, exc)
             return None
