@@ -11,7 +11,6 @@ models/sqlite_driver.py (bench/sqlite_trips.py compares the two).
 """
 
 import argparse
-import json
 import os
 import sys
 import uuid
@@ -24,6 +23,7 @@ if os.environ.get("BENCH_CHECKOUT"):
     sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in str(f)]
     sys.path.insert(0, os.environ["BENCH_CHECKOUT"])
 
+import orjson
 import uvicorn
 from sqlmodel import col, select
 from starlette.applications import Starlette
@@ -64,7 +64,10 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 def _json(data: Any) -> Response:
-    return Response(json.dumps({"data": data}, default=str), media_type="application/json")
+    # As the GraphQL endpoints encode (graph/http.py `encode_json`); an older checkout
+    # served with --plain does not use this.
+    body = orjson.dumps({"data": data}, default=str)
+    return Response(body, media_type="application/json")
 
 
 def _token(request: Request) -> str:

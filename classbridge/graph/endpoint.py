@@ -17,7 +17,7 @@ from strawberry.asgi import GraphQL
 
 from classbridge.graph.context import Context
 from classbridge.graph.errors import BAD_REQUEST, METHOD_NOT_ALLOWED
-from classbridge.graph.http import error_response
+from classbridge.graph.http import encode_json, error_response
 from classbridge.models.db import Database
 
 _READ_SESSION = "read_session"
@@ -79,6 +79,9 @@ class GraphQLEndpoint(GraphQL[Any, None]):
             # nobody to answer, nothing ran, and no error to log.
             return
         await response(scope, receive, send)
+
+    def encode_json(self, data: object) -> str:
+        return encode_json(data)
 
     def decode_json(self, data: str | bytes) -> object:
         """strawberry only expects a JSONDecodeError; anything else here would be a 500."""

@@ -41,6 +41,7 @@ from classbridge.graph.errors import (
     ONLY_SUBSCRIPTIONS,
     SUBSCRIPTIONS_OVER_WEBSOCKET,
 )
+from classbridge.graph.http import encode_json
 from classbridge.graph.ids import parse_id
 from classbridge.graph.staff.permissions import AnyStaff
 from classbridge.graph.staff.types import (
@@ -498,7 +499,7 @@ def _group_renderer(
         if result.errors:
             strawberry_schema.process_errors(list(result.errors))
             body["errors"] = [error.formatted for error in result.errors]
-        return json.dumps(body, separators=(",", ":"))
+        return encode_json(body)
 
     def failed(exc: Exception) -> str:
         log.exception("executing a live event failed", exc_info=exc)
