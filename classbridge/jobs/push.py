@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Generic, Protocol, TypeVar
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from classbridge.jobs.backoff import retry_delay
@@ -178,8 +179,31 @@ def content_digest(item: dict[str, Any]) -> str:
 
 
 def encode(data: dict[str, Any]) -> bytes:
-    """Compact, key-sorted JSON: the same content always gives the same bytes (and id)."""
+    """Compact, key-sorted JSON: the same content always gives the same bytes (and id).
+
+    The bytes are json.dumps' (`ensure_ascii`: non-ASCII and DEL as `\\u` escapes),
+    which every acknowledged digest was made of. orjson writes the same bytes ten
+    times faster, for content of strings, integers, booleans and nulls (all a pushed state
+    holds) as long as none of it needs an escape json.dumps would write: its answer is
+    taken when it is ASCII without DEL, json.dumps' otherwise (tests/jobs/test_encode.py).
+    """
+    try:
+        fast = orjson.dumps(data, option=_STRICT_SORTED)
+    except orjson.JSONEncodeError:  # a lone surrogate, an integer over 64 bits, a datetime
+        fast = None
+    if fast is not None and fast.isascii() and b"\x7f" not in fast:
+        return fast
     return json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
+
+
+# Sorted keys; a datetime, dataclass or subclass of str or int is refused (TypeError) as
+# json.dumps refuses it, instead of being written in orjson's own way.
+_STRICT_SORTED = (
+    orjson.OPT_SORT_KEYS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
 
 
 def state_of(offer: SessionOffer) -> PushState:
