@@ -3,14 +3,17 @@
 aiosqlite runs every call of its cursor API on the connection's own thread: a queue put,
 the thread waking, and a callback into the event loop with the result. SQLAlchemy's
 adapter (`sqlite+aiosqlite`) makes four such trips for a query — open a cursor, execute,
-fetch all, close — and three for a statement without rows (BEGIN included). A read of a
-page of 6 statements crossed 30 times, ~80 µs of CPU each on a 2-core machine: a fifth of
-the request. Here the four run as one function on that thread, so each statement crosses
-once; the rows come back whole, as SQLAlchemy's adapter fetches them anyway.
+fetch all, close — and three for a statement without rows (BEGIN included): a sign-in
+list crossed about 30 times. Here the four run as one function on that thread, so each
+statement crosses once, and the rows come back whole, as SQLAlchemy's adapter fetches
+them anyway: the sign-in list takes 0.72 of the CPU it took (docs/performance.md).
 
 Only the plain cursor changes: server-side cursors (`stream()`), the connection's
 commit, rollback and close, and every error's translation stay SQLAlchemy's. The engine
-gets this module's DBAPI through `create_async_engine(module=…)` (models/db.py).
+gets this module's DBAPI through `create_async_engine(module=…)` (models/db.py). It
+queues its function with aiosqlite's `Connection._execute`, which aiosqlite's own cursor
+uses for every call (SQLAlchemy's adapter reaches into the same connection's queue);
+tests/models/test_sqlite_driver.py fails if that stops working as one trip.
 """
 
 import collections
