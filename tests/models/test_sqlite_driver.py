@@ -2,6 +2,7 @@
 say the same as through SQLAlchemy's own aiosqlite adapter: rows, row counts, the last
 row id, RETURNING, executemany and errors."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -100,3 +101,36 @@ async def test_statements_say_what_they_say_through_sqlalchemys_adapter(
     assert ours[ours.index("update") + 1] == 3
     assert ours[ours.index("duplicate") + 1] is ErrorCode.CONFLICT
     assert ours[-1] == 5
+
+
+async def test_a_statement_cancelled_on_the_thread_leaves_the_database_usable(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request cancelled while its statement runs (a client gone, a sibling field
+    failed): the connection is discarded, nothing leaks, the next read works."""
+    on_thread = asyncio.Event()
+    run = aiosqlite.Connection._execute
+
+    async def noticed(connection: aiosqlite.Connection, fn: Any, *args: Any, **kw: Any) -> Any:
+        if args and "RECURSIVE" in str(args[1]):
+            on_thread.set()
+        return await run(connection, fn, *args, **kw)
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", noticed)
+    slow = sa.text(
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000)"
+        " SELECT count(*) FROM c"
+    )
+
+    async def read_slowly() -> None:
+        async with database.read() as db:
+            await db.execute(slow)
+
+    task = asyncio.create_task(read_slowly())
+    await asyncio.wait_for(on_thread.wait(), timeout=10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    async with database.read() as db:
+        assert await db.scalar(sa.text("SELECT 41 + 1")) == 42
+    assert database.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
