@@ -44,6 +44,8 @@ async def test_over_the_budget_a_token_gets_429_with_retry_after(
         assert (await _ask(limited_client, wellpass)).status_code == 200
     refused = await _ask(limited_client, wellpass)
     assert refused.status_code == 429
+    # The token was looked up in a read session of the request; refused, it is returned.
+    assert database.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     assert 1 <= int(refused.headers["retry-after"]) <= 60
     body = refused.json()
     assert body["data"] is None

@@ -92,6 +92,8 @@ async def test_garbage_malformed_and_expired_tokens_get_401_with_a_code(
         body = response.json()
         assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
         assert "Traceback" not in response.text
+        # Looked up in a read session of the request; refused, the request returns it.
+        assert database.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
 
 
 async def test_a_protected_field_without_a_token_is_unauthenticated(
