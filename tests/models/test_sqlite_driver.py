@@ -1,8 +1,10 @@
-"""SQLite's statements cross to aiosqlite's thread once each (models/sqlite_driver.py), and
+"""SQLite's read transactions run on the event loop's thread and other statements cross to
+aiosqlite's thread once each (models/sqlite_driver.py), and
 say the same as through SQLAlchemy's own aiosqlite adapter: rows, row counts, the last
 row id, RETURNING, executemany and errors."""
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -31,21 +33,87 @@ class TripCounter:
         monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
 
 
-async def test_a_statement_crosses_to_the_thread_once(
+async def test_a_read_transaction_runs_on_the_event_loops_thread(
     database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with database.read() as db:  # the pool's connection is opened and set up
         await db.execute(sa.text("SELECT 1"))
     counter = TripCounter(monkeypatch)
     async with database.read() as db:
-        await db.execute(sa.text("SELECT 1"))
-        session_and_one = counter.trips
         rows = (await db.execute(sa.text("SELECT 2 UNION ALL SELECT 3"))).all()
-        assert counter.trips - session_and_one == 1  # SQLAlchemy's adapter: 4
+        assert await db.scalar(sa.text("select 4")) == 4  # the keyword in any case
     assert [r[0] for r in rows] == [2, 3]
-    # BEGIN and the statement. Through SQLAlchemy's adapter 7: a cursor opened, executed
-    # and closed for BEGIN, and opened, executed, fetched and closed for the SELECT.
-    assert session_and_one == 2
+    # BEGIN, both statements and the rollback. Through SQLAlchemy's adapter 12: a
+    # cursor opened, executed and closed for BEGIN, opened, executed, fetched and closed
+    # for each SELECT, and the rollback.
+    assert counter.trips == 0
+
+
+async def test_a_write_statement_crosses_to_the_thread_once(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with database.transaction() as db:
+        await db.execute(sa.text("CREATE TABLE scratch (id INTEGER PRIMARY KEY)"))
+    counter = TripCounter(monkeypatch)
+    async with database.transaction() as db:
+        await db.execute(sa.text("INSERT INTO scratch DEFAULT VALUES"))
+        begin_and_one = counter.trips
+        assert await db.scalar(sa.text("SELECT count(*) FROM scratch")) == 1
+        assert counter.trips - begin_and_one == 1  # SQLAlchemy's adapter: 4
+    assert begin_and_one == 2  # BEGIN IMMEDIATE and the INSERT; SQLAlchemy's adapter: 6
+    assert counter.trips == 4  # and the commit
+
+
+async def test_in_a_read_transaction_what_is_not_a_select_goes_to_the_thread_with_the_rest(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A statement that might write could wait for SQLite's write lock: never on the
+    event loop's thread. After it, the transaction's statements and its end follow it
+    there, in order."""
+    async with database.read() as db:
+        await db.execute(sa.text("SELECT 1"))
+    counter = TripCounter(monkeypatch)
+    async with database.read() as db:
+        await db.execute(sa.text("SELECT 1"))
+        assert counter.trips == 0
+        await db.execute(sa.text("WITH one(x) AS (SELECT 1) SELECT x FROM one"))
+        assert counter.trips == 1
+        await db.execute(sa.text("SELECT 1"))
+        assert counter.trips == 2
+    assert counter.trips == 3  # the rollback
+
+
+async def test_a_read_on_the_loops_thread_does_not_wait_for_a_writer(database: Database) -> None:
+    """WAL: a reader sees the last commit while a write transaction holds the lock."""
+    async with database.transaction() as db:
+        await db.execute(sa.text("CREATE TABLE scratch (id INTEGER PRIMARY KEY)"))
+    async with database.transaction() as writer:
+        await writer.execute(sa.text("INSERT INTO scratch DEFAULT VALUES"))
+        async with database.read() as reader:
+            assert await reader.scalar(sa.text("SELECT count(*) FROM scratch")) == 0
+    async with database.read() as reader:
+        assert await reader.scalar(sa.text("SELECT count(*) FROM scratch")) == 1
+
+
+async def test_nothing_runs_on_the_loops_thread_while_the_connections_thread_works(
+    database: Database,
+) -> None:
+    """A statement whose caller was cancelled runs on to its end on the thread; the
+    connection must not be used from two threads at once."""
+    async with database.engine.connect() as conn:
+        adapted: Any = (await conn.get_raw_connection()).dbapi_connection
+        assert adapted.runs_here("BEGIN")
+        assert adapted.runs_here("SELECT 1")
+        adapted.rollback()
+        release = threading.Event()
+        busy = asyncio.ensure_future(adapted.on_thread(release.wait, 10))
+        await asyncio.sleep(0)  # the function is queued
+        assert not adapted.runs_here("BEGIN")
+        assert not adapted.runs_here("SELECT 1")
+        release.set()
+        assert await busy is True
+        assert adapted.runs_here("BEGIN")
+        adapted.rollback()
 
 
 async def _outcomes(database: Database) -> list[object]:
@@ -76,6 +144,10 @@ async def _outcomes(database: Database) -> list[object]:
     with pytest.raises(OperationalError):
         async with database.read() as db:
             await db.execute(sa.text("SELEKT 1"))
+    with pytest.raises(OperationalError) as missing:  # raised on the loop's thread
+        async with database.read() as db:
+            await db.execute(sa.text("SELECT id FROM nowhere"))
+    said += ["missing table", str(missing.value.orig)]
     async with database.read() as db:  # the connections are usable after the errors
         said += ["after errors", await db.scalar(sa.text("SELECT count(*) FROM scratch"))]
     return said
