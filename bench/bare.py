@@ -32,6 +32,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from classbridge.graph.app import create_app
+from classbridge.graph.pagination import encode_cursor
 from classbridge.models import catalog
 from classbridge.models import partner_token as token_model
 from classbridge.models import reservation as reservation_model
@@ -150,7 +151,8 @@ def bare_routes(database: Database) -> list[Route]:
                 "teachers": [{"name": row.teacher}] if row.teacher else [],
                 "room": {"name": row.room} if row.room else None,
             }
-            edges.append({"cursor": "", "node": node})
+            cursor = encode_cursor(("start", row.starts_at.isoformat(), row.id))
+            edges.append({"cursor": cursor, "node": node})
         page_info = {"hasNextPage": len(rows) > first, "hasPreviousPage": False}
         return _json({"sessions": {"edges": edges, "pageInfo": page_info}})
 
