@@ -49,7 +49,7 @@ async def test_a_read_transaction_runs_on_the_event_loops_thread(
     assert counter.trips == 0
 
 
-async def test_a_write_statement_crosses_to_the_thread_once(
+async def test_a_write_transaction_crosses_to_the_thread_only_for_its_lock(
     database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with database.transaction() as db:
@@ -57,11 +57,45 @@ async def test_a_write_statement_crosses_to_the_thread_once(
     counter = TripCounter(monkeypatch)
     async with database.transaction() as db:
         await db.execute(sa.text("INSERT INTO scratch DEFAULT VALUES"))
-        begin_and_one = counter.trips
-        assert await db.scalar(sa.text("SELECT count(*) FROM scratch")) == 1
-        assert counter.trips - begin_and_one == 1  # SQLAlchemy's adapter: 4
-    assert begin_and_one == 2  # BEGIN IMMEDIATE and the INSERT; SQLAlchemy's adapter: 6
-    assert counter.trips == 4  # and the commit
+        assert counter.trips == 1  # BEGIN IMMEDIATE; SQLAlchemy's adapter: 6 with the INSERT
+        await db.execute(sa.text("UPDATE scratch SET id = 7"))
+        assert await db.scalar(sa.text("SELECT id FROM scratch")) == 7
+    assert counter.trips == 1  # and the commit: here too
+    async with database.read() as db:
+        assert await db.scalar(sa.text("SELECT id FROM scratch")) == 7
+
+
+async def test_a_writer_waits_for_the_lock_on_the_thread_not_on_the_loop(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While one write transaction holds SQLite's write lock, another waits for it on its
+    connection's thread: the loop goes on (a read is answered), the holder commits, and
+    then the waiting one gets the lock. Were the wait on the loop, the holder could never
+    commit."""
+    async with database.transaction() as db:
+        await db.execute(sa.text("CREATE TABLE scratch (id INTEGER PRIMARY KEY)"))
+    waiting = asyncio.Event()
+    run = aiosqlite.Connection._execute
+
+    async def noticed(connection: aiosqlite.Connection, fn: Any, *args: Any, **kw: Any) -> Any:
+        if len(args) > 1 and args[1] == "BEGIN IMMEDIATE":
+            waiting.set()
+        return await run(connection, fn, *args, **kw)
+
+    async def second() -> int:
+        async with database.transaction() as db:
+            await db.execute(sa.text("INSERT INTO scratch (id) VALUES (2)"))
+            return int(await db.scalar(sa.text("SELECT count(*) FROM scratch")) or 0)
+
+    async with database.transaction() as holder:
+        await holder.execute(sa.text("INSERT INTO scratch (id) VALUES (1)"))
+        monkeypatch.setattr(aiosqlite.Connection, "_execute", noticed)
+        task = asyncio.create_task(second())
+        await asyncio.wait_for(waiting.wait(), timeout=10)
+        async with database.read() as reader:
+            assert await reader.scalar(sa.text("SELECT count(*) FROM scratch")) == 0
+        assert not task.done()
+    assert await asyncio.wait_for(task, timeout=10) == 2
 
 
 async def test_in_a_read_transaction_what_is_not_a_select_goes_to_the_thread_with_the_rest(
