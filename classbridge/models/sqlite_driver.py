@@ -1,5 +1,5 @@
-"""SQLite through aiosqlite: what cannot wait for a lock runs on the event loop's thread,
-and every other statement crosses to the connection's own thread once.
+"""SQLite through aiosqlite: read transactions run on the event loop's thread, and every
+other statement crosses to the connection's own thread once.
 
 aiosqlite runs every call of its cursor API on the connection's own thread: a queue put,
 the thread waking, and a callback into the event loop with the result. SQLAlchemy's
@@ -8,12 +8,9 @@ fetch all, close — and three for a statement without rows (BEGIN included): a 
 list crossed about 30 times. Here the four run as one function, so a statement crosses
 at most once, and the rows come back whole, as SQLAlchemy's adapter fetches them anyway.
 
-Most statements do not cross at all (`OneTripConnection`): with several requests in
+A read transaction does not cross at all (`OneTripConnection`): with several requests in
 flight, the GIL passing between the event loop and aiosqlite's threads on every
-statement cost as much CPU as the pages themselves. Only what may wait for SQLite's
-write lock crosses (a write transaction's `BEGIN IMMEDIATE`, a read transaction's
-statement that might write), so the event loop never waits behind another writer.
-docs/performance.md has the figures.
+statement cost as much CPU as the pages themselves. docs/performance.md has the figures.
 
 Only the plain cursor, commit and rollback change: server-side cursors (`stream()`), the
 connection's close and every error's translation stay SQLAlchemy's. The engine gets this
@@ -122,35 +119,30 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
                 outcome = await adapt.on_thread(
                     _execute, connection._conn, operation, parameters, many
                 )
-            adapt.ran_on_thread(operation)
         self._description, rows, self._rowcount, self._lastrowid = outcome
         self._rows = collections.deque(rows) if rows else collections.deque()
 
 
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
-    """Statements that cannot wait for a lock run on the event loop's own thread; the
-    others cross to aiosqlite's thread once.
+    """Statements of a read transaction run on the event loop's own thread; everything
+    else crosses to aiosqlite's thread once.
 
     Why: under concurrent requests the event loop and aiosqlite's threads passed the GIL
     between cores for every statement, and a page cost about twice the CPU it cost one
-    request at a time (docs/performance.md).
+    request at a time (docs/performance.md). A read transaction is one that began with a
+    plain `BEGIN` (`Database.read()` sessions; write transactions send `BEGIN
+    IMMEDIATE`). In WAL mode its SELECTs never wait for a lock, so running them here
+    cannot stall the loop behind a writer. Anything else inside it (a statement that is
+    not a SELECT, a server-side cursor) goes to the thread, and so does the rest of that
+    transaction. Nothing runs here while the thread still works for this connection (a
+    statement whose caller was cancelled runs on to its end there)."""
 
-    Which: SQLite in WAL mode makes a statement wait only for the write lock. A write
-    transaction (`Database.transaction()`) takes it with `BEGIN IMMEDIATE`, which may
-    wait and so crosses to the thread; once it holds the lock, nothing in it waits and
-    the rest runs here. A read transaction (a plain `BEGIN`: `Database.read()`) runs its
-    SELECTs here; anything else in it (a statement that might write, a server-side
-    cursor) goes to the thread, and so does the rest of that transaction. Nothing runs
-    here while the thread still works for this connection (a statement whose caller was
-    cancelled runs on to its end there)."""
-
-    __slots__ = ("_finished", "_here", "_locked", "_sent")
+    __slots__ = ("_finished", "_reading", "_sent")
     _cursor_cls = OneTripCursor
 
     def __init__(self, dbapi: Any, connection: Any) -> None:  # an aiosqlite.Connection
         super().__init__(dbapi, connection)
-        self._here = False  # this transaction has run on the loop's thread so far
-        self._locked = False  # it holds SQLite's write lock (BEGIN IMMEDIATE succeeded)
+        self._reading = False  # in a read transaction, all of it run here so far
         self._sent = 0  # functions queued for the thread (written on the loop only)
         self._finished = 0  # functions the thread has finished (written there only)
 
@@ -159,20 +151,11 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
 
     def runs_here(self, operation: str) -> bool:
         """Whether `operation` runs on the event loop's thread, now."""
-        if operation == "BEGIN":  # a read transaction (models/db.py)
-            self._here, self._locked = self._thread_idle(), False
-        elif operation == "BEGIN IMMEDIATE":  # may wait for the write lock
-            self._here = self._locked = False
-        elif self._here and not (
-            self._thread_idle() and (self._locked or operation[:6].upper() == "SELECT")
-        ):
-            self._here = False
-        return self._here
-
-    def ran_on_thread(self, operation: str) -> None:
-        """After `operation` succeeded on the thread."""
-        if operation == "BEGIN IMMEDIATE" and self._thread_idle():
-            self._here = self._locked = True
+        if operation == "BEGIN":  # a read session's transaction (models/db.py)
+            self._reading = self._thread_idle()
+        elif self._reading and not (operation[:6].upper() == "SELECT" and self._thread_idle()):
+            self._reading = False
+        return self._reading
 
     async def on_thread(self, function: Callable[..., _T], *args: Any) -> _T:
         """`function(*args)` on aiosqlite's thread, counted so that `runs_here` knows
@@ -189,20 +172,19 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
 
     def cursor(self, server_side: bool = False) -> Any:
         if server_side:  # aiosqlite's own cursor: its calls cross uncounted
-            self._here = False
+            self._reading = False
         return super().cursor(server_side)
 
     def _end(self, name: str) -> None:
         """Commit or roll back: here if the whole transaction ran here, else on the
         thread (counted, as every statement)."""
-        here, self._here, self._locked = self._here, False, False
+        reading, self._reading = self._reading, False
         if not self._connection._connection:  # closed
             return  # as SQLAlchemy's adapter does
         sqlite = self._connection._conn
         try:
-            if self._thread_idle() and (here or not sqlite.in_transaction):
-                # Here: all of it ran here, or nothing to end (the pool's rollback after
-                # a commit). A commit in WAL mode waits for no lock.
+            if self._thread_idle() and (reading or not sqlite.in_transaction):
+                # Here: a read, or nothing to end (the pool's rollback after a commit).
                 getattr(sqlite, name)()
             else:
                 await_(self.on_thread(getattr(sqlite, name)))
