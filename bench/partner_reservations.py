@@ -177,9 +177,16 @@ def _reserve_script(path: str, token: str, session_ids: list[str], graphql: bool
 def compare(url: str, rounds: int, seconds: float, connections: int) -> None:
     import loadgen
 
-    database = Database(url)
-    session_ids, token = asyncio.run(seed(database, None, sessions=50))
-    asyncio.run(database.dispose())
+    async def seeded() -> tuple[list[str], str]:
+        # One event loop for the seed and the pool's close (PostgreSQL's connections
+        # belong to the loop that opened them).
+        database = Database(url)
+        try:
+            return await seed(database, None, sessions=50)
+        finally:
+            await database.dispose()
+
+    session_ids, token = asyncio.run(seeded())
     graphql = _reserve_script("/aggregator/v1/graphql", token, session_ids, graphql=True)
     bare = _reserve_script("/bare/reserve", token, session_ids, graphql=False)
     print(f"backend={url.split(':', 1)[0]} connections={connections} {seconds}s x {rounds} rounds")
