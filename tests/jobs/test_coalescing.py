@@ -14,6 +14,7 @@ from classbridge.jobs.enqueue import throttle_key
 from classbridge.models import session as session_model
 from classbridge.models.db import Database
 from classbridge.models.inputs.session import SessionEdit
+from classbridge.settings import Settings
 from tests.jobs.conftest import Workers, connect, push_settings
 from tests.jobs.processes import Receiver, eventually
 from tests.services import REDIS_URL, TLS
@@ -31,6 +32,17 @@ async def _received(receiver: Receiver, sid: str) -> tuple[str | None, float | N
     if held is None or sid not in times:
         return None, None
     return held.get("room"), times[sid][1]
+
+
+# The worker's reconciliation period (the tests' workers keep the default).
+RECONCILE_TICK: int = Settings.model_fields["reconcile_interval_seconds"].default
+
+
+async def _clear_of_cron_tick() -> bool:
+    """At least 3 s after the worker's last reconciliation tick (its run has begun) and
+    35 s before the next: the timed part (a quiet window, then two windows) fits."""
+    since = time.time() % RECONCILE_TICK
+    return 3 < since < RECONCILE_TICK - 35
 
 
 async def _edit(studio: Studio, sid: Any, room: str) -> None:
@@ -64,6 +76,10 @@ async def test_an_isolated_change_leaves_on_the_leading_edge_and_the_next_trails
 
         await eventually(held, what="the new session")
         if runner == "worker":
+            # The worker reconciles on the clock (arq cron, at :00 and :30 by default), and
+            # a reconciliation within the timed part below sends the second change before
+            # its window ends (seen at 16:00:00 UTC): start clear of a tick.
+            await eventually(_clear_of_cron_tick, deadline=45, what="a moment clear of cron")
             # The worker's start-up push opened a window: wait until it is over (its key
             # expires), so the next change is isolated.
             redis = Redis.from_url(REDIS_URL)
