@@ -152,7 +152,8 @@ class Database:
         self.after_commit = AfterCommit()
 
     def read(self) -> AsyncSession:
-        """A database session for reading; it must not be used to change anything."""
+        """A database session for reading; it must not be used to change anything (on
+        SQLite its SELECTs run on the event loop's thread: models/sqlite_driver.py)."""
         return self._read()
 
     @asynccontextmanager
