@@ -291,7 +291,7 @@ async def book(
     )
     db.add(booking)
     # Both changes to the session row before the flush: one UPDATE, not two.
-    touch_session(db, session)
+    await touch_session(db, session)
     record_sign_in_event(db, SignInChange.BOOKED, session, booking.id)
     await db.flush()
     if customer_waiting:
@@ -440,7 +440,7 @@ async def cancel_booking(
     booking.cancellation_type = CancellationType.LATE if late else CancellationType.EARLY
     booking.cancelled_at = now
     booking.updated_at = now
-    touch_session(db, session)
+    await touch_session(db, session)
     await db.flush()
     await record_history(db, [booking], session, venue=venue)
     record_sign_in_event(db, SignInChange.CANCELLED, session, booking.id)
@@ -672,7 +672,7 @@ async def fill_from_waitlist(
     await note_waitlist_changes(db, left + [entry for entry, _ in promoted])
     if not promoted:
         return []
-    touch_session(db, session)
+    await touch_session(db, session)
     await db.flush()
     await record_history(db, [booking for _, booking in promoted], session)
     for entry, booking in promoted:

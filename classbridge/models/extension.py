@@ -86,8 +86,8 @@ async def _has_links(db: AsyncSession, company_id: uuid.UUID, aggregator: Aggreg
     return bool(found)
 
 
-def _announce_change(db: AsyncSession, company_id: uuid.UUID, aggregator: Aggregator) -> None:
-    add_outbox_items(
+async def _announce_change(db: AsyncSession, company_id: uuid.UUID, aggregator: Aggregator) -> None:
+    await add_outbox_items(
         db=db, company_id=company_id, kind=OutboxKind.EXTENSION_CHANGED, aggregator=aggregator
     )
 
@@ -125,7 +125,7 @@ async def activate_extension(
     await db.flush()
     if linked:
         await _touch_upcoming_sessions(db, company.id)
-    _announce_change(db, company.id, aggregator)
+    await _announce_change(db, company.id, aggregator)
     venues = await company_model.list_venues(db=db, company_id=company.id)
     email_model.queue_email(
         db=db,
@@ -176,7 +176,7 @@ async def deactivate_extension(
     extension.deactivated_at = now
     extension.updated_at = now
     await db.flush()
-    _announce_change(db, company.id, aggregator)
+    await _announce_change(db, company.id, aggregator)
     return extension
 
 
@@ -247,7 +247,7 @@ async def set_aggregator_venue_id(
         raise _venue_id_taken(aggregator_venue_id) from None
     if became_active:
         await _touch_upcoming_sessions(db, company.id)
-        _announce_change(db, company.id, aggregator)
+        await _announce_change(db, company.id, aggregator)
     elif newly_linked or relinked:
         # The venue's sessions carry the aggregator's venue id: a change it can see.
         await touch_venue_sessions(db, venue.id)

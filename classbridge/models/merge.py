@@ -139,7 +139,7 @@ async def _move_bookings(
     for session in sessions:
         assert session is not None
         # A cancelled duplicate frees a spot: aggregators must see the new availableSpots.
-        touch_session(db, session)
+        await touch_session(db, session)
         record_sign_in_event(db, SignInChange.CANCELLED, session, None)
     for session in locked.values():
         assert session is not None

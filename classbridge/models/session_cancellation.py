@@ -39,7 +39,7 @@ async def cancel_session(
         statuses=(BookingStatus.BOOKED,),
     )
     record_sign_in_event(db, SignInChange.SESSION_CANCELLED, session, None)
-    touch_session(db, session)
+    await touch_session(db, session)
     await db.flush()
     activity = await db.get(Activity, session.activity_id)
     assert activity is not None
