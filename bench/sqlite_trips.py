@@ -50,9 +50,10 @@ def run(url: str, rounds: int, seconds: float, connections: int, against: Path |
         "bare staff sessions": loadgen.lua_get("/bare/staff-sessions?first=100", staff_token),
         "bare signInList": loadgen.lua_get(f"/bare/sign-in-list?id={signin_id}", staff_token),
     }
-    ours, theirs = "this tree", "sqlalchemy's adapter"
-    other = loadgen.server(url, options=("--stock-sqlite",))
-    if against is not None:
+    ours = "this tree"
+    if against is None:
+        theirs, other = "sqlalchemy's adapter", loadgen.server(url, options=("--stock-sqlite",))
+    else:
         theirs, other = str(against), loadgen.server(url, checkout=against)
     print(f"connections={connections} {seconds}s x {rounds} rounds")
     print(f"machine: {loadgen.uptime()}")
