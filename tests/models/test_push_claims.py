@@ -92,3 +92,42 @@ async def test_change_during_flight_keeps_the_row_pending(
         row = await db.scalar(select(PushDelivery).where(PushDelivery.session_id == sid))
     assert row is not None and row.pending and row.acked_version == 1
     assert [c.session_id for c in await claim(database, "w2")] == [sid]
+
+
+async def test_acknowledgements_record_each_rows_own_state(
+    studio: Studio, database: Database
+) -> None:
+    """All acknowledgements go in one statement: each row still gets its own version,
+    state and digest, and a newer version already acknowledged is never lowered."""
+    ids = await pending_sessions(studio, 3)
+    claimed = {c.session_id: c for c in await claim(database, "w1")}
+    first, second, third = (claimed[sid] for sid in ids)
+    async with database.transaction() as db:
+        await db.execute(
+            update(PushDelivery).where(PushDelivery.id == third.id).values(acked_version=9)
+        )
+    async with database.transaction() as db:
+        await record_acks(
+            db=db,
+            token="w1",
+            acks=[
+                Ack(first, 4, PushState.OFFERED, "d" * 64),
+                Ack(second, 5, PushState.CANCELLED, "e" * 64),
+                Ack(third, 6, PushState.NOT_OFFERED),
+            ],
+        )
+    async with database.read() as db:
+        rows = {
+            r.session_id: r
+            for r in await db.scalars(select(PushDelivery).where(PushDelivery.session_id.in_(ids)))
+        }
+    got = [
+        (r.acked_version, r.acked_state, r.acked_digest, r.pending, r.lease_token)
+        for r in (rows[sid] for sid in ids)
+    ]
+    assert got == [
+        (4, PushState.OFFERED, "d" * 64, False, None),
+        (5, PushState.CANCELLED, "e" * 64, False, None),
+        (9, PushState.NOT_OFFERED, None, False, None),
+    ]
+    assert all(r.acked_at is not None and r.attempts == 0 for r in rows.values())

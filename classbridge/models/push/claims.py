@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col, func, select, update
 
 from classbridge.models.base import UTCDateTime, utcnow
+from classbridge.models.db import sqlite_json_rows
 from classbridge.models.push.delivery import Ack, Claimed
 from classbridge.models.tables.aggregator import Aggregator
 from classbridge.models.tables.push import (
@@ -80,28 +81,39 @@ async def claim_deliveries(
 
 
 async def record_acks(*, db: AsyncSession, token: str, acks: list[Ack]) -> None:
-    """Record acknowledgements for rows this worker still holds (one executemany)."""
+    """Record acknowledgements for rows this worker still holds: one statement for all."""
     if not acks:
         return
     table = SQLModel.metadata.tables[PushDelivery.__tablename__]  # Core: one statement for all
     c = table.c
+    if db.get_bind().dialect.name == "sqlite":
+        # The acknowledgements as one JSON parameter, joined in by UPDATE … FROM (see
+        # `sqlite_json_rows`). The write transaction is exclusive: no lock order to keep.
+        ack_id, version, state, digest, gen = sqlite_json_rows(
+            [
+                [a.claimed.id, a.version, a.state.name, a.digest, a.claimed.pending_gen]
+                for a in acks
+            ],
+            5,
+        )
+        await db.execute(
+            table.update()
+            .where(c.id == ack_id, c.lease_token == token)
+            .values(_acked(c, version, state, digest, gen))
+        )
+        return
     version = sa.bindparam("b_version", type_=sa.Integer)
     stmt = (
         table.update()
         .where(c.id == sa.bindparam("b_id"), c.lease_token == token)
         .values(
-            acked_version=sa.case((c.acked_version > version, c.acked_version), else_=version),
-            acked_state=sa.bindparam("b_state"),
-            acked_digest=sa.bindparam("b_digest"),
-            acked_at=utcnow(),
-            # A change that arrived while this one was in flight keeps the row pending.
-            pending=c.pending_gen != sa.bindparam("b_gen", type_=sa.Integer),
-            attempts=0,
-            next_attempt_at=None,
-            failed_at=None,
-            last_error=None,
-            lease_token=None,
-            lease_until=None,
+            _acked(
+                c,
+                version,
+                sa.bindparam("b_state"),
+                sa.bindparam("b_digest"),
+                sa.bindparam("b_gen", type_=sa.Integer),
+            )
         )
     )
     conn = await db.connection()
@@ -118,6 +130,25 @@ async def record_acks(*, db: AsyncSession, token: str, acks: list[Ack]) -> None:
             # Session order, as everywhere rows are locked in bulk: no deadlocks.
             for a in sorted(acks, key=lambda a: str(a.claimed.session_id))
         ],
+    )
+
+
+def _acked(c: Any, version: Any, state: Any, digest: Any, gen: Any) -> dict[str, Any]:
+    """The columns an acknowledgement sets, from its version, state, digest and the
+    pending_gen of its claim."""
+    return dict(
+        acked_version=sa.case((c.acked_version > version, c.acked_version), else_=version),
+        acked_state=state,
+        acked_digest=digest,
+        acked_at=utcnow(),
+        # A change that arrived while this one was in flight keeps the row pending.
+        pending=c.pending_gen != gen,
+        attempts=0,
+        next_attempt_at=None,
+        failed_at=None,
+        last_error=None,
+        lease_token=None,
+        lease_until=None,
     )
 
 
