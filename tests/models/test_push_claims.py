@@ -6,6 +6,7 @@ import uuid
 from datetime import timedelta
 
 from sqlalchemy import select, update
+from sqlmodel import col
 
 from classbridge.models import session as session_model
 from classbridge.models.base import utcnow
@@ -119,7 +120,9 @@ async def test_acknowledgements_record_each_rows_own_state(
     async with database.read() as db:
         rows = {
             r.session_id: r
-            for r in await db.scalars(select(PushDelivery).where(PushDelivery.session_id.in_(ids)))
+            for r in await db.scalars(
+                select(PushDelivery).where(col(PushDelivery.session_id).in_(ids))
+            )
         }
     got = [
         (r.acked_version, r.acked_state, r.acked_digest, r.pending, r.lease_token)
