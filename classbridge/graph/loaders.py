@@ -12,7 +12,7 @@ from strawberry.dataloader import DataLoader
 
 from classbridge.models.booking import SIGN_IN_ORDER, BookingCounts, booking_counts
 from classbridge.models.customer import aggregator_ids_of
-from classbridge.models.db import rows_by_id
+from classbridge.models.db import any_of, rows_by_id
 from classbridge.models.tables import (
     Activity,
     Booking,
@@ -92,7 +92,7 @@ class Loaders:
             rows = await db.execute(
                 select(Booking, Customer)
                 .join(Customer, col(Customer.id) == Booking.customer_id)
-                .where(col(Booking.session_id).in_(ids))
+                .where(any_of(db, col(Booking.session_id), ids))
                 .order_by(*SIGN_IN_ORDER)
             )
             for booking, customer in rows:

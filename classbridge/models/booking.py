@@ -13,6 +13,7 @@ from sqlmodel import col, func, select, update
 from classbridge.models.aggregator import aggregators_taking_bookings
 from classbridge.models.base import utcnow
 from classbridge.models.customer import get_customer, refuse_erased
+from classbridge.models.db import any_of
 from classbridge.models.email import queue_email
 from classbridge.models.errors import DomainError, ErrorCode, not_found
 from classbridge.models.localtime import utc_to_local
@@ -77,7 +78,7 @@ async def booking_counts(
             func.count().filter(col(Booking.source) == BookingSource.AGGREGATOR),
         )
         .where(
-            col(Booking.session_id).in_(session_ids),
+            any_of(db, col(Booking.session_id), session_ids),
             col(Booking.status).in_(LIVE_STATUSES),
         )
         .group_by(col(Booking.session_id))
@@ -565,7 +566,9 @@ async def record_history(
                 CustomerAggregatorId.aggregator,
                 CustomerAggregatorId.external_id,
             )
-            .where(col(CustomerAggregatorId.customer_id).in_({b.customer_id for b in bookings}))
+            .where(
+                any_of(db, col(CustomerAggregatorId.customer_id), {b.customer_id for b in bookings})
+            )
             .order_by(col(CustomerAggregatorId.created_at).desc())
         )
         for customer_id, aggregator, external_id in rows:

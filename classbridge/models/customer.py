@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, delete, select
 
 from classbridge.models.base import utcnow
-from classbridge.models.db import is_unique_violation
+from classbridge.models.db import any_of, is_unique_violation
 from classbridge.models.errors import DomainError, ErrorCode, not_found
 from classbridge.models.fields import ExternalId
 from classbridge.models.inputs.customer import CustomerCreate, CustomerFilter, CustomerUpdate
@@ -251,7 +251,7 @@ async def aggregator_ids_of(
 ) -> list[CustomerAggregatorId]:
     rows = await db.scalars(
         select(CustomerAggregatorId)
-        .where(col(CustomerAggregatorId.customer_id).in_(customer_ids))
+        .where(any_of(db, col(CustomerAggregatorId.customer_id), customer_ids))
         .order_by(col(CustomerAggregatorId.created_at), col(CustomerAggregatorId.id))
     )
     return list(rows)

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import orjson
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError
 from sqlalchemy.ext.asyncio import (
@@ -203,6 +204,26 @@ async def plan_for_these_values(db: AsyncSession) -> None:
         await db.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
 
 
+def any_of(
+    db: AsyncSession,
+    column: Any,  # a column, or `col(...)` of a model's field
+    values: Iterable[Any],
+) -> sa.ColumnElement[bool]:
+    """`column IN values`; on PostgreSQL `column = ANY(:values)`, one array parameter.
+
+    An IN of n values is rendered again for each n, with n cast parameters, and asyncpg
+    prepares each n as a statement of its own: for the 400 sessions of a push batch the
+    offers cost 61 to 79 µs a session instead of 90 (in-process alternation). SQLite's IN
+    costs no such thing."""
+    values = list(values)
+    clause: sa.ColumnElement[bool]
+    if db.get_bind().dialect.name == "postgresql":
+        clause = column == sa.any_(sa.literal(values, ARRAY(column.type)))
+    else:
+        clause = column.in_(values)
+    return clause
+
+
 def sqlite_json_rows(rows: list[list[Any]], width: int) -> list[sa.ColumnElement[Any]]:
     """SQLite: many rows as one JSON parameter, to select from (`json_each`): the columns
     0 … width-1 of each row. An executemany of thousands of rows instead has SQLAlchemy
@@ -245,5 +266,5 @@ async def rows_by_id(
     if not wanted:
         return {}
     id_column = sa.inspect(model).local_table.c.id
-    rows = await db.scalars(select(model).where(id_column.in_(wanted)))
+    rows = await db.scalars(select(model).where(any_of(db, id_column, wanted)))
     return {getattr(row, "id"): row for row in rows}  # noqa: B009  (M has no `id` to type-check)

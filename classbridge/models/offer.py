@@ -18,6 +18,7 @@ from classbridge.models.aggregator import (
     venue_links_offered,
 )
 from classbridge.models.booking import available_spots, booking_counts
+from classbridge.models.db import any_of
 from classbridge.models.localtime import utc_to_local
 from classbridge.models.session import SessionTerms, effective_rules
 from classbridge.models.tables.activity import Activity
@@ -109,9 +110,8 @@ async def session_offers(
         return Offers({}, {}, {}, {})
     # Plain rows, not ORM entities: the push and the reconciliation read thousands of
     # sessions only to say them, and entities cost ~10 µs more each (identity map, state).
-    sessions = (
-        await db.execute(select(*_SESSION_TERMS).where(col(ClassSession.id).in_(session_ids)))
-    ).all()
+    wanted = any_of(db, col(ClassSession.id), session_ids)
+    sessions = (await db.execute(select(*_SESSION_TERMS).where(wanted))).all()
     return await offers_of(db=db, aggregator=aggregator, sessions=sessions)
 
 

@@ -15,7 +15,7 @@ from classbridge.models import booking as booking_model
 from classbridge.models import waitlist as waitlist_model
 from classbridge.models.aggregator import extension_active, venue_offered
 from classbridge.models.customer import find_by_aggregator_id, held_in_transaction
-from classbridge.models.db import is_unique_violation
+from classbridge.models.db import any_of, is_unique_violation
 from classbridge.models.errors import DomainError, ErrorCode, not_found
 from classbridge.models.inputs.customer import Member
 from classbridge.models.session import lock_class_session
@@ -194,7 +194,7 @@ async def member_ids(
         select(CustomerAggregatorId.customer_id, CustomerAggregatorId.external_id)
         .where(
             CustomerAggregatorId.aggregator == aggregator,
-            col(CustomerAggregatorId.customer_id).in_(customer_ids),
+            any_of(db, col(CustomerAggregatorId.customer_id), customer_ids),
         )
         .order_by(col(CustomerAggregatorId.created_at).desc())
     )

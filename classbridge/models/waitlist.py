@@ -18,6 +18,7 @@ from classbridge.models import booking as booking_model
 from classbridge.models import session as session_model
 from classbridge.models.base import utcnow
 from classbridge.models.customer import get_customer, refuse_erased
+from classbridge.models.db import any_of
 from classbridge.models.errors import DomainError, ErrorCode, not_found
 from classbridge.models.fields import MAX_OFFSET_MINUTES
 from classbridge.models.inputs.activity import RegistrationRules
@@ -159,7 +160,7 @@ async def list_entries(
     """Entries of sessions in waitlist order (an aggregator sees only its own members')."""
     if not session_ids:
         return []
-    stmt = select(WaitlistEntry).where(col(WaitlistEntry.session_id).in_(session_ids))
+    stmt = select(WaitlistEntry).where(any_of(db, col(WaitlistEntry.session_id), session_ids))
     if aggregator is not None:
         stmt = stmt.where(WaitlistEntry.aggregator == aggregator)
     if waiting_only:

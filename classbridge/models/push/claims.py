@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col, func, select, update
 
 from classbridge.models.base import UTCDateTime, utcnow
-from classbridge.models.db import sqlite_json_rows
+from classbridge.models.db import any_of, sqlite_json_rows
 from classbridge.models.push.delivery import Ack, Claimed
 from classbridge.models.tables.aggregator import Aggregator
 from classbridge.models.tables.push import (
@@ -72,7 +72,7 @@ async def claim_deliveries(
         # By primary key alone: with the due test here too, the planner (its statistics
         # stale after a burst) scanned every pending row through the due index for the
         # 400 it wanted: 38 ms a claim instead of 8 (bench/push_bench.py --postgres).
-        stmt = claim.where(col(PushDelivery.id).in_(ids))
+        stmt = claim.where(any_of(db, col(PushDelivery.id), ids))
     else:
         stmt = claim.where(col(PushDelivery.id).in_(pick.scalar_subquery()), due)
     rows = (await db.execute(stmt)).all()

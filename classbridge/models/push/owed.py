@@ -13,7 +13,7 @@ from sqlmodel import SQLModel, col, select, update
 
 from classbridge.models.aggregator import active_aggregators, extension_active
 from classbridge.models.base import utcnow
-from classbridge.models.db import plan_for_these_values, sqlite_json_rows
+from classbridge.models.db import any_of, plan_for_these_values, sqlite_json_rows
 from classbridge.models.outbox import upcoming
 from classbridge.models.tables.aggregator import Aggregator
 from classbridge.models.tables.outbox import OutboxItem, OutboxKind
@@ -122,15 +122,9 @@ async def expand_outbox(*, db: AsyncSession, limit: int = 5000) -> int:
         aggregators = await _connected_aggregators(db, company_id)
         await _mark_pending(db, [(company_id, sid) for sid in session_ids], aggregators)
     ids = [item[0] for item in items]
-    taken = (
-        # One array parameter on PostgreSQL, not 5,000 (each planned and bound).
-        col(OutboxItem.id) == sa.any_(sa.bindparam("ids", ids, type_=ARRAY(sa.Integer)))
-        if db.get_bind().dialect.name == "postgresql"
-        else col(OutboxItem.id).in_(ids)
-    )
     await db.execute(
         update(OutboxItem)
-        .where(taken)
+        .where(any_of(db, col(OutboxItem.id), ids))
         .values(processed_at=utcnow())
         .execution_options(synchronize_session=False)
     )
