@@ -61,6 +61,14 @@ from classbridge.models.tables import (
 )
 from classbridge.settings import Settings
 
+try:
+    from classbridge.models.db import any_of
+except ImportError:  # an older checkout (BENCH_CHECKOUT) reads with IN, as it did then
+
+    def any_of(db: Any, column: Any, values: Any) -> Any:  # type: ignore[misc]
+        return column.in_(list(values))
+
+
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -166,7 +174,7 @@ def bare_routes(database: Database) -> list[Route]:
         rows = await db.execute(
             select(Booking, Customer)
             .join(Customer, col(Customer.id) == Booking.customer_id)
-            .where(col(Booking.session_id).in_(session_ids))
+            .where(any_of(db, col(Booking.session_id), session_ids))
             .order_by(*SIGN_IN_ORDER)
         )
         for booking, customer in rows:
@@ -238,7 +246,7 @@ def bare_routes(database: Database) -> list[Route]:
             ids_of: dict[uuid.UUID, list[str]] = {c: [] for c in customers}
             for link in await db.scalars(
                 select(CustomerAggregatorId).where(
-                    col(CustomerAggregatorId.customer_id).in_(list(customers))
+                    any_of(db, col(CustomerAggregatorId.customer_id), customers)
                 )
             ):
                 ids_of[link.customer_id].append(link.external_id)
