@@ -7,8 +7,8 @@ import uuid
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from classbridge.models.db import Database
-from classbridge.models.tables import Company
+from classbridge.models.db import Database, any_of
+from classbridge.models.tables import Company, Customer
 from tests.studio import Studio
 
 
@@ -32,3 +32,20 @@ async def test_uuids_come_back_as_uuids_and_sqlite_parses_each_value_once(
             )
         )
     assert isinstance(as_text, str) and uuid.UUID(as_text) == studio.company_id
+
+
+async def test_any_of_finds_what_in_finds_with_one_parameter_on_postgres(
+    database: Database, backend: str, studio: Studio
+) -> None:
+    """models/db.any_of: the same rows as IN (none for no ids), and on PostgreSQL one
+    array parameter however many ids, so every count of ids is one prepared statement."""
+    ids = [await studio.customer(f"Any{i}") for i in range(3)]
+    strangers = [uuid.uuid4() for _ in range(300)]
+    async with database.read() as db:
+        for wanted in ([], ids[:1], ids, [*strangers, ids[2]]):
+            clause = any_of(db, col(Customer.id), wanted)
+            found = set(await db.scalars(select(Customer.id).where(clause)))
+            assert found == set(wanted) & set(ids)
+            if backend == "postgres":
+                compiled = select(Customer.id).where(clause).compile(dialect=db.get_bind().dialect)
+                assert "= ANY (" in str(compiled) and len(compiled.params) == 1
