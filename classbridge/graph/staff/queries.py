@@ -72,7 +72,9 @@ def _customer_key(raw: list[str]) -> tuple[str, str, uuid.UUID]:
     return last_name, first_name, cursor_id(customer_id)
 
 
-async def _session(info: Info, id: strawberry.ID) -> Session:
+async def _session(
+    info: Info, id: strawberry.ID, *, with_bookings: bool, with_aggregator_ids: bool
+) -> Session:
     actor = info.context.require_staff()
     async with info.context.read() as db:
         row, activity, venue = await session_model.get_session_with_activity_and_venue(
@@ -81,7 +83,9 @@ async def _session(info: Info, id: strawberry.ID) -> Session:
     loaders = info.context.loaders  # what the session's fields show, read with it
     loaders.activity.prime(activity.id, activity)
     loaders.venue.prime(venue.id, venue)
-    (session,) = await sessions_of(info, [row])
+    (session,) = await sessions_of(
+        info, [row], with_bookings=with_bookings, with_aggregator_ids=with_aggregator_ids
+    )
     return session
 
 
@@ -184,7 +188,12 @@ class StaffQuery:
 
     @strawberry.field(permission_classes=[AnyStaff])
     async def session(self, info: Info, id: strawberry.ID) -> Session:
-        return await _session(info, id)
+        return await _session(
+            info,
+            id,
+            with_bookings=selects(info, "bookings"),
+            with_aggregator_ids=selects(info, "bookings", "customer", "aggregatorIds"),
+        )
 
     @strawberry.field(
         description="Everything stored about a customer, as JSON (owners only): profile, "
@@ -290,12 +299,17 @@ class StaffQuery:
         description="A session's sign-in list with its counts.", permission_classes=[AnyStaff]
     )
     async def sign_in_list(self, info: Info, session_id: strawberry.ID) -> SignInList:
-        session = await _session(info, session_id)
+        # The counts are counted from the bookings listed: no query of their own, and
+        # never at odds with the list beside them.
+        session = await _session(
+            info,
+            session_id,
+            with_bookings=True,
+            with_aggregator_ids=selects(info, "bookings", "customer", "aggregatorIds"),
+        )
         return SignInList(
             session=session,
-            bookings=await session.load_bookings(
-                info, with_aggregator_ids=selects(info, "bookings", "customer", "aggregatorIds")
-            ),
+            bookings=await session.load_bookings(info),
             counts=await session.load_counts(info),
         )
 

@@ -13,7 +13,7 @@ from classbridge.graph.context import Info
 from classbridge.models import series as series_model
 from classbridge.models import tables, visit_report
 from classbridge.models import waitlist as waitlist_model
-from classbridge.models.booking import BookingCounts, spot_counts
+from classbridge.models.booking import BookingCounts, counts_of, spot_counts
 from classbridge.models.localtime import utc_to_local
 from classbridge.models.session import effective_rules
 
@@ -742,16 +742,17 @@ async def sessions_of(
 ) -> list[Session]:
     """Sessions holding what their fields read: activities, venues and counts — and with
     `with_bookings` (a page that selects them) the bookings with their customers and
-    products (and with `with_aggregator_ids` the customers' aggregator ids) — each loaded
-    once for all rows (DataLoaders: nested lists batch across parents too). What the
-    sessions hold, their fields read synchronously."""
+    products (and with `with_aggregator_ids` the customers' aggregator ids), the counts
+    then counted from them — each loaded once for all rows (DataLoaders: nested lists
+    batch across parents too). What the sessions hold, their fields read synchronously."""
     loaders = info.context.loaders
     activities = await loaders.activity.load_many([r.activity_id for r in rows])
     venues = await loaders.venue.load_many([r.venue_id for r in rows])
-    counts = await loaders.counts.load_many([r.id for r in rows])
     bookings: list[list[Booking] | None] = [None] * len(rows)
     if with_bookings:
         per_session = await loaders.bookings_by_session.load_many([r.id for r in rows])
+        # Counted from the bookings shown (all of each session's): no query of their own.
+        counts = [counts_of(bs) for bs in per_session]
         everyone = iter(
             await bookings_of(
                 info,
@@ -760,6 +761,8 @@ async def sessions_of(
             )
         )
         bookings = [[next(everyone) for _ in bs] for bs in per_session]
+    else:
+        counts = await loaders.counts.load_many([r.id for r in rows])
     sessions = []
     for row, activity, venue, count, booked in zip(
         rows, activities, venues, counts, bookings, strict=True
