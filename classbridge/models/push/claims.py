@@ -99,7 +99,7 @@ async def record_acks(*, db: AsyncSession, token: str, acks: list[Ack]) -> None:
         await db.execute(
             table.update()
             .where(c.id == ack_id, c.lease_token == token)
-            .values(_acked(c, version, state, digest, gen))
+            .values(_acked(c, version, gen, acked_state=state, acked_digest=digest))
         )
         return
     version = sa.bindparam("b_version", type_=sa.Integer)
@@ -110,9 +110,9 @@ async def record_acks(*, db: AsyncSession, token: str, acks: list[Ack]) -> None:
             _acked(
                 c,
                 version,
-                sa.bindparam("b_state"),
-                sa.bindparam("b_digest"),
                 sa.bindparam("b_gen", type_=sa.Integer),
+                acked_state=sa.bindparam("b_state"),
+                acked_digest=sa.bindparam("b_digest"),
             )
         )
     )
@@ -133,13 +133,11 @@ async def record_acks(*, db: AsyncSession, token: str, acks: list[Ack]) -> None:
     )
 
 
-def _acked(c: Any, version: Any, state: Any, digest: Any, gen: Any) -> dict[str, Any]:
-    """The columns an acknowledgement sets, from its version, state, digest and the
-    pending_gen of its claim."""
+def _acked(c: Any, version: Any, gen: Any, **more: Any) -> dict[str, Any]:
+    """What an acknowledgement sets on a delivery row (`c`: its table's columns), from the
+    acknowledged version and the pending_gen of its claim; `more`: a table's own columns."""
     return dict(
         acked_version=sa.case((c.acked_version > version, c.acked_version), else_=version),
-        acked_state=state,
-        acked_digest=digest,
         acked_at=utcnow(),
         # A change that arrived while this one was in flight keeps the row pending.
         pending=c.pending_gen != gen,
@@ -149,6 +147,7 @@ def _acked(c: Any, version: Any, state: Any, digest: Any, gen: Any) -> dict[str,
         last_error=None,
         lease_token=None,
         lease_until=None,
+        **more,
     )
 
 
@@ -303,24 +302,12 @@ async def record_event_acks(
 ) -> None:
     """The aggregator has these (id, version, pending_gen); a change noted meanwhile keeps
     the row pending."""
+    columns = SQLModel.metadata.tables[table.__tablename__].c
     for row_id, version, pending_gen in acked:
         await db.execute(
             update(table)
             .where(col(table.id) == row_id, col(table.lease_token) == token)
-            .values(
-                acked_version=sa.case(
-                    (col(table.acked_version) > version, table.acked_version),
-                    else_=version,
-                ),
-                acked_at=utcnow(),
-                pending=col(table.pending_gen) != pending_gen,
-                attempts=0,
-                next_attempt_at=None,
-                failed_at=None,
-                last_error=None,
-                lease_token=None,
-                lease_until=None,
-            )
+            .values(_acked(columns, version, pending_gen))
             .execution_options(synchronize_session=False)
         )
 
