@@ -228,8 +228,9 @@ def sqlite_json_rows(rows: list[list[Any]], width: int) -> list[sa.ColumnElement
     """SQLite: many rows as one JSON parameter, to select from (`json_each`): the columns
     0 … width-1 of each row. An executemany of thousands of rows instead has SQLAlchemy
     process each row's parameters in Python, and sqlite3 pass the GIL between the event
-    loop and the driver's thread for each row (a push of 10,000 states spent a sixth of
-    its CPU so). Values go in as SQLite stores them (hex UUIDs, enum names)."""
+    loop and the driver's thread for each row (the push's acknowledgements and pending
+    marks so: 2.70 against 2.44 s of CPU per 10,000 states). Values go in as SQLite
+    stores them (hex UUIDs, enum names)."""
     values = sa.func.json_each(sa.literal(orjson.dumps(rows).decode(), sa.String))
     value = values.table_valued("value").c.value
     return [sa.func.json_extract(value, f"$[{i}]") for i in range(width)]
