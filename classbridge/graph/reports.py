@@ -17,7 +17,7 @@ from classbridge.graph.ids import parse_id
 from classbridge.graph.inputs import arguments_to_domain, field_path
 from classbridge.models import staff as staff_model
 from classbridge.models import visit_report
-from classbridge.models.db import Database
+from classbridge.models.db import Database, in_transaction
 from classbridge.models.errors import DomainError, ErrorCode, invalid
 from classbridge.models.tables import Aggregator, StaffRole
 
@@ -112,6 +112,7 @@ class VisitReportDownload:
             return error_response(401, "UNAUTHENTICATED", "send Authorization: Bearer <token>")
         db = self.database.read()
         try:
+            await in_transaction(db)  # the rows stream through a server-side cursor
             actor = await staff_model.authenticate(db=db, token=token)
             if actor is None:
                 raise DomainError(ErrorCode.UNAUTHENTICATED, "the token is unknown or expired")

@@ -19,7 +19,7 @@ from classbridge.models.booking import (
     booking_counts,
     spot_counts,
 )
-from classbridge.models.db import rows_by_id
+from classbridge.models.db import in_transaction, rows_by_id
 from classbridge.models.localtime import utc_to_local
 from classbridge.models.session import effective_rules, on_local_days
 from classbridge.models.sign_in_events import SignInEvent
@@ -147,8 +147,7 @@ async def consistent_snapshot(db: AsyncSession) -> None:
     SQLite needs nothing: a read transaction in WAL mode sees one snapshot from its first
     read. Call before the first statement.
     """
-    if db.get_bind().dialect.name == "postgresql":
-        await db.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    await in_transaction(db, "REPEATABLE READ")
 
 
 def _counts(session: ClassSession, activity: Activity, counts: BookingCounts) -> CountsState:

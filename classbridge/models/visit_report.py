@@ -213,7 +213,8 @@ async def visit_report(
 async def stream_visit_report(
     *, db: AsyncSession, company_id: uuid.UUID, query: VisitReportQuery, by: Breakdown
 ) -> AsyncGenerator[list[VisitRow]]:
-    """The same rows in batches, read as they are sent (for the CSV download)."""
+    """The same rows in batches, read as they are sent (for the CSV download), through a
+    server-side cursor: on PostgreSQL only in a transaction (`db.in_transaction`)."""
     await check_scope(db=db, company_id=company_id, query=query)
     # Fetched in batches: row by row, each fetch would be a round trip (a thread hop on
     # SQLite) costing more than the row.
