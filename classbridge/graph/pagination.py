@@ -25,10 +25,16 @@ class PageInfo:
     end_cursor: str | None = None
 
 
+def _cursor(self: "Edge[Any]") -> str:
+    return encode_cursor(self.key)
+
+
 @strawberry.type
 class Edge(Generic[T]):
-    cursor: str
+    cursor: str = strawberry.field(resolver=_cursor)
     node: T
+    # The row's sort key: its cursor is encoded only where a page selects it.
+    key: strawberry.Private[Sequence[Any]]
 
 
 @strawberry.type
@@ -115,13 +121,13 @@ def connection(
     """
     connection_cls, edge_cls, page_info_cls = types
     page = rows[:first]
-    edges = [edge_cls(cursor=encode_cursor(key(row)), node=node(row)) for row in page]
+    edges = [edge_cls(node=node(row), key=key(row)) for row in page]
     return connection_cls(
         edges=edges,
         page_info=page_info_cls(
             has_next_page=len(rows) > first,
             has_previous_page=after_given,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
+            start_cursor=encode_cursor(edges[0].key) if edges else None,
+            end_cursor=encode_cursor(edges[-1].key) if edges else None,
         ),
     )

@@ -5,13 +5,13 @@ import enum
 import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Generic, NewType, TypeVar
+from typing import Any, Generic, NewType, TypeVar
 
 import strawberry
 from strawberry.schema.config import StrawberryConfig
 
 from classbridge.graph.execution import later
-from classbridge.graph.pagination import PageInfo
+from classbridge.graph.pagination import PageInfo, encode_cursor
 from classbridge.graph.partner.context import PartnerInfo
 from classbridge.models import company as company_model
 from classbridge.models import tables
@@ -79,10 +79,16 @@ _STATUS = {
 }
 
 
+def _cursor(self: "Edge[Any]") -> Cursor:
+    return Cursor(encode_cursor(self.key))
+
+
 @strawberry.type
 class Edge(Generic[T]):
-    cursor: Cursor
+    cursor: Cursor = strawberry.field(resolver=_cursor)
     node: T
+    # The row's sort key: its cursor is encoded only where a page selects it.
+    key: strawberry.Private[Sequence[Any]]
 
 
 @strawberry.type
