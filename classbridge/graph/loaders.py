@@ -26,6 +26,8 @@ from classbridge.models.tables import (
 )
 
 M = TypeVar("M", bound=SQLModel)
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 Reader = Callable[[], AbstractAsyncContextManager[AsyncSession]]
@@ -40,6 +42,24 @@ def _by_id(
         return [found.get(i) for i in ids]
 
     return load
+
+
+async def load_each(loader: DataLoader[K, V], keys: Sequence[K]) -> list[V]:
+    """`loader.load_many(keys)` for a list's rows, which repeat keys (one activity for a
+    whole page, one product for all its bookings): one load per distinct key, and what
+    the loader already holds (primed, or loaded before) read at once, without a future
+    and an event-loop callback each."""
+    values: dict[K, V] = {}
+    missing: list[K] = []
+    for key in dict.fromkeys(keys):
+        held = loader.cache_map.get(key) if loader.cache else None
+        if held is not None and held.done() and not held.cancelled() and not held.exception():
+            values[key] = held.result()
+        else:
+            missing.append(key)
+    if missing:
+        values.update(zip(missing, await loader.load_many(missing), strict=True))
+    return [values[key] for key in keys]
 
 
 @dataclass

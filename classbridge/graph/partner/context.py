@@ -11,6 +11,7 @@ from strawberry.dataloader import DataLoader
 from strawberry.types import Info as StrawberryInfo
 
 from classbridge.graph.context import Context
+from classbridge.graph.loaders import load_each
 from classbridge.models import reservation as reservation_model
 from classbridge.models.aggregator import AggregatorActor, venue_links
 from classbridge.models.offer import SessionOffer, offers_of
@@ -54,7 +55,7 @@ class PartnerContext(Context):
         """From the session rows the request holds (a listing primes them), loading only
         the others; the venues and activities the offers were made from, and the venues'
         links, are primed for the fields that show them."""
-        rows = [r for r in await self.loaders.session.load_many(ids) if r is not None]
+        rows = [r for r in await load_each(self.loaders.session, ids) if r is not None]
         async with self.read() as db:
             found = await offers_of(db=db, aggregator=self.who, sessions=rows)
         self.loaders.venue.prime_many(found.venues)

@@ -11,6 +11,7 @@ import strawberry
 from strawberry.schema.config import StrawberryConfig
 
 from classbridge.graph.execution import later
+from classbridge.graph.loaders import load_each
 from classbridge.graph.pagination import PageInfo, encode_cursor
 from classbridge.graph.partner.context import PartnerInfo
 from classbridge.models import company as company_model
@@ -476,10 +477,10 @@ async def sessions_of(info: PartnerInfo, rows: Sequence[ClassSession]) -> list[S
     rows are primed, so the offers are made from them, not from the rows read again."""
     context = info.context
     context.loaders.session.prime_many({r.id: r for r in rows})
-    offers = await context.offer.load_many([r.id for r in rows])
-    venues = await context.loaders.venue.load_many([r.venue_id for r in rows])
-    activities = await context.loaders.activity.load_many([r.activity_id for r in rows])
-    links = await context.venue_link.load_many([r.venue_id for r in rows])
+    offers = await load_each(context.offer, [r.id for r in rows])
+    venues = await load_each(context.loaders.venue, [r.venue_id for r in rows])
+    activities = await load_each(context.loaders.activity, [r.activity_id for r in rows])
+    links = await load_each(context.venue_link, [r.venue_id for r in rows])
     sessions = []
     for row, offer, venue, activity, link in zip(
         rows, offers, venues, activities, links, strict=True

@@ -10,6 +10,7 @@ from typing import TypeVar, cast
 import strawberry
 
 from classbridge.graph.context import Info
+from classbridge.graph.loaders import load_each
 from classbridge.models import series as series_model
 from classbridge.models import tables, visit_report
 from classbridge.models import waitlist as waitlist_model
@@ -746,11 +747,11 @@ async def sessions_of(
     then counted from them — each loaded once for all rows (DataLoaders: nested lists
     batch across parents too). What the sessions hold, their fields read synchronously."""
     loaders = info.context.loaders
-    activities = await loaders.activity.load_many([r.activity_id for r in rows])
-    venues = await loaders.venue.load_many([r.venue_id for r in rows])
+    activities = await load_each(loaders.activity, [r.activity_id for r in rows])
+    venues = await load_each(loaders.venue, [r.venue_id for r in rows])
     bookings: list[list[Booking] | None] = [None] * len(rows)
     if with_bookings:
-        per_session = await loaders.bookings_by_session.load_many([r.id for r in rows])
+        per_session = await load_each(loaders.bookings_by_session, [r.id for r in rows])
         # Counted from the bookings shown (all of each session's): no query of their own.
         counts = [counts_of(bs) for bs in per_session]
         everyone = iter(
@@ -762,7 +763,7 @@ async def sessions_of(
         )
         bookings = [[next(everyone) for _ in bs] for bs in per_session]
     else:
-        counts = await loaders.counts.load_many([r.id for r in rows])
+        counts = await load_each(loaders.counts, [r.id for r in rows])
     sessions = []
     for row, activity, venue, count, booked in zip(
         rows, activities, venues, counts, bookings, strict=True
@@ -779,11 +780,12 @@ async def bookings_of(
     """Bookings holding their customers and products — and with `with_aggregator_ids` (a
     list that selects them) the customers' aggregator ids — loaded once for all rows."""
     loaders = info.context.loaders
-    customers = await loaders.customer.load_many([r.customer_id for r in rows])
-    products = await loaders.product.load_many([r.product_id for r in rows])
+    customers = await load_each(loaders.customer, [r.customer_id for r in rows])
+    products = await load_each(loaders.product, [r.product_id for r in rows])
     ids: list[list[tables.CustomerAggregatorId] | None] = [None] * len(rows)
     if with_aggregator_ids:
-        ids = list(await loaders.aggregator_ids.load_many([r.customer_id for r in rows]))
+        loaded = await load_each(loaders.aggregator_ids, [r.customer_id for r in rows])
+        ids = [*loaded]
     bookings = []
     for row, customer, product, held_ids in zip(rows, customers, products, ids, strict=True):
         assert customer is not None and product is not None
