@@ -96,9 +96,10 @@ def counts_of(bookings: Iterable[Booking]) -> BookingCounts:
     and always in agreement with the list shown beside them."""
     booked = checked_in = aggregator_booked = 0
     for booking in bookings:
-        if booking.status in LIVE_STATUSES:
+        status = booking.status
+        if status in LIVE_STATUSES:
             booked += 1
-            checked_in += booking.status is BookingStatus.CHECKED_IN
+            checked_in += status is BookingStatus.CHECKED_IN
             aggregator_booked += booking.source is BookingSource.AGGREGATOR
     return BookingCounts(booked, checked_in, aggregator_booked)
 

@@ -65,38 +65,33 @@ class SessionTerms(Protocol):
 
 
 def effective_rules(session: SessionTerms, activity: Activity) -> SessionRules:
-    capacity = (
-        session.capacity_override
-        if session.capacity_override is not None
-        else activity.max_participants
-    )
+    # Each attribute read once: a mapped attribute's read costs about 0.6 µs, and a
+    # schedule page works out the rules of a hundred sessions.
+    capacity = session.capacity_override
+    if capacity is None:
+        capacity = activity.max_participants
     if session.aggregator_mode is AggregatorMode.INDIVIDUAL:
         allowed, limit = session.aggregator_allowed, session.aggregator_limit
     else:
         allowed, limit = activity.allow_aggregator_bookings, activity.aggregator_limit
-    opens = (
-        session.starts_at - timedelta(minutes=activity.booking_opens_minutes)
-        if activity.booking_opens_minutes is not None
-        else None
-    )
-    closes = (
-        session.starts_at - timedelta(minutes=activity.booking_closes_minutes)
-        if activity.booking_closes_minutes is not None
-        else session.ends_at
-    )
+    starts_at = session.starts_at
+    opens_minutes = activity.booking_opens_minutes
+    closes_minutes = activity.booking_closes_minutes
+    waitlist_size = session.waitlist_size_override
     return SessionRules(
         capacity=capacity,
         aggregator_allowed=allowed,
         aggregator_limit=limit,
-        booking_opens_at=opens,
-        booking_closes_at=closes,
-        free_cancellation_until=session.starts_at
-        - timedelta(minutes=activity.free_cancellation_minutes),
-        waitlist_size=(
-            session.waitlist_size_override
-            if session.waitlist_size_override is not None
-            else activity.waitlist_size
+        booking_opens_at=(
+            None if opens_minutes is None else starts_at - timedelta(minutes=opens_minutes)
         ),
+        booking_closes_at=(
+            session.ends_at
+            if closes_minutes is None
+            else starts_at - timedelta(minutes=closes_minutes)
+        ),
+        free_cancellation_until=starts_at - timedelta(minutes=activity.free_cancellation_minutes),
+        waitlist_size=activity.waitlist_size if waitlist_size is None else waitlist_size,
     )
 
 
