@@ -1,7 +1,9 @@
 """Column types and helpers shared by every table."""
 
 import enum
+import functools
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,6 +47,32 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def result_processor(self, dialect: sa.Dialect, coltype: Any) -> Callable[[Any], Any]:
+        """What `process_result_value` does, in one call per value instead of three (the
+        impl's parser, TypeDecorator's wrapper, then this type's): a schedule page reads
+        about 2,000 timestamps."""
+        return _utc_from_sqlite if dialect.name == "sqlite" else _utc_from_aware
+
+
+@functools.lru_cache(maxsize=16_384)
+def _utc_from_text(value: str) -> datetime:
+    # Shared like UUIDs (models/db.py `_SharedHexUuid`): datetimes are immutable, and a
+    # list repeats its rows' timestamps (a customer's on every booking).
+    parsed = datetime.fromisoformat(value)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _utc_from_sqlite(value: str | None) -> datetime | None:
+    """SQLite hands back the naive UTC text it was given."""
+    return None if value is None else _utc_from_text(value)
+
+
+def _utc_from_aware(value: datetime | None) -> datetime | None:
+    """PostgreSQL (asyncpg) hands back aware UTC datetimes already."""
+    if value is None or value.tzinfo is UTC:
+        return value
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def enum_type(enum_cls: type[enum.Enum]) -> sa.Enum:

@@ -3,6 +3,7 @@ column asks for them); on SQLite, which stores them as hex text, each value is p
 once and the instance shared (models/db.py `_SharedHexUuid`)."""
 
 import uuid
+from datetime import UTC, datetime, timedelta, timezone
 
 import sqlalchemy as sa
 from sqlmodel import col, select
@@ -49,3 +50,35 @@ async def test_any_of_finds_what_in_finds_with_one_parameter_on_postgres(
             if backend == "postgres":
                 compiled = select(Customer.id).where(clause).compile(dialect=db.get_bind().dialect)
                 assert "= ANY (" in str(compiled) and len(compiled.params) == 1
+
+
+async def test_timestamps_come_back_aware_in_utc_to_the_microsecond(
+    database: Database, studio: Studio
+) -> None:
+    """models/base.UTCDateTime: whatever offset it was written with, a timestamp reads back
+    as the same instant in UTC; NULL as None; on SQLite (naive text) as on PostgreSQL."""
+    ids = [await studio.customer(f"Time{i}") for i in range(2)]
+    untouched = await studio.customer("Never")
+    berlin = timezone(timedelta(hours=1))
+    written = datetime(2026, 3, 29, 1, 59, 59, 999_999, tzinfo=berlin)
+    async with database.transaction() as db:
+        await db.execute(
+            sa.update(Customer)
+            .where(any_of(db, col(Customer.id), ids))
+            .values(erased_at=written, updated_at=written)
+        )
+    async with database.read() as db:
+        rows = (
+            await db.execute(
+                select(Customer.erased_at, Customer.updated_at, Customer.created_at).where(
+                    any_of(db, col(Customer.id), ids)
+                )
+            )
+        ).all()
+        empty = await db.scalar(select(Customer.erased_at).where(col(Customer.id) == untouched))
+    assert empty is None  # a NULL, not a missing row
+    for erased_at, updated_at, created_at in rows:
+        for value in (erased_at, updated_at):
+            assert value == written and value.tzinfo is UTC
+            assert value.isoformat() == "2026-03-29T00:59:59.999999+00:00"
+        assert created_at.tzinfo is UTC
