@@ -11,6 +11,7 @@ models/sqlite_driver.py (bench/sqlite_trips.py compares the two).
 """
 
 import argparse
+import functools
 import os
 import sys
 import uuid
@@ -90,6 +91,7 @@ def _token(request: Request) -> str:
     return request.headers.get("authorization", "").removeprefix("Bearer ").strip()
 
 
+@functools.lru_cache(maxsize=4096)  # as graph/partner/types.py name_id
 def _name_id(*parts: object) -> str:
     names = uuid.UUID("6f1c2a4e-3b8d-4f7a-9c1e-2d5b8a7f0c31")  # graph/partner/types.py
     return str(uuid.uuid5(names, "/".join(str(p).casefold() for p in parts)))
