@@ -151,6 +151,8 @@ class Context:
         async with self._lock:
             self._closed = True
             await self._close_read()
+        if self._loaders is not None:
+            self._loaders.release()
 
 
 Info = StrawberryInfo[Context, None]

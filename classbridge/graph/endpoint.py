@@ -40,7 +40,7 @@ class GraphQLEndpoint(GraphQL[Any, None]):
             await self.handle(scope, receive, send)
         finally:
             state = scope.get("state", {})
-            context = state.get("context")
+            context = state.pop("context", None)  # it references the scope: no cycle left
             if context is not None:
                 await context.close()
             unadopted = state.pop(_READ_SESSION, None)  # refused, or failed before a context
