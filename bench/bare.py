@@ -98,8 +98,10 @@ def _name_id(*parts: object) -> str:
 
 
 def bare_routes(database: Database) -> list[Route]:
-    # Here, not at the top: `--plain` serves older checkouts, which may not have it.
+    # Here, not at the top: `--plain` serves older checkouts, which may not have them.
+    from classbridge.models import audit
     from classbridge.models.offer import offers_of
+    from classbridge.models.tables import AuditActorKind
 
     async def reserve(request: Request) -> Response:
         body = await request.json()
@@ -109,6 +111,16 @@ def bare_routes(database: Database) -> list[Route]:
             return Response(status_code=401)
         user = body["user"]
         async with database.transaction() as db:
+            # Recorded in the audit log as every partner change is (graph/context.py
+            # `audit_actor`): the log is domain work, not the GraphQL layer's.
+            audit.act_as(
+                db,
+                audit.AuditActor(
+                    kind=AuditActorKind.AGGREGATOR,
+                    id=actor.token_id,
+                    label=actor.aggregator.display_name,
+                ),
+            )
             booking = await reservation_model.make_reservation(
                 db=db,
                 aggregator=actor.aggregator,

@@ -2,15 +2,21 @@
 bench/read_paths.py answer: "GraphQL/bare" compares the same work only while the JSON is
 the same, field for field, on SQLite and PostgreSQL."""
 
+import json
 import sys
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlmodel import col, select
+from starlette.applications import Starlette
 
 from classbridge.models.db import Database
+from classbridge.models.tables import AuditActorKind, AuditEntry
+from tests.models.test_statement_counts import statements
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import bare
@@ -18,14 +24,19 @@ import read_paths
 
 
 @pytest.fixture
-async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+async def app(database_url: str) -> AsyncIterator[Starlette]:
     app = bare.build(database_url, plain=False)
     try:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-            yield client
+        yield app
     finally:
         await app.state.database.dispose()
+
+
+@pytest.fixture
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+        yield client
 
 
 async def test_the_bare_endpoints_answer_what_graphql_answers(
@@ -60,3 +71,58 @@ async def test_the_bare_endpoints_answer_what_graphql_answers(
     sign_in = await graphql("/graphql", read_paths.SIGN_IN_LIST, {"id": sign_in_id}, staff)
     assert len(sign_in["data"]["signInList"]["bookings"]) == 50
     assert sign_in == await bare_get(f"/bare/sign-in-list?id={sign_in_id}", staff)
+
+
+async def test_the_bare_reservation_does_the_work_graphql_does(
+    database: Database, app: Starlette, client: httpx.AsyncClient
+) -> None:
+    """Same statements (the audit log's entries included) for `makeReservation` and the
+    bench's bare `/bare/reserve`: "GraphQL/bare" of bench/partner_reservations.py is the
+    GraphQL layer's cost alone."""
+    _, partner, session_id = await read_paths.seed(database)
+    user = {"firstName": "B", "lastName": "M"}
+    make = "mutation($s: ID!, $u: UserInput!) { makeReservation(sessionId: $s, user: $u) { id } }"
+    requests = {
+        "graphql": (
+            "/aggregator/v1/graphql",
+            read_paths._body(make, {"s": session_id, "u": {"id": "via-graphql", **user}}),
+        ),
+        "bare": (
+            "/bare/reserve",
+            json.dumps({"sessionId": session_id, "user": {"id": "via-bare", **user}}),
+        ),
+    }
+    # The aggregator's first reservation ever also creates its built-in product.
+    warm_up = {"sessionId": session_id, "user": {"id": "warm-up", **user}}
+    response = await client.post(
+        "/bare/reserve", content=json.dumps(warm_up), headers={"authorization": f"Bearer {partner}"}
+    )
+    assert response.status_code == 200, response.text
+    sent: dict[str, list[str]] = {}
+    for name, (path, body) in requests.items():
+        with statements(app.state.database) as sent[name]:
+            response = await client.post(
+                path,
+                content=body,
+                headers={"authorization": f"Bearer {partner}", "content-type": "application/json"},
+            )
+        assert response.status_code == 200 and "errors" not in response.json(), response.text
+    assert len(sent["graphql"]) > 5
+    assert [_verb(s) for s in sent["graphql"]] == [_verb(s) for s in sent["bare"]]
+    async with database.read() as db:
+        entries = await db.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.actor_kind == AuditActorKind.AGGREGATOR)
+            .order_by(col(AuditEntry.at))
+        )
+        by_transaction: dict[uuid.UUID, list[tuple[str, str]]] = {}
+        for e in entries:
+            by_transaction.setdefault(e.transaction_id, []).append((e.entity_type, e.action))
+    _, graphql, bare_ = (sorted(v) for v in by_transaction.values())  # in request order
+    assert graphql == bare_ and ("booking", "CREATE") in graphql, by_transaction
+
+
+def _verb(statement: str) -> str:
+    """A statement's kind and table: what each does, not its parameters."""
+    words = statement.split()
+    return " ".join(words[:4])
