@@ -151,6 +151,10 @@ class Context:
         async with self._lock:
             self._closed = True
             await self._close_read()
+        self.release()
+
+    def release(self) -> None:
+        """Drop what the request's loaders hold (graph/loaders.py `release`)."""
         if self._loaders is not None:
             self._loaders.release()
 

@@ -1,7 +1,7 @@
 """DataLoaders, built per request: related objects cost one query per kind, not per row."""
 
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -62,6 +62,17 @@ async def load_each(loader: DataLoader[K, V], keys: Sequence[K]) -> list[V]:
     return [values[key] for key in keys]
 
 
+def release(loaders: Iterable[DataLoader[Any, Any]]) -> None:
+    """The request is over: drop what its loaders hold. Loaders and their context
+    reference each other (the load functions read through it), so without this a page's
+    rows lived on in that cycle until the collector's next older-generation pass, which
+    then had thousands of objects to trace per request; dropped here, reference counting
+    frees them as soon as the response is sent."""
+    for loader in loaders:
+        loader.clear_all()
+        loader.batch = None
+
+
 @dataclass
 class Loaders:
     """One set per request; `clear()` after a change so later reads are fresh."""
@@ -98,14 +109,7 @@ class Loaders:
             loader.clear_all()
 
     def release(self) -> None:
-        """The request is over: drop what the loaders hold. The loaders and the context
-        reference each other (their load functions read through it), so without this a
-        page's rows lived on in that cycle until the collector's next older-generation
-        pass, which then had thousands of objects to trace per request; dropped here,
-        reference counting frees them as soon as the response is sent."""
-        for loader in self.all():
-            loader.clear_all()
-            loader.batch = None
+        release(self.all())
 
     async def _counts(self, ids: list[uuid.UUID]) -> list[BookingCounts]:
         async with self.read() as db:

@@ -5,13 +5,14 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info as StrawberryInfo
 
 from classbridge.graph.context import Context
-from classbridge.graph.loaders import load_each
+from classbridge.graph.loaders import load_each, release
 from classbridge.models import reservation as reservation_model
 from classbridge.models.aggregator import AggregatorActor, venue_links
 from classbridge.models.offer import SessionOffer, offers_of
@@ -40,9 +41,16 @@ class PartnerContext(Context):
     def who(self) -> Aggregator:
         return self.require_aggregator().aggregator
 
+    def own_loaders(self) -> tuple[DataLoader[uuid.UUID, Any], ...]:
+        return (self.offer, self.venue_link, self.member_id)
+
     def clear(self) -> None:
-        for loader in (self.offer, self.venue_link, self.member_id):
+        for loader in self.own_loaders():
             loader.clear_all()
+
+    def release(self) -> None:
+        super().release()
+        release(self.own_loaders())
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
