@@ -39,6 +39,22 @@ def server(
 ) -> Iterator[str]:
     """A bench/bare.py server process; `checkout`: another classbridge source tree (its
     package is imported instead of this one's); `options`: more of bare.py's options."""
+    with server_process(database_url, checkout=checkout, plain=plain, options=options) as (
+        url,
+        _,
+    ):
+        yield url
+
+
+@contextmanager
+def server_process(
+    database_url: str,
+    *,
+    checkout: Path | None = None,
+    plain: bool = False,
+    options: tuple[str, ...] = (),
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`server`, with the process (to read its memory, say)."""
     port = free_port()
     env = dict(os.environ)
     if checkout is not None:
@@ -57,7 +73,7 @@ def server(
                 if time.monotonic() > deadline or process.poll() is not None:
                     raise RuntimeError("the bench server did not start") from None
                 time.sleep(0.1)
-        yield url
+        yield url, process
     finally:
         process.terminate()
         try:

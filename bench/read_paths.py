@@ -148,12 +148,11 @@ def _body(query: str, variables: dict[str, object]) -> str:
     return json.dumps({"query": query, "variables": variables})
 
 
-def run(url: str, old: Path | None, rounds: int, seconds: float, connections: int) -> None:
-    upgrade(url)
-    database = Database(url)
-    staff_token, partner_token, signin_id = asyncio.run(seed(database))
-    asyncio.run(database.dispose())
-    paths = {
+def page_scripts(
+    staff_token: str, partner_token: str, signin_id: str
+) -> dict[str, tuple[str, str]]:
+    """The three pages: wrk scripts of their GraphQL documents and of their bare twins."""
+    return {
         "partner sessions(first:100)": (
             loadgen.lua_post(
                 "/aggregator/v1/graphql", _body(PARTNER_POLL, {"first": 100}), partner_token
@@ -169,6 +168,19 @@ def run(url: str, old: Path | None, rounds: int, seconds: float, connections: in
             loadgen.lua_get(f"/bare/sign-in-list?id={signin_id}", staff_token),
         ),
     }
+
+
+def seeded(url: str) -> tuple[str, str, str]:
+    """A migrated, seeded database (see `seed`)."""
+    upgrade(url)
+    database = Database(url)
+    tokens = asyncio.run(seed(database))
+    asyncio.run(database.dispose())
+    return tokens
+
+
+def run(url: str, old: Path | None, rounds: int, seconds: float, connections: int) -> None:
+    paths = page_scripts(*seeded(url))
     print(f"backend={url.split(':', 1)[0]} connections={connections} {seconds}s x {rounds} rounds")
     print(f"machine: {loadgen.uptime()}")
     with loadgen.server(url) as new, _maybe_old(url, old) as old_url:
