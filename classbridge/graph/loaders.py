@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col, select
 from strawberry.dataloader import DataLoader
 
-from classbridge.models.booking import SIGN_IN_ORDER, BookingCounts, booking_counts
+from classbridge.models.booking import SIGN_IN_ORDER, BookingCounts, BookingRow, booking_counts
 from classbridge.models.customer import aggregator_ids_of
 from classbridge.models.db import any_of, rows_by_id
 from classbridge.models.tables import (
@@ -26,6 +26,11 @@ from classbridge.models.tables import (
 )
 
 M = TypeVar("M", bound=SQLModel)
+_BOOKINGS_WITH_CUSTOMERS: list[Any] = [
+    *Booking.__table__.c,  # type: ignore[attr-defined]
+    Customer,
+]
+"""A booking's columns as a plain row (`BookingRow`), then its customer (an entity)."""
 K = TypeVar("K")
 V = TypeVar("V")
 
@@ -86,7 +91,7 @@ class Loaders:
     product: DataLoader[uuid.UUID, Product | None] = field(init=False)
     series: DataLoader[uuid.UUID, SessionSeries | None] = field(init=False)
     counts: DataLoader[uuid.UUID, BookingCounts] = field(init=False)
-    bookings_by_session: DataLoader[uuid.UUID, list[Booking]] = field(init=False)
+    bookings_by_session: DataLoader[uuid.UUID, list[BookingRow]] = field(init=False)
     aggregator_ids: DataLoader[uuid.UUID, list[CustomerAggregatorId]] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -116,22 +121,23 @@ class Loaders:
             counts = await booking_counts(db=db, session_ids=list(ids))
         return [counts[i] for i in ids]
 
-    async def _bookings_by_session(self, ids: list[uuid.UUID]) -> list[list[Booking]]:
-        """Sign-in lists: every booking of each session, by customer name. The customers
-        come with them (the order needs the join anyway) and are primed for the list's
-        fields: one statement for both."""
-        grouped: dict[uuid.UUID, list[Booking]] = {i: [] for i in ids}
+    async def _bookings_by_session(self, ids: list[uuid.UUID]) -> list[list[BookingRow]]:
+        """Sign-in lists: every booking of each session, by customer name, as plain rows
+        (`BookingRow`: the lists only show them). The customers come with them (the order
+        needs the join anyway) and are primed for the list's fields: one statement for
+        both."""
+        grouped: dict[uuid.UUID, list[BookingRow]] = {i: [] for i in ids}
         customers: dict[uuid.UUID, Customer] = {}
         async with self.read() as db:
             rows = await db.execute(
-                select(Booking, Customer)
+                select(*_BOOKINGS_WITH_CUSTOMERS)
                 .join(Customer, col(Customer.id) == Booking.customer_id)
                 .where(any_of(db, col(Booking.session_id), ids))
                 .order_by(*SIGN_IN_ORDER)
             )
-            for booking, customer in rows:
-                grouped[booking.session_id].append(booking)
-                customers[customer.id] = customer
+            for row in rows:  # the booking's columns by name, then its customer
+                grouped[row.session_id].append(row)
+                customers[row.customer_id] = row.Customer
         self.customer.prime_many(customers)
         return [grouped[i] for i in ids]
 

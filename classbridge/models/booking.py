@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -58,6 +59,26 @@ SIGN_IN_ORDER = (
 """How a sign-in list is ordered: by customer name (join Customer)."""
 
 
+class BookingRow(Protocol):
+    """What a list of bookings shows: a `Booking`, or a plain row of its columns (a
+    schedule page's hundreds of bookings are read so: an ORM entity costs ~10 µs more to
+    build and ~0.6 µs more per attribute read)."""
+
+    id: uuid.UUID
+    company_id: uuid.UUID
+    session_id: uuid.UUID
+    customer_id: uuid.UUID
+    product_id: uuid.UUID
+    source: BookingSource
+    aggregator: Aggregator | None
+    status: BookingStatus
+    cancellation_type: CancellationType
+    booked_at: datetime
+    cancelled_at: datetime | None
+    checked_in_at: datetime | None
+    updated_at: datetime
+
+
 @dataclass(frozen=True)
 class BookingCounts:
     booked: int = 0
@@ -90,7 +111,7 @@ async def booking_counts(
     return counts
 
 
-def counts_of(bookings: Iterable[Booking]) -> BookingCounts:
+def counts_of(bookings: Iterable[BookingRow]) -> BookingCounts:
     """A session's counts from all of its bookings, already loaded (a sign-in list, a
     schedule page with its bookings): what `booking_counts` counts, without its query,
     and always in agreement with the list shown beside them."""

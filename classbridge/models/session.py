@@ -64,6 +64,15 @@ class SessionTerms(Protocol):
     updated_at: datetime
 
 
+class SessionRow(SessionTerms, Protocol):
+    """What a session's page shows: a `ClassSession`, or a plain row of its columns
+    (`list_sessions` reads those: a schedule page of 100 sessions only shows them, and an
+    ORM entity costs ~10 µs more to build and ~0.6 µs more per attribute read)."""
+
+    series_id: uuid.UUID | None
+    cancellation_reason: str | None
+
+
 def effective_rules(session: SessionTerms, activity: Activity) -> SessionRules:
     # Each attribute read once: a mapped attribute's read costs about 0.6 µs, and a
     # schedule page works out the rules of a hundred sessions.
@@ -364,12 +373,15 @@ async def list_sessions(
     where: SessionFilter,
     after: tuple[datetime, uuid.UUID] | None,
     limit: int,
-) -> list[ClassSession]:
-    """Sessions in start order, keyset-paginated on (starts_at, id). A venue of another
-    company is reported as not found, as an unknown one."""
+) -> list[SessionRow]:
+    """Sessions in start order, keyset-paginated on (starts_at, id), as plain rows of
+    every column (`SessionRow`). A venue of another company is reported as not found, as
+    an unknown one."""
     if where.venue_id is not None:
         await get_venue(db=db, company_id=company_id, venue_id=where.venue_id)
-    stmt = select(ClassSession).where(ClassSession.company_id == company_id)
+    stmt = select(*ClassSession.__table__.c).where(  # type: ignore[attr-defined]
+        ClassSession.company_id == company_id
+    )
     if where.venue_id is not None:
         stmt = stmt.where(ClassSession.venue_id == where.venue_id)
     if where.activity_id is not None:
@@ -383,4 +395,5 @@ async def list_sessions(
     if after is not None:
         stmt = stmt.where(after_key((ClassSession.starts_at, ClassSession.id), after))
     stmt = stmt.order_by(col(ClassSession.starts_at), col(ClassSession.id)).limit(limit)
-    return list(await db.scalars(stmt))
+    rows: list[SessionRow] = list(await db.execute(stmt))
+    return rows

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 import httpx
 import pytest
+from sqlalchemy import Row
 
 from classbridge.models import booking as booking_model
 from classbridge.models import customer as customer_model
@@ -197,7 +198,7 @@ async def test_a_pages_rows_are_freed_with_its_response(
             else (SCHEDULE_PAGE, {"first": 10})
         )
         request = gql(client, query, variables, token=studio.token)
-    kept = (Booking, Customer, ClassSession, SessionOffer)
+    kept = (Booking, Customer, ClassSession, SessionOffer, Row)  # entities, plain rows
     gc.collect()
     gc.disable()  # nothing is freed but by reference counting
     try:

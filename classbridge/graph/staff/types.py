@@ -14,9 +14,9 @@ from classbridge.graph.loaders import load_each
 from classbridge.models import series as series_model
 from classbridge.models import tables, visit_report
 from classbridge.models import waitlist as waitlist_model
-from classbridge.models.booking import BookingCounts, counts_of, spot_counts
+from classbridge.models.booking import BookingCounts, BookingRow, counts_of, spot_counts
 from classbridge.models.localtime import utc_to_local
-from classbridge.models.session import effective_rules
+from classbridge.models.session import SessionRow, effective_rules
 
 # The domain's enums are the schema's: strawberry.enum registers each class in place.
 strawberry.enum(tables.Aggregator, description="A corporate-fitness aggregator.")
@@ -256,7 +256,7 @@ class Session:
     for the page at once) and those fields resolve synchronously; a session built from a
     row alone (a mutation's result) loads them through the request's DataLoaders."""
 
-    row: strawberry.Private[tables.ClassSession]
+    row: strawberry.Private[SessionRow]
     held: strawberry.Private[SessionHeld | None] = None
 
     @strawberry.field
@@ -389,7 +389,7 @@ class Session:
 
     @strawberry.field
     def is_cancelled(self) -> bool:
-        return self.row.is_cancelled
+        return self.row.cancelled_at is not None
 
     @strawberry.field
     def cancelled_at(self) -> datetime | None:
@@ -533,7 +533,7 @@ class Booking:
     """Lists build bookings with `bookings_of` (held: customer and product); a booking
     built from a row alone (a mutation's result) loads them through the DataLoaders."""
 
-    row: strawberry.Private[tables.Booking]
+    row: strawberry.Private[BookingRow]
     held: strawberry.Private[BookingHeld | None] = None
 
     @strawberry.field
@@ -736,7 +736,7 @@ class LoginResult:
 
 async def sessions_of(
     info: Info,
-    rows: Sequence[tables.ClassSession],
+    rows: Sequence[SessionRow],
     *,
     with_bookings: bool = False,
     with_aggregator_ids: bool = False,
@@ -775,7 +775,7 @@ async def sessions_of(
 
 
 async def bookings_of(
-    info: Info, rows: Sequence[tables.Booking], *, with_aggregator_ids: bool = False
+    info: Info, rows: Sequence[BookingRow], *, with_aggregator_ids: bool = False
 ) -> list[Booking]:
     """Bookings holding their customers and products — and with `with_aggregator_ids` (a
     list that selects them) the customers' aggregator ids — loaded once for all rows."""
