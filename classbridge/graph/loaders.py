@@ -26,13 +26,14 @@ from classbridge.models.tables import (
 )
 
 M = TypeVar("M", bound=SQLModel)
+K = TypeVar("K")
+V = TypeVar("V")
+
 _BOOKINGS_WITH_CUSTOMERS: list[Any] = [
     *Booking.__table__.c,  # type: ignore[attr-defined]
     Customer,
 ]
 """A booking's columns as a plain row (`BookingRow`), then its customer (an entity)."""
-K = TypeVar("K")
-V = TypeVar("V")
 
 
 Reader = Callable[[], AbstractAsyncContextManager[AsyncSession]]
