@@ -12,9 +12,7 @@ shows here: rows kept alive past their response age into the collector's older
 generations, and the process grows with the load.
 """
 
-import argparse
 import statistics
-import tempfile
 from pathlib import Path
 
 import loadgen
@@ -29,7 +27,8 @@ def _status_mib(pid: int, field: str) -> float:
     raise LookupError(field)
 
 
-def run(url: str, old: Path, rounds: int, seconds: float, connections: int) -> None:
+def run(url: str, old: Path | None, rounds: int, seconds: float, connections: int) -> None:
+    assert old is not None  # --old is required
     pages = {
         name: graphql
         for name, (graphql, _) in read_paths.page_scripts(*read_paths.seeded(url)).items()
@@ -67,16 +66,7 @@ def run(url: str, old: Path, rounds: int, seconds: float, connections: int) -> N
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--old", type=Path, required=True, help="an older checkout")
-    parser.add_argument("--database-url", help="an empty database; default: a temporary SQLite")
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--connections", type=int, default=32)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        url = args.database_url or f"sqlite+aiosqlite:///{tmp}/bench.db"
-        run(url, args.old, args.rounds, args.seconds, args.connections)
+    read_paths.main_of(run, __doc__, old_required=True, rounds=2, seconds=10, connections=32)
 
 
 if __name__ == "__main__":

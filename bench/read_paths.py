@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import json
 import tempfile
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -218,17 +219,36 @@ def _maybe_old(url: str, old: Path | None):  # type: ignore[no-untyped-def]
     return loadgen.server(url, checkout=old, plain=True) if old is not None else _NoServer()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+Runner = Callable[[str, Path | None, int, float, int], None]
+
+
+def main_of(
+    runner: Runner,
+    description: str | None,
+    *,
+    old_required: bool = False,
+    rounds: int,
+    seconds: float,
+    connections: int,
+) -> None:
+    """The command line of a bench over the read pages: `runner(url, old, rounds,
+    seconds, connections)` on the database given, or a temporary SQLite file."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--database-url", help="an empty database; default: a temporary SQLite")
-    parser.add_argument("--old", type=Path, help="an older checkout to compare with")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=5)
-    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument(
+        "--old", type=Path, required=old_required, help="an older checkout to compare with"
+    )
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--seconds", type=float, default=seconds)
+    parser.add_argument("--connections", type=int, default=connections)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite+aiosqlite:///{tmp}/bench.db"
-        run(url, args.old, args.rounds, args.seconds, args.connections)
+        runner(url, args.old, args.rounds, args.seconds, args.connections)
+
+
+def main() -> None:
+    main_of(run, __doc__, rounds=3, seconds=5, connections=8)
 
 
 if __name__ == "__main__":
