@@ -12,7 +12,7 @@ from strawberry.dataloader import DataLoader
 
 from classbridge.models.booking import SIGN_IN_ORDER, BookingCounts, BookingRow, booking_counts
 from classbridge.models.customer import aggregator_ids_of
-from classbridge.models.db import any_of, rows_by_id
+from classbridge.models.db import any_of, records, rows_by_id
 from classbridge.models.tables import (
     Activity,
     Booking,
@@ -130,11 +130,12 @@ class Loaders:
         grouped: dict[uuid.UUID, list[BookingRow]] = {i: [] for i in ids}
         customers: dict[uuid.UUID, Customer] = {}
         async with self.read() as db:
-            rows = await db.execute(
+            rows = await records(
+                db,
                 select(*_BOOKINGS_WITH_CUSTOMERS)
                 .join(Customer, col(Customer.id) == Booking.customer_id)
                 .where(any_of(db, col(Booking.session_id), ids))
-                .order_by(*SIGN_IN_ORDER)
+                .order_by(*SIGN_IN_ORDER),
             )
             for row in rows:  # the booking's columns by name, then its customer
                 grouped[row.session_id].append(row)

@@ -61,8 +61,8 @@ SIGN_IN_ORDER = (
 
 class BookingRow(Protocol):
     """What a list of bookings shows: a `Booking`, or a plain row of its columns (a
-    schedule page's hundreds of bookings are read so: an ORM entity costs ~10 µs more to
-    build and ~0.6 µs more per attribute read)."""
+    schedule page's hundreds of bookings are read so, as `db.records`: an ORM entity costs
+    ~10 µs more to build and ~0.6 µs more per attribute read)."""
 
     id: uuid.UUID
     company_id: uuid.UUID

@@ -9,6 +9,7 @@ concurrent change won a race) is refused as CONFLICT here, for every caller: API
 
 import functools
 import uuid
+from collections import namedtuple
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -291,3 +292,23 @@ async def rows_by_id(
     id_column = sa.inspect(model).local_table.c.id
     rows = await db.scalars(select(model).where(any_of(db, id_column, wanted)))
     return {getattr(row, "id"): row for row in rows}  # noqa: B009  (M has no `id` to type-check)
+
+
+async def records(db: AsyncSession, statement: sa.Executable) -> list[Any]:
+    """The rows of a query of plain columns, as named tuples of its columns' keys (an
+    entity in it, as `select(*Booking.__table__.c, Customer)`, under its class's name).
+
+    What pages only show is read as plain rows, not ORM entities. SQLAlchemy's own `Row`
+    reads a column by name in ~0.7 µs (its `__getattribute__` first asks the row's class
+    whether it has such an attribute, through a failed lookup); a named tuple in ~0.02
+    µs, and a page reads its bookings' and sessions' columns several times each. Making
+    the tuple costs ~0.2 µs a row."""
+    result = await db.execute(statement)
+    record = _record_type(tuple(result.keys()))
+    new = tuple.__new__
+    return [new(record, row[:]) for row in result]
+
+
+@functools.lru_cache(maxsize=64)
+def _record_type(keys: tuple[str, ...]) -> type[tuple[Any, ...]]:
+    return namedtuple("Record", keys, rename=True)

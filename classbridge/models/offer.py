@@ -18,7 +18,7 @@ from classbridge.models.aggregator import (
     venue_links_offered,
 )
 from classbridge.models.booking import available_spots, booking_counts
-from classbridge.models.db import any_of
+from classbridge.models.db import any_of, records
 from classbridge.models.localtime import utc_to_local
 from classbridge.models.session import SessionTerms, effective_rules
 from classbridge.models.tables.activity import Activity
@@ -112,7 +112,7 @@ async def session_offers(
     # Plain rows, not ORM entities: the push and the reconciliation read thousands of
     # sessions only to say them, and entities cost ~10 µs more each (identity map, state).
     wanted = any_of(db, col(ClassSession.id), session_ids)
-    sessions = (await db.execute(select(*_SESSION_TERMS).where(wanted))).all()
+    sessions = await records(db, select(*_SESSION_TERMS).where(wanted))
     return await offers_of(db=db, aggregator=aggregator, sessions=sessions)
 
 

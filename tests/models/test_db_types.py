@@ -1,6 +1,7 @@
 """How UUIDs come back from the database: `uuid.UUID`s on both backends (strings where a
 column asks for them); on SQLite, which stores them as hex text, each value is parsed
-once and the instance shared (models/db.py `_SharedHexUuid`)."""
+once and the instance shared (models/db.py `_SharedHexUuid`); plain rows as named
+tuples (`records`)."""
 
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
@@ -8,7 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from classbridge.models.db import Database, any_of
+from classbridge.models.db import Database, any_of, records
 from classbridge.models.tables import Company, Customer
 from tests.studio import Studio
 
@@ -82,3 +83,28 @@ async def test_timestamps_come_back_aware_in_utc_to_the_microsecond(
             assert value == written and value.tzinfo is UTC
             assert value.isoformat() == "2026-03-29T00:59:59.999999+00:00"
         assert created_at.tzinfo is UTC
+
+
+async def test_records_are_named_tuples_of_the_rows_columns(
+    database: Database, studio: Studio
+) -> None:
+    """models/db.records: each row as a tuple of its values, read by the columns' keys
+    (an entity in the select under its class's name), equal to SQLAlchemy's own rows."""
+    ids = [await studio.customer("Kim", f"Rec{i}") for i in range(3)]
+    customers = Customer.__table__.c  # type: ignore[attr-defined]
+    async with database.read() as db:
+        statement = (
+            select(customers.id, customers.last_name, Company)
+            .join(Company, col(Company.id) == Customer.company_id)
+            .where(any_of(db, customers.id, ids))
+            .order_by(customers.last_name)
+        )
+        rows = (await db.execute(statement)).all()
+        read = await records(db, statement)
+    assert [tuple(r) for r in rows] == [tuple(r) for r in read]
+    assert [r.last_name for r in read] == ["Rec0", "Rec1", "Rec2"]
+    assert [r.id for r in read] == ids
+    # Tuples (SQLAlchemy's `Row` is none), whose columns read at a tuple's speed.
+    assert all(isinstance(r, tuple) for r in read)
+    assert all(r._fields == ("id", "last_name", "Company") for r in read)
+    assert all(type(r.Company) is Company and r.Company.id == studio.company_id for r in read)
