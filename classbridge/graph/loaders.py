@@ -6,13 +6,14 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col, select
 from strawberry.dataloader import DataLoader
 
 from classbridge.models.booking import SIGN_IN_ORDER, BookingCounts, BookingRow, booking_counts
-from classbridge.models.customer import aggregator_ids_of
-from classbridge.models.db import any_of, records, rows_by_id
+from classbridge.models.customer import CustomerRow, aggregator_ids_of
+from classbridge.models.db import any_of, rows_by_id, table_records
 from classbridge.models.tables import (
     Activity,
     Booking,
@@ -29,11 +30,11 @@ M = TypeVar("M", bound=SQLModel)
 K = TypeVar("K")
 V = TypeVar("V")
 
-_BOOKINGS_WITH_CUSTOMERS: list[Any] = [
-    *Booking.__table__.c,  # type: ignore[attr-defined]
-    Customer,
-]
-"""A booking's columns as a plain row (`BookingRow`), then its customer (an entity)."""
+_BOOKING_AND_CUSTOMER: tuple[Table, Table] = (
+    Booking.__table__,  # type: ignore[attr-defined]
+    Customer.__table__,  # type: ignore[attr-defined]
+)
+"""A booking's columns, then its customer's: plain rows (`BookingRow`, `CustomerRow`)."""
 
 
 Reader = Callable[[], AbstractAsyncContextManager[AsyncSession]]
@@ -88,7 +89,7 @@ class Loaders:
     venue: DataLoader[uuid.UUID, Venue | None] = field(init=False)
     activity: DataLoader[uuid.UUID, Activity | None] = field(init=False)
     session: DataLoader[uuid.UUID, ClassSession | None] = field(init=False)
-    customer: DataLoader[uuid.UUID, Customer | None] = field(init=False)
+    customer: DataLoader[uuid.UUID, CustomerRow | None] = field(init=False)
     product: DataLoader[uuid.UUID, Product | None] = field(init=False)
     series: DataLoader[uuid.UUID, SessionSeries | None] = field(init=False)
     counts: DataLoader[uuid.UUID, BookingCounts] = field(init=False)
@@ -124,22 +125,23 @@ class Loaders:
 
     async def _bookings_by_session(self, ids: list[uuid.UUID]) -> list[list[BookingRow]]:
         """Sign-in lists: every booking of each session, by customer name, as plain rows
-        (`BookingRow`: the lists only show them). The customers come with them (the order
-        needs the join anyway) and are primed for the list's fields: one statement for
-        both."""
+        (`BookingRow`: the lists only show them). The customers come with them, as plain
+        rows too (the order needs the join anyway), and are primed for the list's fields:
+        one statement for both."""
         grouped: dict[uuid.UUID, list[BookingRow]] = {i: [] for i in ids}
-        customers: dict[uuid.UUID, Customer] = {}
+        customers: dict[uuid.UUID, CustomerRow] = {}
         async with self.read() as db:
-            rows = await records(
+            rows = await table_records(
                 db,
-                select(*_BOOKINGS_WITH_CUSTOMERS)
+                select(*(c for table in _BOOKING_AND_CUSTOMER for c in table.c))
                 .join(Customer, col(Customer.id) == Booking.customer_id)
                 .where(any_of(db, col(Booking.session_id), ids))
                 .order_by(*SIGN_IN_ORDER),
+                *_BOOKING_AND_CUSTOMER,
             )
-            for row in rows:  # the booking's columns by name, then its customer
-                grouped[row.session_id].append(row)
-                customers[row.customer_id] = row.Customer
+            for booking, customer in rows:
+                grouped[booking.session_id].append(booking)
+                customers[customer.id] = customer
         self.customer.prime_many(customers)
         return [grouped[i] for i in ids]
 

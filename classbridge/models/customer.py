@@ -1,7 +1,8 @@
 """Customers and their member ids at aggregators (merging duplicates: models/merge.py)."""
 
 import uuid
-from typing import Any, Literal
+from datetime import date, datetime
+from typing import Any, Literal, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,6 +17,27 @@ from classbridge.models.keyset import after_key
 from classbridge.models.tables.aggregator import Aggregator
 from classbridge.models.tables.customer import Customer, CustomerAggregatorId
 from classbridge.models.validation import check
+
+
+class CustomerRow(Protocol):
+    """What a list shows of a customer: a `Customer`, or a plain row of its columns (a
+    sign-in list's customers come with its bookings so, `db.table_records`)."""
+
+    id: uuid.UUID
+    company_id: uuid.UUID
+    first_name: str
+    last_name: str
+    email: str | None
+    phone: str | None
+    birthday: date | None
+    notes: str | None
+    street: str | None
+    zip: str | None
+    city: str | None
+    country: str | None
+    erased_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
 
 
 async def create_customer(

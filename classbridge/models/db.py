@@ -309,6 +309,25 @@ async def records(db: AsyncSession, statement: sa.Executable) -> list[Any]:
     return [new(record, row[:]) for row in result]
 
 
+async def table_records(
+    db: AsyncSession, statement: sa.Executable, *tables: sa.Table
+) -> list[tuple[Any, ...]]:
+    """`records` of a query selecting every column of each of `tables` in turn (a join:
+    `select(*Booking.__table__.c, *Customer.__table__.c)`): one named tuple per table and
+    row, without an ORM entity (~10 µs each to build) for any of them."""
+    parts: list[tuple[type[tuple[Any, ...]], int, int]] = []
+    start = 0
+    for table in tables:
+        keys = tuple(column.key for column in table.c)
+        parts.append((_record_type(keys), start, start + len(keys)))
+        start += len(keys)
+    new = tuple.__new__
+    return [
+        tuple([new(record, row[first:end]) for record, first, end in parts])
+        for row in await db.execute(statement)
+    ]
+
+
 @functools.lru_cache(maxsize=64)
 def _record_type(keys: tuple[str, ...]) -> type[tuple[Any, ...]]:
     return namedtuple("Record", keys, rename=True)

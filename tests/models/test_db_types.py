@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from classbridge.models.db import Database, any_of, records
+from classbridge.models.db import Database, any_of, records, table_records
 from classbridge.models.tables import Company, Customer
 from tests.studio import Studio
 
@@ -108,3 +108,30 @@ async def test_records_are_named_tuples_of_the_rows_columns(
     assert all(isinstance(r, tuple) for r in read)
     assert all(r._fields == ("id", "last_name", "Company") for r in read)
     assert all(type(r.Company) is Company and r.Company.id == studio.company_id for r in read)
+
+
+async def test_table_records_split_a_join_into_a_named_tuple_per_table(
+    database: Database, studio: Studio
+) -> None:
+    """models/db.table_records: a join of every column of two tables (both have `id`,
+    `company_id`, ...) as one named tuple per table, each with its table's values."""
+    ids = [await studio.customer("Kim", f"Join{i}") for i in range(2)]
+    tables = (Customer.__table__, Company.__table__)  # type: ignore[attr-defined]
+    async with database.read() as db:
+        statement = (
+            select(*(c for table in tables for c in table.c))
+            .join(Company, col(Company.id) == Customer.company_id)
+            .where(any_of(db, col(Customer.id), ids))
+            .order_by(col(Customer.last_name))
+        )
+        entities = (await db.execute(select(Customer, Company).from_statement(statement))).all()
+        read = await table_records(db, statement, *tables)
+    assert len(read) == len(entities) == 2
+    for (customer, company), (customer_entity, company_entity) in zip(read, entities, strict=True):
+        assert isinstance(customer, tuple) and isinstance(company, tuple)
+        assert customer._fields == tuple(Customer.model_fields)
+        assert company._fields == tuple(Company.model_fields)
+        assert customer == tuple(getattr(customer_entity, k) for k in customer._fields)
+        assert company == tuple(getattr(company_entity, k) for k in company._fields)
+    assert [c.last_name for c, _ in read] == ["Join0", "Join1"]
+    assert {c.id for c, _ in read} == set(ids) and {k.id for _, k in read} == {studio.company_id}

@@ -15,6 +15,7 @@ from classbridge.models import series as series_model
 from classbridge.models import tables, visit_report
 from classbridge.models import waitlist as waitlist_model
 from classbridge.models.booking import BookingCounts, BookingRow, counts_of, spot_counts
+from classbridge.models.customer import CustomerRow
 from classbridge.models.localtime import utc_to_local
 from classbridge.models.session import SessionRow, effective_rules
 
@@ -416,7 +417,7 @@ class CustomerAggregatorId:
 
 @strawberry.type(description="A person who books.")
 class Customer:
-    row: strawberry.Private[tables.Customer]
+    row: strawberry.Private[CustomerRow]
     # A list's customers hold their aggregator ids when the list selects them
     # (`bookings_of`); a customer built from its row alone loads them.
     held_aggregator_ids: strawberry.Private[list[tables.CustomerAggregatorId] | None] = None
@@ -523,7 +524,7 @@ class Product:
 class BookingHeld:
     """What a listed booking's fields read, loaded for the whole list (`bookings_of`)."""
 
-    customer: tables.Customer
+    customer: CustomerRow
     product: tables.Product
     aggregator_ids: list[tables.CustomerAggregatorId] | None = None  # when selected
 
