@@ -14,6 +14,7 @@ from strawberry.dataloader import DataLoader
 from classbridge.models.booking import SIGN_IN_ORDER, BookingCounts, BookingRow, booking_counts
 from classbridge.models.customer import CustomerRow, aggregator_ids_of
 from classbridge.models.db import any_of, rows_by_id, table_records
+from classbridge.models.session import SessionRow
 from classbridge.models.tables import (
     Activity,
     Booking,
@@ -88,7 +89,7 @@ class Loaders:
     company: DataLoader[uuid.UUID, Company | None] = field(init=False)
     venue: DataLoader[uuid.UUID, Venue | None] = field(init=False)
     activity: DataLoader[uuid.UUID, Activity | None] = field(init=False)
-    session: DataLoader[uuid.UUID, ClassSession | None] = field(init=False)
+    session: DataLoader[uuid.UUID, SessionRow | None] = field(init=False)
     customer: DataLoader[uuid.UUID, CustomerRow | None] = field(init=False)
     product: DataLoader[uuid.UUID, Product | None] = field(init=False)
     series: DataLoader[uuid.UUID, SessionSeries | None] = field(init=False)

@@ -23,9 +23,11 @@ from classbridge.models.aggregator import (
     venue_offered,
 )
 from classbridge.models.base import utcnow
+from classbridge.models.db import records
 from classbridge.models.errors import not_found
 from classbridge.models.fields import Moment
 from classbridge.models.keyset import after_key
+from classbridge.models.session import SessionRow
 from classbridge.models.tables.activity import Activity
 from classbridge.models.tables.aggregator import (
     Aggregator,
@@ -149,8 +151,9 @@ async def list_sessions(
     query: SessionQuery,
     after: tuple[datetime, uuid.UUID] | None,
     limit: int,
-) -> list[ClassSession]:
-    """Sessions an aggregator sees within the time range.
+) -> list[SessionRow]:
+    """Sessions an aggregator sees within the time range, as plain rows of every column
+    (`SessionRow`, `db.records`: a page of 100 only shows them).
 
     Without `changed_after`: sessions on offer, in start order. With it: every session
     whose aggregator-visible state changed since then (withdrawn ones included, they
@@ -158,7 +161,7 @@ async def list_sessions(
     """
     now = utcnow()
     stmt = (
-        select(ClassSession)
+        select(*ClassSession.__table__.c)  # type: ignore[attr-defined]
         .join(Activity, col(Activity.id) == ClassSession.activity_id)
         .where(
             ClassSession.ends_at > now,
@@ -189,7 +192,8 @@ async def list_sessions(
         return []  # no session is streamed (yet)
     if after is not None:
         stmt = stmt.where(after_key(order, after))
-    return list(await db.scalars(stmt.order_by(*order).limit(limit)))
+    rows: list[SessionRow] = await records(db, stmt.order_by(*order).limit(limit))
+    return rows
 
 
 async def get_class_session(

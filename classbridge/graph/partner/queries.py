@@ -34,7 +34,7 @@ from classbridge.graph.partner.types import (
 )
 from classbridge.models import catalog
 from classbridge.models import reservation as reservation_model
-from classbridge.models.tables import ClassSession
+from classbridge.models.session import SessionRow
 
 
 def _time_key(raw: list[str]) -> tuple[datetime, uuid.UUID]:
@@ -115,7 +115,7 @@ async def session_page(
             db=db, aggregator=info.context.who, query=query, after=cursor, limit=size + 1
         )
 
-    def key(r: ClassSession) -> tuple[str, str, uuid.UUID]:
+    def key(r: SessionRow) -> tuple[str, str, uuid.UUID]:
         moment = r.updated_at if mode == "changed" else r.starts_at
         return (mode, moment.isoformat(), r.id)
 

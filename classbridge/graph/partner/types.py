@@ -18,7 +18,8 @@ from classbridge.graph.partner.context import PartnerInfo
 from classbridge.models import company as company_model
 from classbridge.models import tables
 from classbridge.models.offer import SessionOffer, format_local
-from classbridge.models.tables import Activity, BookingStatus, ClassSession
+from classbridge.models.session import SessionRow
+from classbridge.models.tables import Activity, BookingStatus
 
 T = TypeVar("T")
 Cursor = NewType("Cursor", str)
@@ -305,7 +306,7 @@ class Session:
     activity rows, loaded for a whole page at once), so those fields resolve
     synchronously; only lists of other things (reservations) load."""
 
-    row: strawberry.Private[ClassSession]
+    row: strawberry.Private[SessionRow]
     offer: strawberry.Private[SessionOffer]
     venue_row: strawberry.Private[tables.Venue]
     activity: strawberry.Private[Activity]
@@ -475,7 +476,7 @@ class Session:
         return await reservation_page(info, session_id=self.row.id, after=after, first=first)
 
 
-async def sessions_of(info: PartnerInfo, rows: Sequence[ClassSession]) -> list[Session]:
+async def sessions_of(info: PartnerInfo, rows: Sequence[SessionRow]) -> list[Session]:
     """`Session` objects for rows, with what their fields read: offers, venues and
     activities each loaded once for all rows (DataLoaders: nested lists batch too). The
     rows are primed, so the offers are made from them, not from the rows read again."""
