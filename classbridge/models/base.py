@@ -1,7 +1,6 @@
 """Column types and helpers shared by every table."""
 
 import enum
-import functools
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -52,20 +51,39 @@ class UTCDateTime(TypeDecorator[datetime]):
         """What `process_result_value` does, in one call per value instead of three (the
         impl's parser, TypeDecorator's wrapper, then this type's): a schedule page reads
         about 2,000 timestamps."""
-        return _utc_from_sqlite if dialect.name == "sqlite" else _utc_from_aware
+        # SQLite hands back the naive UTC text it was given.
+        return _UTC_FROM_TEXT.__getitem__ if dialect.name == "sqlite" else _utc_from_aware
 
 
-@functools.lru_cache(maxsize=16_384)
+class Interned(dict[Any, Any]):
+    """Values parsed from the text a column holds, by that text (None for None), shared:
+    what SQLite hands back as text for immutable values (UUIDs, timestamps), which a list
+    repeats from row to row (a venue's id, a customer's on every booking). The result
+    processor is the dict's own `__getitem__`: a value seen before costs one lookup in C,
+    no Python call (an `lru_cache` behind a None check cost ~0.3 µs a value, and a
+    schedule page reads ~4,500). Bounded: emptied when `limit` values are held."""
+
+    def __init__(self, parse: Callable[[str], Any], limit: int) -> None:
+        super().__init__({None: None})
+        self._parse = parse
+        self._limit = limit
+
+    def __missing__(self, text: str | None) -> Any:
+        if text is None:  # emptied by another thread this moment
+            return None
+        if len(self) >= self._limit:
+            self.clear()
+            self[None] = None
+        value = self[text] = self._parse(text)
+        return value
+
+
 def _utc_from_text(value: str) -> datetime:
-    # Shared like UUIDs (models/db.py `_SharedHexUuid`): datetimes are immutable, and a
-    # list repeats its rows' timestamps (a customer's on every booking).
     parsed = datetime.fromisoformat(value)
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def _utc_from_sqlite(value: str | None) -> datetime | None:
-    """SQLite hands back the naive UTC text it was given."""
-    return None if value is None else _utc_from_text(value)
+_UTC_FROM_TEXT = Interned(_utc_from_text, 16_384)
 
 
 def _utc_from_aware(value: datetime | None) -> datetime | None:
@@ -75,9 +93,22 @@ def _utc_from_aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+class _Enum(sa.Enum):
+    """SQLAlchemy's Enum, whose values read back through its lookup's `__getitem__` (a
+    lookup in C) instead of a Python function per value: a schedule page reads ~1,100.
+    A name it does not know raises KeyError (a LookupError, as SQLAlchemy raises)."""
+
+    cache_ok = True
+
+    def result_processor(self, dialect: sa.Dialect, coltype: Any) -> Callable[[Any], Any]:
+        if sa.String.result_processor(self, dialect, coltype) is not None:  # never, so far
+            return super().result_processor(dialect, coltype)  # type: ignore[no-untyped-call, no-any-return]
+        return self._object_lookup.__getitem__
+
+
 def enum_type(enum_cls: type[enum.Enum]) -> sa.Enum:
     """Enums are stored by name as plain strings: migrations never need ALTER TYPE."""
-    return sa.Enum(enum_cls, native_enum=False, create_constraint=False, length=32)
+    return _Enum(enum_cls, native_enum=False, create_constraint=False, length=32)
 
 
 def uuid_pk() -> Any:

@@ -6,11 +6,13 @@ tuples (`records`)."""
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from classbridge.models.base import Interned
 from classbridge.models.db import Database, any_of, records, table_records
-from classbridge.models.tables import Company, Customer
+from classbridge.models.tables import Booking, BookingStatus, Company, Customer
 from tests.studio import Studio
 
 
@@ -135,3 +137,48 @@ async def test_table_records_split_a_join_into_a_named_tuple_per_table(
         assert company == tuple(getattr(company_entity, k) for k in company._fields)
     assert [c.last_name for c, _ in read] == ["Join0", "Join1"]
     assert {c.id for c, _ in read} == set(ids) and {k.id for _, k in read} == {studio.company_id}
+
+
+def test_interned_values_are_parsed_once_shared_and_bounded() -> None:
+    """models/base.Interned (SQLite's UUIDs and timestamps): None reads as None, a text
+    seen before gives the same object without parsing it again, and no more than
+    `limit` values are held."""
+    parsed: list[str] = []
+
+    def parse(text: str) -> uuid.UUID:
+        parsed.append(text)
+        return uuid.UUID(text)
+
+    interned = Interned(parse, 4)
+    read = interned.__getitem__  # what a result processor is
+    ids = [uuid.uuid4().hex for _ in range(10)]
+    assert read(None) is None
+    first = read(ids[0])
+    assert first == uuid.UUID(ids[0]) and read(ids[0]) is first and parsed == [ids[0]]
+    for text in ids:
+        assert read(text) == uuid.UUID(text)
+        assert len(interned) <= 4
+    assert read(None) is None
+    with pytest.raises(ValueError):
+        read("not a uuid")
+
+
+async def test_an_enum_name_the_code_does_not_know_is_refused_on_read(
+    database: Database, studio: Studio
+) -> None:
+    """models/base.enum_type reads names through its lookup: a known one as the enum's
+    member, an unknown one raises a LookupError (as SQLAlchemy's own Enum does) instead
+    of passing through as text."""
+    booking = await studio.book(await studio.session())
+    status = select(Booking.status).where(col(Booking.id) == booking.id)
+    async with database.read() as db:
+        assert await db.scalar(status) is BookingStatus.BOOKED
+    async with database.transaction() as db:
+        await db.execute(
+            sa.text("UPDATE booking SET status = 'LOST' WHERE id = :id").bindparams(
+                sa.bindparam("id", booking.id, type_=sa.Uuid())
+            )
+        )
+    async with database.read() as db:
+        with pytest.raises(LookupError):
+            await db.scalar(status)
