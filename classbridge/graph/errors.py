@@ -16,7 +16,6 @@ import strawberry
 from graphql import GraphQLError, GraphQLObjectType, GraphQLSchema, GraphQLSyntaxError
 from graphql.pyutils import Undefined
 from graphql.validation.validate import ValidationAbortedError
-from strawberry.execution.is_awaitable import optimized_is_awaitable
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.schema.schema_converter import GraphQLCoreConverter
@@ -25,7 +24,7 @@ from strawberry.types import Info as StrawberryInfo
 from strawberry.types.field import StrawberryField
 from strawberry.types.fields.resolver import StrawberryResolver
 
-from classbridge.graph.execution import NO_INFO, CommittedMutationExecutor
+from classbridge.graph.execution import NO_INFO, CommittedMutationExecutor, is_awaitable
 from classbridge.graph.inputs import field_path
 from classbridge.models.db import is_unavailable
 from classbridge.models.errors import DomainError
@@ -251,9 +250,9 @@ def _method_with_info(function: Callable[..., Any], field: StrawberryField) -> C
         # the info raises NeedsInfo, and an awaitable (a loader's, for a parent that
         # holds nothing) is not a held value; both send the field the ordinary way.
         value = function(source, NO_INFO)
-        # Strawberry's check (the executor's own): `inspect.isawaitable` asks the
+        # The executor's own check (graph/execution.py): `inspect.isawaitable` asks the
         # Awaitable ABC about every plain value, 8% of a schedule page.
-        if optimized_is_awaitable(value):
+        if is_awaitable(value):
             if inspect.iscoroutine(value):
                 value.close()
             return Undefined

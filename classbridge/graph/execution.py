@@ -26,6 +26,7 @@ page: a page of 100 sessions asked the same questions of the schema 100 times.
 """
 
 from collections.abc import Awaitable, Callable
+from types import GeneratorType
 from typing import Any, TypeVar, cast
 
 from graphql import (
@@ -39,6 +40,7 @@ from graphql import (
     get_nullable_type,
 )
 from graphql.pyutils import Path, Undefined
+from strawberry.execution.is_awaitable import optimized_is_awaitable
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 Leaf = GraphQLScalarType | GraphQLEnumType
@@ -55,11 +57,38 @@ def later(awaitable: Awaitable[T]) -> T:
     return cast(T, awaitable)
 
 
+_NEVER_AWAITABLE: set[type] = set()
+
+
+def is_awaitable(value: Any) -> bool:
+    """Strawberry's check (graphql-core's, with a fast path for builtins), remembering
+    the classes whose instances never are: a class without `__await__` that is no
+    coroutine or generator. For any other object (the page's objects: sessions,
+    bookings, customers) the check ended in a failed `hasattr(value, "__await__")`, which
+    raises and catches an AttributeError, for every object completed."""
+    kind = type(value)
+    if kind in _NEVER_AWAITABLE:
+        return False
+    if optimized_is_awaitable(value):
+        return True
+    if (
+        kind is not GeneratorType
+        and not hasattr(kind, "__await__")
+        and len(_NEVER_AWAITABLE) < 4096  # classes made at run time: bounded all the same
+    ):
+        _NEVER_AWAITABLE.add(kind)
+    return False
+
+
 class CommittedMutationExecutor(StrawberryGraphQLCoreExecutionContext):
-    """Strawberry's executor (graphql-core's), with the rule above."""
+    """Strawberry's executor (graphql-core's), with the rule above, and `is_awaitable`."""
 
     _plans: dict[tuple[int, int], tuple[dict[str, Any], list[_Step]]]
     """This request's plans of the selections read in place (see `_fields_plan`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.is_awaitable = is_awaitable  # type: ignore[assignment]
 
     def handle_field_error(
         self,

@@ -3,7 +3,7 @@ ordinary path would — values, nulls, errors and their paths — and never skip
 permission or a value the parent does not hold. Each document runs on two schemas built
 alike: one with our executor, one with strawberry's own (the ordinary path throughout)."""
 
-from types import SimpleNamespace
+from types import CoroutineType, GeneratorType, SimpleNamespace
 from typing import Any
 
 import pytest
@@ -14,7 +14,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import Info
 
 from classbridge.graph.errors import CodedSchema
-from classbridge.graph.execution import later
+from classbridge.graph.execution import _NEVER_AWAITABLE, is_awaitable, later
 from classbridge.graph.selection import selects
 
 CALLS: list[str] = []
@@ -180,3 +180,33 @@ def test_selects_follows_fields_fragments_and_inline_fragments() -> None:
     )
     assert not selects(_info("{ sessions { edges { node { id } } } }"), *path)
     assert not selects(_info("{ sessions { pageInfo { hasNextPage } } }"), *path)
+
+
+async def test_is_awaitable_remembers_plain_classes_and_still_finds_awaitables() -> None:
+    """graph/execution.py `is_awaitable`: what strawberry's check says, for a value of a
+    class seen before as for a new one; a class is remembered only when none of its
+    instances can be awaited."""
+
+    class Plain:
+        pass
+
+    class Waitable:
+        def __await__(self) -> Any:
+            return iter(())
+
+    async def coroutine() -> None:
+        return None
+
+    def generator() -> Any:
+        yield None
+
+    for _ in range(2):  # the second time, from what the first remembered
+        assert not is_awaitable(Plain()) and not is_awaitable(SimpleNamespace(a=1))
+        assert is_awaitable(Waitable())
+        assert not is_awaitable(generator())
+        pending = coroutine()
+        assert is_awaitable(pending)
+        await pending
+    assert Plain in _NEVER_AWAITABLE and SimpleNamespace in _NEVER_AWAITABLE
+    assert not {Waitable, CoroutineType, GeneratorType} & _NEVER_AWAITABLE
+    assert all(not hasattr(kind, "__await__") for kind in _NEVER_AWAITABLE)
