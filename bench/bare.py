@@ -72,6 +72,11 @@ except ImportError:  # an older checkout (BENCH_CHECKOUT) reads with IN, as it d
 
 
 try:
+    from classbridge.models.db import table_records
+except ImportError:  # an older checkout reads bookings and customers as entities
+    table_records = None  # type: ignore[assignment]
+
+try:
     from classbridge.models.booking import counts_of
 except ImportError:  # an older checkout counts in a query of their own (`booking_counts`)
     counts_of = None  # type: ignore[assignment]
@@ -187,17 +192,24 @@ def bare_routes(database: Database) -> list[Route]:
 
     async def _bookings(
         db: Any, session_ids: list[uuid.UUID]
-    ) -> tuple[dict[uuid.UUID, list[Booking]], dict[uuid.UUID, Customer]]:
-        """Bookings by session with their customers, from one statement (as the GraphQL
-        side's loader reads them)."""
-        grouped: dict[uuid.UUID, list[Booking]] = {i: [] for i in session_ids}
-        customers: dict[uuid.UUID, Customer] = {}
-        rows = await db.execute(
-            select(Booking, Customer)
+    ) -> tuple[dict[uuid.UUID, list[Any]], dict[uuid.UUID, Any]]:
+        """Bookings by session with their customers, from one statement, as plain rows
+        (as the GraphQL side's loader reads them)."""
+        grouped: dict[uuid.UUID, list[Any]] = {i: [] for i in session_ids}
+        customers: dict[uuid.UUID, Any] = {}
+        tables = (Booking.__table__, Customer.__table__)  # type: ignore[attr-defined]
+        statement = (
+            select(*(c for table in tables for c in table.c))
             .join(Customer, col(Customer.id) == Booking.customer_id)
             .where(any_of(db, col(Booking.session_id), session_ids))
             .order_by(*SIGN_IN_ORDER)
         )
+        if table_records is not None:
+            rows: Any = await table_records(db, statement, *tables)
+        else:
+            rows = await db.execute(
+                select(Booking, Customer).from_statement(statement)  # type: ignore[arg-type]
+            )
         for booking, customer in rows:
             grouped[booking.session_id].append(booking)
             customers[customer.id] = customer
