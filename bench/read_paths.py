@@ -175,9 +175,14 @@ def seeded(url: str) -> tuple[str, str, str]:
     """A migrated, seeded database (see `seed`)."""
     upgrade(url)
     database = Database(url)
-    tokens = asyncio.run(seed(database))
-    asyncio.run(database.dispose())
-    return tokens
+
+    async def seed_and_close() -> tuple[str, str, str]:
+        try:
+            return await seed(database)
+        finally:  # in the loop that opened them (asyncpg's connections belong to it)
+            await database.dispose()
+
+    return asyncio.run(seed_and_close())
 
 
 def run(url: str, old: Path | None, rounds: int, seconds: float, connections: int) -> None:

@@ -47,12 +47,15 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
-    def result_processor(self, dialect: sa.Dialect, coltype: Any) -> Callable[[Any], Any]:
+    def result_processor(self, dialect: sa.Dialect, coltype: Any) -> Callable[[Any], Any] | None:
         """What `process_result_value` does, in one call per value instead of three (the
         impl's parser, TypeDecorator's wrapper, then this type's): a schedule page reads
         about 2,000 timestamps."""
-        # SQLite hands back the naive UTC text it was given.
-        return _UTC_FROM_TEXT.__getitem__ if dialect.name == "sqlite" else _utc_from_aware
+        if dialect.name == "sqlite":  # the naive UTC text it was given
+            return _UTC_FROM_TEXT.__getitem__
+        if dialect.driver == "asyncpg":  # aware UTC datetimes, whatever the session's zone
+            return None
+        return _utc_from_aware
 
 
 class Interned(dict[Any, Any]):
