@@ -40,6 +40,7 @@ from graphql import (
     get_nullable_type,
 )
 from graphql.pyutils import Path, Undefined
+from graphql.type.scalars import serialize_boolean, serialize_id, serialize_string
 from strawberry.execution.is_awaitable import optimized_is_awaitable
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
@@ -182,8 +183,13 @@ class CommittedMutationExecutor(StrawberryGraphQLCoreExecutionContext):
         absent = Undefined if non_null else None
         if isinstance(inner, Leaf):
             serialize = inner.serialize
+            # A value already what the scalar answers with (a str for String and ID, a
+            # bool for Boolean) is answered as it is, as graphql-core's serializer would.
+            answered_as_is = _AS_IS.get(serialize, _NoType)
 
             def leaf(value: Any) -> Any:
+                if type(value) is answered_as_is:
+                    return value
                 if value is None:
                     return absent
                 try:
@@ -228,7 +234,14 @@ class CommittedMutationExecutor(StrawberryGraphQLCoreExecutionContext):
                 if read is None:
                     completed[response_name] = complete  # __typename
                     continue
-                done = _read_and_complete(read, complete, value)
+                # `_read_and_complete`, inlined: this runs for every field of every object.
+                try:
+                    held = read(value)
+                except (Exception, NeedsInfo):
+                    return Undefined
+                if held is Undefined:
+                    return Undefined
+                done = complete(held)
                 if done is Undefined:
                     return Undefined
                 completed[response_name] = done
@@ -261,6 +274,18 @@ class CommittedMutationExecutor(StrawberryGraphQLCoreExecutionContext):
 
 def _never(_value: Any) -> Any:
     return Undefined
+
+
+class _NoType:
+    """No value is of this type: a leaf without an as-is answer."""
+
+
+_AS_IS: dict[Callable[[Any], Any], type] = {
+    serialize_string: str,
+    serialize_id: str,
+    serialize_boolean: bool,
+}
+"""graphql-core's serializers that answer a value of this exact type with the value."""
 
 
 def _reader(field: Any, field_details_list: Any) -> Callable[[Any], Any] | None:

@@ -3,6 +3,7 @@ ordinary path would — values, nulls, errors and their paths — and never skip
 permission or a value the parent does not hold. Each document runs on two schemas built
 alike: one with our executor, one with strawberry's own (the ordinary path throughout)."""
 
+import enum
 from types import CoroutineType, GeneratorType, SimpleNamespace
 from typing import Any
 
@@ -46,6 +47,25 @@ class Tag:
     @strawberry.field(permission_classes=[Never])
     def secret(self) -> str | None:
         return "secret"
+
+    # Values not of the scalar's own type (a str subclass, an int for a String, 1 for a
+    # Boolean, an int for an ID): serialized as graphql-core serializes them, never
+    # passed on as they are.
+    @strawberry.field
+    def label(self) -> str:
+        return {"a": _Shade.DARK, "b": 7, "c": True}.get(self.name, self.name)  # type: ignore[return-value]
+
+    @strawberry.field
+    def flag(self) -> bool:
+        return 1 if self.name == "a" else self.name == "b"  # type: ignore[return-value]
+
+    @strawberry.field
+    def key(self) -> strawberry.ID:
+        return 42 if self.name == "a" else strawberry.ID(self.name)  # type: ignore[return-value]
+
+
+class _Shade(enum.StrEnum):
+    DARK = "dark"
 
 
 @strawberry.type
@@ -117,6 +137,7 @@ DOCUMENTS = [
     # One field, two selections: each gets its own plan (planned once per request).
     "{ items { a: main { name } b: main { weight shout } t: tags { name } u: tags { weight } } }",
     "{ items { maybe { name } first { shout } } }",  # null on some items, held or loaded
+    "{ items { id tags { label flag key } } }",  # leaves of other types than the scalar's
 ]
 
 
