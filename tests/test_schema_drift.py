@@ -2,12 +2,14 @@
 
 from pathlib import Path
 
-from alembic.autogenerate import compare_metadata
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata, produce_migrations, render_python_code
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
 import classbridge.models  # noqa: F401  (registers the tables)
 from classbridge.graph.staff.schema import build_staff_schema
+from classbridge.migrate import render_item
 from classbridge.models.db import Database
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,3 +35,17 @@ async def test_migrations_match_models(database: Database) -> None:
     assert differences == [], "models and migrations differ; add a migration:\n" + "\n".join(
         map(str, differences)
     )
+
+
+def test_autogenerate_writes_enum_columns_as_sqlalchemys_enum() -> None:
+    """A migration generated from the models (migrations/env.py's `render_item`) names
+    `sa.Enum` for enum columns, not the models' faster-reading subclass, and still
+    names our UTC timestamp type (which does change what the database stores)."""
+    with sa.create_engine("sqlite://").connect() as empty:  # everything to create
+        context = MigrationContext.configure(empty)
+        operations = produce_migrations(context, SQLModel.metadata).upgrade_ops
+        assert operations is not None
+        code = render_python_code(operations, render_item=render_item, migration_context=context)
+    assert "sa.Column('status', sa.Enum('BOOKED', 'CANCELLED', 'CHECKED_IN', 'NO_SHOW'" in code
+    assert "_Enum" not in code
+    assert "classbridge.models.base.UTCDateTime(timezone=True)" in code

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
 import classbridge.models  # noqa: F401  (registers the tables)
-from classbridge.migrate import MIGRATION_LOCK
+from classbridge.migrate import MIGRATION_LOCK, render_item
 from classbridge.models.db import parse_database_url
 from classbridge.settings import get_settings
 
@@ -36,6 +36,7 @@ def _configure(connection: Connection) -> None:
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=True,  # SQLite cannot ALTER most things in place
+        render_item=render_item,
         compare_type=True,
         on_version_apply=_applied,
     )
@@ -55,7 +56,9 @@ async def _run_online() -> None:
 
 
 if context.is_offline_mode():
-    context.configure(url=_url(), target_metadata=target_metadata, render_as_batch=True)
+    context.configure(
+        url=_url(), target_metadata=target_metadata, render_as_batch=True, render_item=render_item
+    )
     with context.begin_transaction():
         context.run_migrations()
 else:
