@@ -1,5 +1,6 @@
 """Customers and their member ids at aggregators (merging duplicates: models/merge.py)."""
 
+import functools
 import uuid
 from datetime import date, datetime
 from typing import Any, Literal, Protocol
@@ -9,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, delete, select
 
 from classbridge.models.base import utcnow
-from classbridge.models.db import any_of, is_unique_violation
+from classbridge.models.db import any_of_bound, dialect_of, is_unique_violation
 from classbridge.models.errors import DomainError, ErrorCode, not_found
 from classbridge.models.fields import ExternalId
 from classbridge.models.inputs.customer import CustomerCreate, CustomerFilter, CustomerUpdate
@@ -271,9 +272,14 @@ async def remove_aggregator_id(
 async def aggregator_ids_of(
     *, db: AsyncSession, customer_ids: list[uuid.UUID]
 ) -> list[CustomerAggregatorId]:
-    rows = await db.scalars(
+    rows = await db.scalars(_aggregator_ids_of(dialect_of(db)), {"ids": customer_ids})
+    return list(rows)
+
+
+@functools.cache
+def _aggregator_ids_of(dialect: str) -> sa.Select[Any]:
+    return (
         select(CustomerAggregatorId)
-        .where(any_of(db, col(CustomerAggregatorId.customer_id), customer_ids))
+        .where(any_of_bound(dialect, col(CustomerAggregatorId.customer_id), "ids"))
         .order_by(col(CustomerAggregatorId.created_at), col(CustomerAggregatorId.id))
     )
-    return list(rows)

@@ -50,15 +50,22 @@ async def revoke_token(*, db: AsyncSession, token_id: uuid.UUID) -> PartnerToken
     return row
 
 
-_BY_DIGEST = select(PartnerToken).where(PartnerToken.token_digest == sa.bindparam("digest"))
-"""Built once: every partner request looks its token up."""
+_TOKEN = PartnerToken.__table__.c  # type: ignore[attr-defined]
+_BY_DIGEST = sa.select(_TOKEN.id, _TOKEN.aggregator, _TOKEN.revoked_at).where(
+    _TOKEN.token_digest == sa.bindparam("digest")
+)
+"""Built once: every partner request looks its token up. The columns it needs, of the
+table itself: plain SQL, without the ORM's compile step and entity (~0.1 ms)."""
 
 
 async def authenticate(*, db: AsyncSession, token: str) -> AggregatorActor | None:
     """The aggregator a bearer token belongs to; None when unknown or revoked."""
     if not token.startswith(f"{TOKEN_PREFIX}_"):
         return None
-    row = await db.scalar(_BY_DIGEST, {"digest": token_digest(token)})
-    if row is None or row.revoked_at is not None:
+    row = (await db.execute(_BY_DIGEST, {"digest": token_digest(token)})).first()
+    if row is None:
         return None
-    return AggregatorActor(aggregator=row.aggregator, token_id=row.id)
+    token_id, aggregator, revoked_at = row
+    if revoked_at is not None:
+        return None
+    return AggregatorActor(aggregator=aggregator, token_id=token_id)

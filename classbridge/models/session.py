@@ -116,6 +116,18 @@ async def get_class_session(
     return session
 
 
+_SESSION_WITH_ACTIVITY_AND_VENUE = (
+    select(ClassSession, Activity, Venue)
+    .join(Activity, col(Activity.id) == ClassSession.activity_id)
+    .join(Venue, col(Venue.id) == ClassSession.venue_id)
+    .where(
+        ClassSession.id == sa.bindparam("session_id"),
+        ClassSession.company_id == sa.bindparam("company_id"),
+    )
+)
+"""Built once (`db.any_of_bound` says why)."""
+
+
 async def get_session_with_activity_and_venue(
     *, db: AsyncSession, company_id: uuid.UUID, session_id: uuid.UUID
 ) -> tuple[ClassSession, Activity, Venue]:
@@ -123,10 +135,7 @@ async def get_session_with_activity_and_venue(
     sign-in list shows with it); another company's is reported as not found."""
     found = (
         await db.execute(
-            select(ClassSession, Activity, Venue)
-            .join(Activity, col(Activity.id) == ClassSession.activity_id)
-            .join(Venue, col(Venue.id) == ClassSession.venue_id)
-            .where(ClassSession.id == session_id, ClassSession.company_id == company_id)
+            _SESSION_WITH_ACTIVITY_AND_VENUE, {"session_id": session_id, "company_id": company_id}
         )
     ).first()
     if found is None:

@@ -73,21 +73,24 @@ async def login(*, db: AsyncSession, email: str, password: str, ttl_days: int) -
     return await issue_token(db=db, user=user, ttl_days=ttl_days)
 
 
+_TOKEN = StaffToken.__table__.c  # type: ignore[attr-defined]
+_USER = StaffUser.__table__.c  # type: ignore[attr-defined]
 _TOKEN_WITH_USER = (
     sa.select(
-        col(StaffToken.revoked_at),
-        col(StaffToken.expires_at),
-        col(StaffUser.deactivated_at),
-        col(StaffUser.id),
-        col(StaffUser.company_id),
-        col(StaffUser.role),
-        col(StaffUser.email),
+        _TOKEN.revoked_at,
+        _TOKEN.expires_at,
+        _USER.deactivated_at,
+        _USER.id,
+        _USER.company_id,
+        _USER.role,
+        _USER.email,
     )
-    .join(StaffUser, col(StaffUser.id) == StaffToken.user_id)
-    .where(col(StaffToken.token_digest) == sa.bindparam("digest"))
+    .join_from(StaffToken.__table__, StaffUser.__table__, _USER.id == _TOKEN.user_id)  # type: ignore[attr-defined]
+    .where(_TOKEN.token_digest == sa.bindparam("digest"))
 )
 """Built once: every staff request looks its token up (building it was ~0.1 ms). The
-columns it needs, not the token and user entities: ~0.1 ms less for every request."""
+columns it needs, not the token and user entities: ~0.1 ms less for every request; the
+tables' own columns, so that it runs as plain SQL, without the ORM's compile step."""
 
 
 async def authenticate(*, db: AsyncSession, token: str) -> StaffActor | None:

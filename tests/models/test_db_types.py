@@ -11,7 +11,15 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from classbridge.models.base import Interned
-from classbridge.models.db import Database, any_of, records, table_records
+from classbridge.models.db import (
+    Database,
+    any_of,
+    any_of_bound,
+    dialect_of,
+    records,
+    rows_by_id,
+    table_records,
+)
 from classbridge.models.tables import Booking, BookingStatus, Company, Customer
 from tests.studio import Studio
 
@@ -53,6 +61,28 @@ async def test_any_of_finds_what_in_finds_with_one_parameter_on_postgres(
             if backend == "postgres":
                 compiled = select(Customer.id).where(clause).compile(dialect=db.get_bind().dialect)
                 assert "= ANY (" in str(compiled) and len(compiled.params) == 1
+
+
+async def test_a_statement_built_once_takes_its_values_when_it_runs(
+    database: Database, backend: str, studio: Studio
+) -> None:
+    """models/db.any_of_bound: one statement object, run with different lists of ids
+    (none, one, many), finds what `any_of` finds; on PostgreSQL still one array
+    parameter. `rows_by_id` runs such a statement, built once per model and dialect."""
+    ids = [await studio.customer(f"Bound{i}") for i in range(3)]
+    strangers = [uuid.uuid4() for _ in range(300)]
+    async with database.read() as db:
+        table = Customer.__table__  # type: ignore[attr-defined]
+        statement = sa.select(table.c.id).where(any_of_bound(dialect_of(db), table.c.id, "ids"))
+        for wanted in ([], ids[:1], ids, [*strangers, ids[2]]):
+            found = set(await db.scalars(statement, {"ids": wanted}))
+            assert found == set(wanted) & set(ids)
+            by_id = await rows_by_id(db, Customer, wanted)
+            assert set(by_id) == set(wanted) & set(ids)
+            assert all(by_id[i].id == i for i in by_id)
+        if backend == "postgres":
+            compiled = statement.compile(dialect=db.get_bind().dialect)
+            assert "= ANY (" in str(compiled) and len(compiled.params) == 1
 
 
 async def test_timestamps_come_back_aware_in_utc_to_the_microsecond(
