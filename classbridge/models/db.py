@@ -300,17 +300,15 @@ async def rows_by_id(
     db: AsyncSession, model: type[M], ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, M]:
     """Rows of a table with a UUID `id`, by id, in one query (missing ids are absent)."""
-    wanted = list(set(ids))
+    wanted = set(ids)
     if not wanted:
         return {}
-    rows = await db.scalars(_by_ids(model, dialect_of(db)), {"ids": wanted})
-    return {getattr(row, "id"): row for row in rows}  # noqa: B009  (M has no `id` to type-check)
-
-
-@functools.cache
-def _by_ids(model: type[SQLModel], dialect: str) -> sa.Select[Any]:
+    # Built for each call: the same statement kept for the process (as `any_of_bound`
+    # allows) made the live fan-out's p95 several times worse (bench/subscriptions_bench.py:
+    # 248 to 301 against 93 to 116 ms), for a reason not found (docs/performance.md).
     id_column = sa.inspect(model).local_table.c.id
-    return select(model).where(any_of_bound(dialect, id_column, "ids"))
+    rows = await db.scalars(select(model).where(any_of(db, id_column, wanted)))
+    return {getattr(row, "id"): row for row in rows}  # noqa: B009  (M has no `id` to type-check)
 
 
 async def records(

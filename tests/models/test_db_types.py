@@ -68,7 +68,7 @@ async def test_a_statement_built_once_takes_its_values_when_it_runs(
 ) -> None:
     """models/db.any_of_bound: one statement object, run with different lists of ids
     (none, one, many), finds what `any_of` finds; on PostgreSQL still one array
-    parameter. `rows_by_id` runs such a statement, built once per model and dialect."""
+    parameter. `rows_by_id` alike."""
     ids = [await studio.customer(f"Bound{i}") for i in range(3)]
     strangers = [uuid.uuid4() for _ in range(300)]
     async with database.read() as db:
