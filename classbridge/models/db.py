@@ -303,9 +303,9 @@ async def rows_by_id(
     wanted = set(ids)
     if not wanted:
         return {}
-    # Built for each call: the same statement kept for the process (as `any_of_bound`
-    # allows) made the live fan-out's p95 several times worse (bench/subscriptions_bench.py:
-    # 248 to 301 against 93 to 116 ms), for a reason not found (docs/performance.md).
+    # Built for each call: kept for the process (as `any_of_bound` allows), it made the
+    # first cancellation in bench/subscriptions_bench.py ~240 ms late, for a reason not
+    # found (docs/performance.md, 2026-11-27).
     id_column = sa.inspect(model).local_table.c.id
     rows = await db.scalars(select(model).where(any_of(db, id_column, wanted)))
     return {getattr(row, "id"): row for row in rows}  # noqa: B009  (M has no `id` to type-check)
