@@ -300,15 +300,17 @@ async def rows_by_id(
     db: AsyncSession, model: type[M], ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, M]:
     """Rows of a table with a UUID `id`, by id, in one query (missing ids are absent)."""
-    wanted = set(ids)
+    wanted = list(set(ids))
     if not wanted:
         return {}
-    # Built for each call: kept for the process (as `any_of_bound` allows), it made the
-    # first cancellation in bench/subscriptions_bench.py ~240 ms late, for a reason not
-    # found (docs/performance.md, 2026-11-27).
-    id_column = sa.inspect(model).local_table.c.id
-    rows = await db.scalars(select(model).where(any_of(db, id_column, wanted)))
+    rows = await db.scalars(_by_ids(model, dialect_of(db)), {"ids": wanted})
     return {getattr(row, "id"): row for row in rows}  # noqa: B009  (M has no `id` to type-check)
+
+
+@functools.cache
+def _by_ids(model: type[SQLModel], dialect: str) -> sa.Select[Any]:
+    id_column = sa.inspect(model).local_table.c.id
+    return select(model).where(any_of_bound(dialect, id_column, "ids"))
 
 
 async def records(
