@@ -27,7 +27,7 @@ class CliError(Exception):
 
 def _database(settings: Settings) -> Database:
     try:
-        return Database(settings.database_url)
+        return Database(settings.database_url, pool_size=settings.database_pool_size)
     except DatabaseConfigError as exc:
         raise CliError(f"CLASSBRIDGE_DATABASE_URL: {exc}") from None
 

@@ -20,6 +20,16 @@ class Settings(BaseSettings):
         default="sqlite+aiosqlite:///./classbridge.db",
         description="SQLAlchemy async URL; SQLite file in the working directory by default.",
     )
+    database_pool_size: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description=(
+            "Database connections each process keeps at most, opened as needed and then"
+            " kept (30 on PostgreSQL, 15 on SQLite when unset); a request that finds none"
+            " free waits up to 30 s, then is told to retry."
+        ),
+    )
     redis_url: str | None = Field(
         default=None, description="Redis for arq jobs and the event bus; in-process when unset."
     )

@@ -210,7 +210,7 @@ def _middleware(
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> Starlette:
     settings = settings or get_settings()
-    database = database or Database(settings.database_url)
+    database = database or Database(settings.database_url, pool_size=settings.database_pool_size)
     bus = create_bus(settings)
     bus.observe_subscriber_count(metrics.live_subscriber_observer())
     publisher = attach_publisher(database, bus)

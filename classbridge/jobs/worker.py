@@ -51,7 +51,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     async def schedule(at: Any) -> None:
         await enqueue_push(redis, settings=settings, at=at)
 
-    database = Database(settings.database_url)
+    database = Database(settings.database_url, pool_size=settings.database_pool_size)
     # Changes a job commits reach live dashboards like the API's own (through Redis).
     ctx["bus"] = create_bus(settings)
     attach_publisher(database, ctx["bus"])

@@ -83,7 +83,7 @@ async def test_a_request_that_finds_no_free_connection_is_told_to_retry(
     same request succeeds."""
     partner = await make_partner(studio.database, Aggregator.EGYM_WELLPASS)
     bearer = {"Authorization": f"Bearer {partner.token}"}
-    database = Database(database_url, pool_size=1, max_overflow=0, pool_timeout=0.2)
+    database = Database(database_url, pool_size=1, pool_timeout=0.2)
     try:
         async with _client(database) as client:
             async with database.read() as holder:
