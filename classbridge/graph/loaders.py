@@ -14,7 +14,12 @@ from sqlmodel import SQLModel
 from strawberry.dataloader import DataLoader
 
 from classbridge.models.booking import SIGN_IN_ORDER, BookingCounts, BookingRow, booking_counts
-from classbridge.models.customer import CustomerRow, aggregator_ids_of
+from classbridge.models.customer import (
+    AGGREGATOR_ID_ORDER,
+    CustomerAggregatorIdRow,
+    CustomerRow,
+    aggregator_ids_of,
+)
 from classbridge.models.db import any_of_bound, dialect_of, rows_by_id, table_records
 from classbridge.models.session import SessionRow
 from classbridge.models.tables import (
@@ -38,18 +43,28 @@ _BOOKING_AND_CUSTOMER: tuple[Table, Table] = (
     Customer.__table__,  # type: ignore[attr-defined]
 )
 """A booking's columns, then its customer's: plain rows (`BookingRow`, `CustomerRow`)."""
+_AGGREGATOR_ID: Table = CustomerAggregatorId.__table__  # type: ignore[attr-defined]
 
 
 @functools.cache
-def _bookings_with_customers(dialect: str) -> sa.Select[Any]:
-    """Every booking of the sessions `ids`, with its customer, in sign-in order; built
-    once (`db.any_of_bound`)."""
+def _bookings_with_customers(dialect: str, with_aggregator_ids: bool) -> sa.Select[Any]:
+    """Every booking of the sessions `ids`, with its customer — and with
+    `with_aggregator_ids` each of the customer's aggregator ids, a row per id (outer
+    join: a customer without one has a row of NULLs) — in sign-in order; built once
+    (`db.any_of_bound`)."""
     booking, customer = _BOOKING_AND_CUSTOMER
-    return (
+    statement = (
         sa.select(*booking.c, *customer.c)
         .join(customer, customer.c.id == booking.c.customer_id)
         .where(any_of_bound(dialect, booking.c.session_id, "ids"))
-        .order_by(*SIGN_IN_ORDER)
+    )
+    if not with_aggregator_ids:
+        return statement.order_by(*SIGN_IN_ORDER)
+    member = _AGGREGATOR_ID
+    return (
+        statement.add_columns(*member.c)
+        .outerjoin(member, member.c.customer_id == customer.c.id)
+        .order_by(*SIGN_IN_ORDER, *AGGREGATOR_ID_ORDER)
     )
 
 
@@ -127,7 +142,10 @@ class Loaders:
     series: DataLoader[uuid.UUID, SessionSeries | None] = field(init=False)
     counts: DataLoader[uuid.UUID, BookingCounts] = field(init=False)
     bookings_by_session: DataLoader[uuid.UUID, list[BookingRow]] = field(init=False)
-    aggregator_ids: DataLoader[uuid.UUID, list[CustomerAggregatorId]] = field(init=False)
+    bookings_with_aggregator_ids_by_session: DataLoader[uuid.UUID, list[BookingRow]] = field(
+        init=False
+    )
+    aggregator_ids: DataLoader[uuid.UUID, list[CustomerAggregatorIdRow]] = field(init=False)
 
     def __post_init__(self) -> None:
         self.company = DataLoader(_by_id(self.read, Company))
@@ -139,6 +157,9 @@ class Loaders:
         self.series = DataLoader(_by_id(self.read, SessionSeries))
         self.counts = DataLoader(self._counts)
         self.bookings_by_session = DataLoader(self._bookings_by_session)
+        self.bookings_with_aggregator_ids_by_session = DataLoader(
+            functools.partial(self._bookings_by_session, with_aggregator_ids=True)
+        )
         self.aggregator_ids = DataLoader(self._aggregator_ids)
 
     def all(self) -> list[DataLoader[Any, Any]]:
@@ -156,28 +177,48 @@ class Loaders:
             counts = await booking_counts(db=db, session_ids=list(ids))
         return [counts[i] for i in ids]
 
-    async def _bookings_by_session(self, ids: list[uuid.UUID]) -> list[list[BookingRow]]:
+    async def _bookings_by_session(
+        self, ids: list[uuid.UUID], *, with_aggregator_ids: bool = False
+    ) -> list[list[BookingRow]]:
         """Sign-in lists: every booking of each session, by customer name, as plain rows
         (`BookingRow`: the lists only show them). The customers come with them, as plain
         rows too (the order needs the join anyway), and are primed for the list's fields:
-        one statement for both."""
+        one statement for both. `with_aggregator_ids` (a list that shows them): the
+        customers' aggregator ids come in the same statement and are primed too — a
+        statement fewer, a round trip on PostgreSQL."""
         grouped: dict[uuid.UUID, list[BookingRow]] = {i: [] for i in ids}
         customers: dict[uuid.UUID, CustomerRow] = {}
+        # Each customer's ids, by id: a customer's rows repeat for each of its bookings.
+        linked: dict[uuid.UUID, dict[uuid.UUID, CustomerAggregatorIdRow]] = {}
+        tables = (*_BOOKING_AND_CUSTOMER, _AGGREGATOR_ID)[: 3 if with_aggregator_ids else 2]
         async with self.read() as db:
             rows = await table_records(
                 db,
-                _bookings_with_customers(dialect_of(db)),
-                *_BOOKING_AND_CUSTOMER,
+                _bookings_with_customers(dialect_of(db), with_aggregator_ids),
+                *tables,
                 parameters={"ids": ids},
             )
+        if with_aggregator_ids:
+            previous: uuid.UUID | None = None
+            for booking, customer, member in rows:
+                if booking.id != previous:  # a booking's rows (one per id) come together
+                    previous = booking.id
+                    grouped[booking.session_id].append(booking)
+                    customers[customer.id] = customer
+                held = linked.setdefault(customer.id, {})
+                if member.id is not None:  # NULLs: a customer without aggregator ids
+                    held[member.id] = member
+        else:
             for booking, customer in rows:
                 grouped[booking.session_id].append(booking)
                 customers[customer.id] = customer
         self.customer.prime_many(customers)
+        if with_aggregator_ids:
+            self.aggregator_ids.prime_many({c: list(held.values()) for c, held in linked.items()})
         return [grouped[i] for i in ids]
 
-    async def _aggregator_ids(self, ids: list[uuid.UUID]) -> list[list[CustomerAggregatorId]]:
-        grouped: dict[uuid.UUID, list[CustomerAggregatorId]] = {i: [] for i in ids}
+    async def _aggregator_ids(self, ids: list[uuid.UUID]) -> list[list[CustomerAggregatorIdRow]]:
+        grouped: dict[uuid.UUID, list[CustomerAggregatorIdRow]] = {i: [] for i in ids}
         async with self.read() as db:
             rows = await aggregator_ids_of(db=db, customer_ids=list(ids))
         for row in rows:

@@ -41,6 +41,17 @@ class CustomerRow(Protocol):
     updated_at: datetime
 
 
+class CustomerAggregatorIdRow(Protocol):
+    """A customer's id at an aggregator: a `CustomerAggregatorId`, or a plain row of its
+    columns (a sign-in list's come with its bookings so)."""
+
+    id: uuid.UUID
+    customer_id: uuid.UUID
+    aggregator: Aggregator
+    external_id: str
+    created_at: datetime
+
+
 async def create_customer(
     *, db: AsyncSession, company_id: uuid.UUID, customer: CustomerCreate
 ) -> Customer:
@@ -276,10 +287,17 @@ async def aggregator_ids_of(
     return list(rows)
 
 
+AGGREGATOR_ID_ORDER = (
+    CustomerAggregatorId.__table__.c.created_at,  # type: ignore[attr-defined]
+    CustomerAggregatorId.__table__.c.id,  # type: ignore[attr-defined]
+)
+"""How a customer's aggregator ids are listed: the oldest first."""
+
+
 @functools.cache
 def _aggregator_ids_of(dialect: str) -> sa.Select[Any]:
     return (
         select(CustomerAggregatorId)
         .where(any_of_bound(dialect, col(CustomerAggregatorId.customer_id), "ids"))
-        .order_by(col(CustomerAggregatorId.created_at), col(CustomerAggregatorId.id))
+        .order_by(*AGGREGATOR_ID_ORDER)
     )

@@ -111,6 +111,57 @@ async def test_sign_in_list_costs_the_same_for_10_and_200_bookings(
     assert large_count == small_count
 
 
+async def test_aggregator_ids_come_with_the_bookings_each_once_oldest_first(
+    client: httpx.AsyncClient, studio: Studio, query_counter: QueryCounter
+) -> None:
+    """A sign-in list that shows its customers' aggregator ids reads them in the bookings'
+    statement (a row per id): no statement of their own, and a customer with two ids and
+    two bookings shows each id once, in the order they were added."""
+    first, second = [await studio.session(days_ahead=d) for d in (2, 3)]
+    ann, ben = await studio.customer("Ann", "A"), await studio.customer("Ben", "B")
+    async with studio.database.transaction() as db:
+        for aggregator, external_id in (
+            (Aggregator.URBAN_SPORTS_CLUB, "usc-1"),
+            (Aggregator.EGYM_WELLPASS, "wp-1"),
+        ):
+            await customer_model.add_aggregator_id(
+                db=db,
+                company_id=studio.company_id,
+                customer_id=ann,
+                aggregator=aggregator,
+                external_id=external_id,
+            )
+    for session_id in (first, second):
+        for customer_id in (ann, ben):
+            await studio.book(session_id, customer_id)
+    plain = SIGN_IN_LIST.replace(" aggregatorIds { aggregator externalId }", "")
+    without, _ = await _count(client, query_counter, studio, plain, {"id": str(first)})
+    count, body = await _count(client, query_counter, studio, SIGN_IN_LIST, {"id": str(first)})
+    assert count == without
+    shown = [
+        (b["customer"]["lastName"], b["customer"]["aggregatorIds"])
+        for b in body["data"]["signInList"]["bookings"]
+    ]
+    ann_ids = [
+        {"aggregator": "URBAN_SPORTS_CLUB", "externalId": "usc-1"},
+        {"aggregator": "EGYM_WELLPASS", "externalId": "wp-1"},
+    ]
+    assert shown == [("A", ann_ids), ("B", [])]
+    schedule = await gql(
+        client,
+        "{ sessions(first: 2) { edges { node { bookings { customer {"
+        " lastName aggregatorIds { aggregator externalId } } } } } } }",
+        token=studio.token,
+    )
+    assert "errors" not in schedule, schedule
+    for edge in schedule["data"]["sessions"]["edges"]:
+        listed = [
+            (b["customer"]["lastName"], b["customer"]["aggregatorIds"])
+            for b in edge["node"]["bookings"]
+        ]
+        assert listed == [("A", ann_ids), ("B", [])]
+
+
 async def _fill_schedule(studio: Studio, n: int) -> None:
     """`n` daily sessions, each with two bookings."""
     async with studio.database.transaction() as db:

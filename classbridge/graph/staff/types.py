@@ -8,6 +8,7 @@ from datetime import date, datetime, time
 from typing import TypeVar, cast
 
 import strawberry
+from strawberry.dataloader import DataLoader
 
 from classbridge.graph.context import Info
 from classbridge.graph.loaders import load_each
@@ -15,7 +16,7 @@ from classbridge.models import series as series_model
 from classbridge.models import tables, visit_report
 from classbridge.models import waitlist as waitlist_model
 from classbridge.models.booking import BookingCounts, BookingRow, counts_of, spot_counts
-from classbridge.models.customer import CustomerRow
+from classbridge.models.customer import CustomerAggregatorIdRow, CustomerRow
 from classbridge.models.localtime import utc_to_local
 from classbridge.models.session import SessionRow, effective_rules
 
@@ -385,7 +386,7 @@ class Session:
     ) -> list["Booking"]:
         if self.held is not None and self.held.bookings is not None:
             return self.held.bookings
-        rows = await info.context.loaders.bookings_by_session.load(self.row.id)
+        rows = await _bookings_loader(info, with_aggregator_ids).load(self.row.id)
         return await bookings_of(info, rows, with_aggregator_ids=with_aggregator_ids)
 
     @strawberry.field
@@ -420,7 +421,7 @@ class Customer:
     row: strawberry.Private[CustomerRow]
     # A list's customers hold their aggregator ids when the list selects them
     # (`bookings_of`); a customer built from its row alone loads them.
-    held_aggregator_ids: strawberry.Private[list[tables.CustomerAggregatorId] | None] = None
+    held_aggregator_ids: strawberry.Private[list[CustomerAggregatorIdRow] | None] = None
 
     @strawberry.field
     def id(self) -> strawberry.ID:
@@ -468,7 +469,7 @@ class Customer:
 
     @strawberry.field(description="Customer IDs from aggregators.")
     def aggregator_ids(self, info: Info) -> list[CustomerAggregatorId]:
-        def shown(rows: list[tables.CustomerAggregatorId]) -> list[CustomerAggregatorId]:
+        def shown(rows: list[CustomerAggregatorIdRow]) -> list[CustomerAggregatorId]:
             return [
                 CustomerAggregatorId(aggregator=r.aggregator, external_id=r.external_id)
                 for r in rows
@@ -526,7 +527,7 @@ class BookingHeld:
 
     customer: CustomerRow
     product: tables.Product
-    aggregator_ids: list[tables.CustomerAggregatorId] | None = None  # when selected
+    aggregator_ids: list[CustomerAggregatorIdRow] | None = None  # when selected
 
 
 @strawberry.type(description="A customer's place in a session.")
@@ -752,7 +753,9 @@ async def sessions_of(
     venues = await load_each(loaders.venue, [r.venue_id for r in rows])
     bookings: list[list[Booking] | None] = [None] * len(rows)
     if with_bookings:
-        per_session = await load_each(loaders.bookings_by_session, [r.id for r in rows])
+        per_session = await load_each(
+            _bookings_loader(info, with_aggregator_ids), [r.id for r in rows]
+        )
         # Counted from the bookings shown (all of each session's): no query of their own.
         counts = [counts_of(bs) for bs in per_session]
         everyone = iter(
@@ -775,6 +778,17 @@ async def sessions_of(
     return sessions
 
 
+def _bookings_loader(
+    info: Info, with_aggregator_ids: bool
+) -> DataLoader[uuid.UUID, list[BookingRow]]:
+    """Sessions' bookings; with their customers' aggregator ids in the same statement
+    when the list shows them (`Loaders._bookings_by_session`)."""
+    loaders = info.context.loaders
+    if with_aggregator_ids:
+        return loaders.bookings_with_aggregator_ids_by_session
+    return loaders.bookings_by_session
+
+
 async def bookings_of(
     info: Info, rows: Sequence[BookingRow], *, with_aggregator_ids: bool = False
 ) -> list[Booking]:
@@ -783,7 +797,7 @@ async def bookings_of(
     loaders = info.context.loaders
     customers = await load_each(loaders.customer, [r.customer_id for r in rows])
     products = await load_each(loaders.product, [r.product_id for r in rows])
-    ids: list[list[tables.CustomerAggregatorId] | None] = [None] * len(rows)
+    ids: list[list[CustomerAggregatorIdRow] | None] = [None] * len(rows)
     if with_aggregator_ids:
         loaded = await load_each(loaders.aggregator_ids, [r.customer_id for r in rows])
         ids = [*loaded]
