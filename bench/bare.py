@@ -77,6 +77,11 @@ except ImportError:  # an older checkout reads bookings and customers as entitie
     table_records = None  # type: ignore[assignment]
 
 try:
+    from classbridge.models.sign_in_list import listed_bookings
+except ImportError:  # an older checkout: products and aggregator ids read on their own
+    listed_bookings = None  # type: ignore[assignment]
+
+try:
     from classbridge.models.booking import counts_of
 except ImportError:  # an older checkout counts in a query of their own (`booking_counts`)
     counts_of = None  # type: ignore[assignment]
@@ -223,6 +228,27 @@ def bare_routes(database: Database) -> list[Route]:
             return await booking_counts(db=db, session_ids=list(bookings))
         return {session_id: counts_of(listed) for session_id, listed in bookings.items()}
 
+    async def _shown(
+        db: Any, ids: list[uuid.UUID]
+    ) -> tuple[dict[uuid.UUID, list[tuple[Any, str, str]]], dict[uuid.UUID, BookingCounts]]:
+        """Each session's bookings with their customer's last name and product's name, and
+        their counts, as the GraphQL side reads them (`listed_bookings`); an older
+        checkout's products in a statement of their own."""
+        if listed_bookings is not None:
+            listed = await listed_bookings(db=db, session_ids=ids)
+            counted = {i: counts_of([b.row for b in bs]) for i, bs in listed.items()}
+            return {
+                i: [(b.row, b.customer.last_name, b.product.name) for b in bs]
+                for i, bs in listed.items()
+            }, counted
+        bookings, customers = await _bookings(db, ids)
+        everyone = [b for bs in bookings.values() for b in bs]
+        products = await rows_by_id(db, Product, {b.product_id for b in everyone})
+        return {
+            i: [(b, customers[b.customer_id].last_name, products[b.product_id].name) for b in bs]
+            for i, bs in bookings.items()
+        }, await _counts(db, bookings)
+
     async def staff_sessions(request: Request) -> Response:
         """`STAFF_SCHEDULE` of bench/read_paths.py."""
         first = int(request.query_params.get("first", "100"))
@@ -241,10 +267,7 @@ def bare_routes(database: Database) -> list[Route]:
             ids = [r.id for r in page]
             venues = await rows_by_id(db, Venue, {r.venue_id for r in page})
             activities = await rows_by_id(db, Activity, {r.activity_id for r in page})
-            bookings, customers = await _bookings(db, ids)
-            counts = await _counts(db, bookings)
-            everyone = [b for bs in bookings.values() for b in bs]
-            products = await rows_by_id(db, Product, {b.product_id for b in everyone})
+            shown, counts = await _shown(db, ids)
         edges = []
         for row in page:
             v, a = venues[row.venue_id], activities[row.activity_id]
@@ -259,15 +282,42 @@ def bare_routes(database: Database) -> list[Route]:
                         "bookings": [
                             {
                                 "status": b.status.value,
-                                "customer": {"lastName": customers[b.customer_id].last_name},
-                                "product": {"name": products[b.product_id].name},
+                                "customer": {"lastName": last_name},
+                                "product": {"name": product_name},
                             }
-                            for b in bookings[row.id]
+                            for b, last_name, product_name in shown[row.id]
                         ],
                     }
                 }
             )
         return _json({"sessions": {"edges": edges}})
+
+    async def _listed(db: Any, session_id: uuid.UUID) -> list[tuple[Any, Any, Any, list[str]]]:
+        """A session's bookings with customer, product and the customer's aggregator ids
+        (external ids), as the GraphQL side reads them (`listed_bookings`); an older
+        checkout's in statements of their own."""
+        if listed_bookings is not None:
+            listed = await listed_bookings(
+                db=db, session_ids=[session_id], with_aggregator_ids=True
+            )
+            return [
+                (b.row, b.customer, b.product, [i.external_id for i in b.aggregator_ids or ()])
+                for b in listed[session_id]
+            ]
+        by_session, customers = await _bookings(db, [session_id])
+        bookings = by_session[session_id]
+        products = await rows_by_id(db, Product, {b.product_id for b in bookings})
+        ids_of: dict[uuid.UUID, list[str]] = {c: [] for c in customers}
+        for link in await db.scalars(
+            select(CustomerAggregatorId).where(
+                any_of(db, col(CustomerAggregatorId.customer_id), customers)
+            )
+        ):
+            ids_of[link.customer_id].append(link.external_id)
+        return [
+            (b, customers[b.customer_id], products[b.product_id], ids_of[b.customer_id])
+            for b in bookings
+        ]
 
     async def sign_in_list(request: Request) -> Response:
         """`SIGN_IN_LIST` of bench/read_paths.py."""
@@ -280,17 +330,12 @@ def bare_routes(database: Database) -> list[Route]:
                 company_id=actor.company_id,
                 session_id=uuid.UUID(request.query_params["id"]),
             )
-            by_session, customers = await _bookings(db, [row.id])
-            counts = (await _counts(db, by_session))[row.id]
-            bookings = by_session[row.id]
-            products = await rows_by_id(db, Product, {b.product_id for b in bookings})
-            ids_of: dict[uuid.UUID, list[str]] = {c: [] for c in customers}
-            for link in await db.scalars(
-                select(CustomerAggregatorId).where(
-                    any_of(db, col(CustomerAggregatorId.customer_id), customers)
-                )
-            ):
-                ids_of[link.customer_id].append(link.external_id)
+            listed = await _listed(db, row.id)
+            counts = (
+                counts_of([b for b, *_ in listed])
+                if counts_of is not None
+                else (await booking_counts(db=db, session_ids=[row.id]))[row.id]
+            )
         spots = spot_counts(effective_rules(row, activity), counts)
         data = {
             "session": {
@@ -308,12 +353,12 @@ def bare_routes(database: Database) -> list[Route]:
                     "status": b.status.value,
                     "source": b.source.value,
                     "customer": {
-                        "lastName": customers[b.customer_id].last_name,
-                        "aggregatorIds": [{"externalId": e} for e in ids_of[b.customer_id]],
+                        "lastName": customer.last_name,
+                        "aggregatorIds": [{"externalId": e} for e in external_ids],
                     },
-                    "product": {"name": products[b.product_id].name},
+                    "product": {"name": product.name},
                 }
-                for b in bookings
+                for b, customer, product, external_ids in listed
             ],
         }
         return _json({"signInList": data})

@@ -7,28 +7,20 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import sqlalchemy as sa
-from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 from strawberry.dataloader import DataLoader
 
-from classbridge.models.booking import SIGN_IN_ORDER, BookingCounts, BookingRow, booking_counts
-from classbridge.models.customer import (
-    AGGREGATOR_ID_ORDER,
-    CustomerAggregatorIdRow,
-    CustomerRow,
-    aggregator_ids_of,
-)
-from classbridge.models.db import any_of_bound, dialect_of, rows_by_id, table_records
+from classbridge.models.booking import BookingCounts, booking_counts
+from classbridge.models.customer import CustomerAggregatorIdRow, CustomerRow, aggregator_ids_of
+from classbridge.models.db import rows_by_id
 from classbridge.models.session import SessionRow
+from classbridge.models.sign_in_list import ListedBooking, listed_bookings
 from classbridge.models.tables import (
     Activity,
-    Booking,
     ClassSession,
     Company,
     Customer,
-    CustomerAggregatorId,
     Product,
     SessionSeries,
     Venue,
@@ -37,36 +29,6 @@ from classbridge.models.tables import (
 M = TypeVar("M", bound=SQLModel)
 K = TypeVar("K")
 V = TypeVar("V")
-
-_BOOKING_AND_CUSTOMER: tuple[Table, Table] = (
-    Booking.__table__,  # type: ignore[attr-defined]
-    Customer.__table__,  # type: ignore[attr-defined]
-)
-"""A booking's columns, then its customer's: plain rows (`BookingRow`, `CustomerRow`)."""
-_AGGREGATOR_ID: Table = CustomerAggregatorId.__table__  # type: ignore[attr-defined]
-
-
-@functools.cache
-def _bookings_with_customers(dialect: str, with_aggregator_ids: bool) -> sa.Select[Any]:
-    """Every booking of the sessions `ids`, with its customer — and with
-    `with_aggregator_ids` each of the customer's aggregator ids, a row per id (outer
-    join: a customer without one has a row of NULLs) — in sign-in order; built once
-    (`db.any_of_bound`)."""
-    booking, customer = _BOOKING_AND_CUSTOMER
-    statement = (
-        sa.select(*booking.c, *customer.c)
-        .join(customer, customer.c.id == booking.c.customer_id)
-        .where(any_of_bound(dialect, booking.c.session_id, "ids"))
-    )
-    if not with_aggregator_ids:
-        return statement.order_by(*SIGN_IN_ORDER)
-    member = _AGGREGATOR_ID
-    return (
-        statement.add_columns(*member.c)
-        .outerjoin(member, member.c.customer_id == customer.c.id)
-        .order_by(*SIGN_IN_ORDER, *AGGREGATOR_ID_ORDER)
-    )
-
 
 Reader = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
@@ -141,8 +103,8 @@ class Loaders:
     product: DataLoader[uuid.UUID, Product | None] = field(init=False)
     series: DataLoader[uuid.UUID, SessionSeries | None] = field(init=False)
     counts: DataLoader[uuid.UUID, BookingCounts] = field(init=False)
-    bookings_by_session: DataLoader[uuid.UUID, list[BookingRow]] = field(init=False)
-    bookings_with_aggregator_ids_by_session: DataLoader[uuid.UUID, list[BookingRow]] = field(
+    bookings_by_session: DataLoader[uuid.UUID, list[ListedBooking]] = field(init=False)
+    bookings_with_aggregator_ids_by_session: DataLoader[uuid.UUID, list[ListedBooking]] = field(
         init=False
     )
     aggregator_ids: DataLoader[uuid.UUID, list[CustomerAggregatorIdRow]] = field(init=False)
@@ -179,43 +141,13 @@ class Loaders:
 
     async def _bookings_by_session(
         self, ids: list[uuid.UUID], *, with_aggregator_ids: bool = False
-    ) -> list[list[BookingRow]]:
-        """Sign-in lists: every booking of each session, by customer name, as plain rows
-        (`BookingRow`: the lists only show them). The customers come with them, as plain
-        rows too (the order needs the join anyway), and are primed for the list's fields:
-        one statement for both. `with_aggregator_ids` (a list that shows them): the
-        customers' aggregator ids come in the same statement and are primed too — a
-        statement fewer, a round trip on PostgreSQL."""
-        grouped: dict[uuid.UUID, list[BookingRow]] = {i: [] for i in ids}
-        customers: dict[uuid.UUID, CustomerRow] = {}
-        # Each customer's ids, by id: a customer's rows repeat for each of its bookings.
-        linked: dict[uuid.UUID, dict[uuid.UUID, CustomerAggregatorIdRow]] = {}
-        tables = (*_BOOKING_AND_CUSTOMER, _AGGREGATOR_ID)[: 3 if with_aggregator_ids else 2]
+    ) -> list[list[ListedBooking]]:
+        """Sign-in lists, schedule pages: each session's bookings with what they show."""
         async with self.read() as db:
-            rows = await table_records(
-                db,
-                _bookings_with_customers(dialect_of(db), with_aggregator_ids),
-                *tables,
-                parameters={"ids": ids},
+            listed = await listed_bookings(
+                db=db, session_ids=ids, with_aggregator_ids=with_aggregator_ids
             )
-        if with_aggregator_ids:
-            previous: uuid.UUID | None = None
-            for booking, customer, member in rows:
-                if booking.id != previous:  # a booking's rows (one per id) come together
-                    previous = booking.id
-                    grouped[booking.session_id].append(booking)
-                    customers[customer.id] = customer
-                held = linked.setdefault(customer.id, {})
-                if member.id is not None:  # NULLs: a customer without aggregator ids
-                    held[member.id] = member
-        else:
-            for booking, customer in rows:
-                grouped[booking.session_id].append(booking)
-                customers[customer.id] = customer
-        self.customer.prime_many(customers)
-        if with_aggregator_ids:
-            self.aggregator_ids.prime_many({c: list(held.values()) for c, held in linked.items()})
-        return [grouped[i] for i in ids]
+        return [listed[i] for i in ids]
 
     async def _aggregator_ids(self, ids: list[uuid.UUID]) -> list[list[CustomerAggregatorIdRow]]:
         grouped: dict[uuid.UUID, list[CustomerAggregatorIdRow]] = {i: [] for i in ids}

@@ -11,7 +11,7 @@ import functools
 import time
 import uuid
 from collections import namedtuple
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -374,16 +374,18 @@ async def records(
 async def table_records(
     db: AsyncSession,
     statement: sa.Executable,
-    *tables: sa.Table,
+    *tables: sa.Table | Sequence[sa.Column[Any]],
     parameters: Mapping[str, Any] | None = None,
 ) -> list[tuple[Any, ...]]:
     """`records` of a query selecting every column of each of `tables` in turn (a join:
-    `select(*Booking.__table__.c, *Customer.__table__.c)`): one named tuple per table and
-    row, without an ORM entity (~10 µs each to build) for any of them."""
+    `select(*Booking.__table__.c, *Customer.__table__.c)`), or of a table the columns
+    given: one named tuple per table and row, without an ORM entity (~10 µs each to
+    build) for any of them."""
     parts: list[tuple[type[tuple[Any, ...]], int, int]] = []
     start = 0
     for table in tables:
-        keys = tuple(column.key for column in table.c)
+        columns = table.c if isinstance(table, sa.Table) else table
+        keys = tuple(column.key for column in columns)
         parts.append((_record_type(keys), start, start + len(keys)))
         start += len(keys)
     new = tuple.__new__

@@ -1,6 +1,7 @@
 """Products: creating, archiving, and each aggregator's built-in product."""
 
 import uuid
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,6 +13,17 @@ from classbridge.models.fields import Name
 from classbridge.models.tables.aggregator import Aggregator
 from classbridge.models.tables.product import Product, ProductKind
 from classbridge.models.validation import check
+
+
+class ProductRow(Protocol):
+    """What a list shows of a product: a `Product`, or a plain row of these columns (a
+    list's bookings come with theirs so)."""
+
+    id: uuid.UUID
+    name: str
+    kind: ProductKind
+    aggregator: Aggregator | None
+    archived: bool
 
 
 async def create_product(

@@ -18,7 +18,9 @@ from classbridge.models import waitlist as waitlist_model
 from classbridge.models.booking import BookingCounts, BookingRow, counts_of, spot_counts
 from classbridge.models.customer import CustomerAggregatorIdRow, CustomerRow
 from classbridge.models.localtime import utc_to_local
+from classbridge.models.product import ProductRow
 from classbridge.models.session import SessionRow, effective_rules
+from classbridge.models.sign_in_list import ListedBooking
 
 # The domain's enums are the schema's: strawberry.enum registers each class in place.
 strawberry.enum(tables.Aggregator, description="A corporate-fitness aggregator.")
@@ -386,8 +388,8 @@ class Session:
     ) -> list["Booking"]:
         if self.held is not None and self.held.bookings is not None:
             return self.held.bookings
-        rows = await _bookings_loader(info, with_aggregator_ids).load(self.row.id)
-        return await bookings_of(info, rows, with_aggregator_ids=with_aggregator_ids)
+        listed = await _bookings_loader(info, with_aggregator_ids).load(self.row.id)
+        return bookings_of(listed)
 
     @strawberry.field
     def is_cancelled(self) -> bool:
@@ -494,7 +496,7 @@ class Customer:
 
 @strawberry.type(description="How a booking is paid.")
 class Product:
-    row: strawberry.Private[tables.Product]
+    row: strawberry.Private[ProductRow]
 
     @strawberry.field
     def id(self) -> strawberry.ID:
@@ -510,7 +512,7 @@ class Product:
 
     @strawberry.field(description="Built-in aggregator products cannot be assigned or removed.")
     def built_in(self) -> bool:
-        return self.row.built_in
+        return self.row.aggregator is not None  # `tables.Product.built_in`, of a plain row too
 
     @strawberry.field
     def aggregator(self) -> Aggregator | None:
@@ -523,10 +525,10 @@ class Product:
 
 @dataclass(frozen=True)
 class BookingHeld:
-    """What a listed booking's fields read, loaded for the whole list (`bookings_of`)."""
+    """What a listed booking's fields read, loaded with the whole list (`bookings_of`)."""
 
     customer: CustomerRow
-    product: tables.Product
+    product: ProductRow
     aggregator_ids: list[CustomerAggregatorIdRow] | None = None  # when selected
 
 
@@ -745,9 +747,10 @@ async def sessions_of(
 ) -> list[Session]:
     """Sessions holding what their fields read: activities, venues and counts — and with
     `with_bookings` (a page that selects them) the bookings with their customers and
-    products (and with `with_aggregator_ids` the customers' aggregator ids), the counts
-    then counted from them — each loaded once for all rows (DataLoaders: nested lists
-    batch across parents too). What the sessions hold, their fields read synchronously."""
+    products (and with `with_aggregator_ids` the customers' aggregator ids), all in one
+    statement, the counts then counted from them — each loaded once for all rows
+    (DataLoaders: nested lists batch across parents too). What the sessions hold, their
+    fields read synchronously."""
     loaders = info.context.loaders
     activities = await load_each(loaders.activity, [r.activity_id for r in rows])
     venues = await load_each(loaders.venue, [r.venue_id for r in rows])
@@ -757,15 +760,8 @@ async def sessions_of(
             _bookings_loader(info, with_aggregator_ids), [r.id for r in rows]
         )
         # Counted from the bookings shown (all of each session's): no query of their own.
-        counts = [counts_of(bs) for bs in per_session]
-        everyone = iter(
-            await bookings_of(
-                info,
-                [b for bs in per_session for b in bs],
-                with_aggregator_ids=with_aggregator_ids,
-            )
-        )
-        bookings = [[next(everyone) for _ in bs] for bs in per_session]
+        counts = [counts_of([b.row for b in bs]) for bs in per_session]
+        bookings = [bookings_of(bs) for bs in per_session]
     else:
         counts = await load_each(loaders.counts, [r.id for r in rows])
     sessions = []
@@ -780,33 +776,23 @@ async def sessions_of(
 
 def _bookings_loader(
     info: Info, with_aggregator_ids: bool
-) -> DataLoader[uuid.UUID, list[BookingRow]]:
-    """Sessions' bookings; with their customers' aggregator ids in the same statement
-    when the list shows them (`Loaders._bookings_by_session`)."""
+) -> DataLoader[uuid.UUID, list[ListedBooking]]:
+    """Sessions' bookings with their customers and products; with the customers'
+    aggregator ids in the same statement when the list shows them
+    (`Loaders._bookings_by_session`)."""
     loaders = info.context.loaders
     if with_aggregator_ids:
         return loaders.bookings_with_aggregator_ids_by_session
     return loaders.bookings_by_session
 
 
-async def bookings_of(
-    info: Info, rows: Sequence[BookingRow], *, with_aggregator_ids: bool = False
-) -> list[Booking]:
-    """Bookings holding their customers and products — and with `with_aggregator_ids` (a
-    list that selects them) the customers' aggregator ids — loaded once for all rows."""
-    loaders = info.context.loaders
-    customers = await load_each(loaders.customer, [r.customer_id for r in rows])
-    products = await load_each(loaders.product, [r.product_id for r in rows])
-    ids: list[list[CustomerAggregatorIdRow] | None] = [None] * len(rows)
-    if with_aggregator_ids:
-        loaded = await load_each(loaders.aggregator_ids, [r.customer_id for r in rows])
-        ids = [*loaded]
-    bookings = []
-    for row, customer, product, held_ids in zip(rows, customers, products, ids, strict=True):
-        assert customer is not None and product is not None
-        held = BookingHeld(customer=customer, product=product, aggregator_ids=held_ids)
-        bookings.append(Booking(row=row, held=held))
-    return bookings
+def bookings_of(listed: Sequence[ListedBooking]) -> list[Booking]:
+    """Bookings holding what they were listed with: customers, products (and aggregator
+    ids, when the list shows them)."""
+    return [
+        Booking(row=row, held=BookingHeld(customer=customer, product=product, aggregator_ids=ids))
+        for row, customer, product, ids in listed
+    ]
 
 
 def _venue_id(self: visit_report.VisitRow) -> strawberry.ID:
