@@ -25,7 +25,9 @@ is worked out once per request and selection, and then applied to every object o
 page: a page of 100 sessions asked the same questions of the schema 100 times.
 """
 
+import functools
 from collections.abc import Awaitable, Callable
+from enum import EnumMeta
 from types import GeneratorType
 from typing import Any, TypeVar, cast
 
@@ -186,12 +188,15 @@ class CommittedMutationExecutor(StrawberryGraphQLCoreExecutionContext):
             # A value already what the scalar answers with (a str for String and ID, a
             # bool for Boolean) is answered as it is, as graphql-core's serializer would.
             answered_as_is = _AS_IS.get(serialize, _NoType)
+            members, names = _enum_names(inner)
 
             def leaf(value: Any) -> Any:
                 if type(value) is answered_as_is:
                     return value
                 if value is None:
                     return absent
+                if type(value) is members and value in names:
+                    return names[value]
                 try:
                     serialized = serialize(value)
                 except Exception:
@@ -286,6 +291,24 @@ _AS_IS: dict[Callable[[Any], Any], type] = {
     serialize_boolean: bool,
 }
 """graphql-core's serializers that answer a value of this exact type with the value."""
+
+
+@functools.cache
+def _enum_names(leaf: Leaf) -> tuple[type, dict[Any, str]]:
+    """A Strawberry enum type's Python class and each member's GraphQL name: what its
+    serializer answers, found by a scan of all the type's values for every value
+    completed (a booking's status and source, on every row of a list)."""
+    members = getattr(leaf, "wrapped_cls", None)
+    if not isinstance(leaf, GraphQLEnumType) or not isinstance(members, EnumMeta):
+        return _NoType, {}
+    names: dict[Any, str] = {}
+    member: Any
+    for member in members:
+        try:
+            names[member] = leaf.serialize(member)
+        except Exception:  # a member the schema leaves out: serialized as it was (refused)
+            continue
+    return members, names
 
 
 def _reader(field: Any, field_details_list: Any) -> Callable[[Any], Any] | None:

@@ -29,6 +29,12 @@ class Never(BasePermission):
         return False
 
 
+@strawberry.enum
+class Size(enum.Enum):
+    SMALL = "s"
+    LARGE = "l"
+
+
 @strawberry.type
 class Tag:
     name: str
@@ -54,6 +60,13 @@ class Tag:
     @strawberry.field
     def label(self) -> str:
         return {"a": _Shade.DARK, "b": 7, "c": True}.get(self.name, self.name)  # type: ignore[return-value]
+
+    # An enum answers its members by their GraphQL names (in place: from a table made
+    # once); its raw value is answered as graphql-core would, anything else refused.
+    @strawberry.field
+    def size(self) -> Size | None:
+        values = {"a": Size.SMALL, "b": Size.LARGE, "c": "l", "boom": "huge"}
+        return values.get(self.name)  # type: ignore[return-value]
 
     @strawberry.field
     def flag(self) -> bool:
@@ -138,6 +151,7 @@ DOCUMENTS = [
     "{ items { a: main { name } b: main { weight shout } t: tags { name } u: tags { weight } } }",
     "{ items { maybe { name } first { shout } } }",  # null on some items, held or loaded
     "{ items { id tags { label flag key } } }",  # leaves of other types than the scalar's
+    "{ items { tags { name size } } }",  # enum members, a raw value, an invalid one
 ]
 
 
