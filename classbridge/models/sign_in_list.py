@@ -1,9 +1,9 @@
 """The bookings a list shows — a sign-in list, a schedule page's sessions — with their
 customers and products (and the customers' aggregator ids when asked), in one statement.
 
-Each statement saved is a round trip on PostgreSQL: a sign-in list of 50 bookings read
-its products and its customers' aggregator ids with statements of their own, and cost
-~11% more CPU for them (docs/performance.md)."""
+Each statement saved is a round trip on PostgreSQL: a sign-in list read its products and
+its customers' aggregator ids in statements of their own (docs/performance.md, "One
+statement for a list's bookings", has what each cost)."""
 
 import functools
 import uuid
