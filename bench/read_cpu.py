@@ -70,12 +70,8 @@ async def run(rounds: int, requests: int, in_flight: int, compare: bool, url: st
             print(line)
 
 
-PATHS = (
-    "staff { __typename }",
-    "partner sessions(first:100)",
-    "staff sessions(first:100)",
-    "staff signInList (50)",
-)
+PATHS = ("staff { __typename }", "partner sessions(first:100)", "staff sessions(first:100)")
+PATHS += ("staff signInList (50)",)
 
 
 async def measure(
@@ -87,24 +83,7 @@ async def measure(
     compare: bool,
 ) -> dict[tuple[str, str], list[float]]:
     """CPU ms per request of each path (and variant), one value per round."""
-    staff, partner, signin_id = tokens
-    body = read_paths._body
-    paths: dict[str, tuple[str, str, str]] = dict(
-        zip(
-            PATHS,
-            (
-                ("/graphql", body("{ __typename }", {}), staff),
-                (
-                    "/aggregator/v1/graphql",
-                    body(read_paths.PARTNER_POLL, {"first": 100}),
-                    partner,
-                ),
-                ("/graphql", body(read_paths.STAFF_SCHEDULE, {"first": 100}), staff),
-                ("/graphql", body(read_paths.SIGN_IN_LIST, {"id": signin_id}), staff),
-            ),
-            strict=True,
-        )
-    )
+    paths = read_paths.in_process_requests(tokens)
     apps = {"one trip": bare.build(url, plain=False)}
     if compare:
         apps["sqlalchemy's adapter"] = bare.build(url, plain=False, stock_sqlite=True)

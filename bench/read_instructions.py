@@ -33,24 +33,9 @@ PATHS += ("staff signInList (50)",)
 def _requests(tokens: tuple[str, str, str]) -> dict[str, tuple[str, str, str]]:
     import read_paths
 
-    staff, partner, signin_id = tokens
-    body = read_paths._body
-    return dict(
-        zip(
-            PATHS,
-            [
-                ("/graphql", body("{ __typename }", {}), staff),
-                (
-                    "/aggregator/v1/graphql",
-                    body(read_paths.PARTNER_POLL, {"first": 100}),
-                    partner,
-                ),
-                ("/graphql", body(read_paths.STAFF_SCHEDULE, {"first": 100}), staff),
-                ("/graphql", body(read_paths.SIGN_IN_LIST, {"id": signin_id}), staff),
-            ],
-            strict=True,
-        )
-    )
+    requests = read_paths.in_process_requests(tokens)
+    assert tuple(requests) == PATHS
+    return requests
 
 
 def inner(url: str, tokens_file: str, path: str, requests: int) -> None:

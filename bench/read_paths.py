@@ -149,6 +149,22 @@ def _body(query: str, variables: dict[str, object]) -> str:
     return json.dumps({"query": query, "variables": variables})
 
 
+def in_process_requests(tokens: tuple[str, str, str]) -> dict[str, tuple[str, str, str]]:
+    """The pages as (path, body, token) for a request in process (bench/read_cpu.py,
+    bench/read_instructions.py), `{ __typename }` first: the fixed cost of any request."""
+    staff, partner, signin_id = tokens
+    return {
+        "staff { __typename }": ("/graphql", _body("{ __typename }", {}), staff),
+        "partner sessions(first:100)": (
+            "/aggregator/v1/graphql",
+            _body(PARTNER_POLL, {"first": 100}),
+            partner,
+        ),
+        "staff sessions(first:100)": ("/graphql", _body(STAFF_SCHEDULE, {"first": 100}), staff),
+        "staff signInList (50)": ("/graphql", _body(SIGN_IN_LIST, {"id": signin_id}), staff),
+    }
+
+
 def page_scripts(
     staff_token: str, partner_token: str, signin_id: str
 ) -> dict[str, tuple[str, str]]:
