@@ -27,7 +27,7 @@ from classbridge.models.outbox import (
     note_waitlist_changes,
     touch_session,
 )
-from classbridge.models.product import aggregator_product, get_product
+from classbridge.models.product import aggregator_product, get_product, is_built_in
 from classbridge.models.session import SessionRules, effective_rules
 from classbridge.models.sign_in_events import SignInChange, record_sign_in_event
 from classbridge.models.tables.activity import Activity
@@ -371,7 +371,7 @@ async def booking_product(
     if product_id is None:
         raise DomainError(ErrorCode.VALIDATION, "choose a product", loc=("product_id",))
     product = await get_product(db=db, company_id=company_id, product_id=product_id)
-    if product.built_in:
+    if is_built_in(product):
         raise DomainError(
             ErrorCode.BUILT_IN_PRODUCT,
             f"{product.name} is assigned only to bookings made through {product.name}",

@@ -26,6 +26,11 @@ class ProductRow(Protocol):
     archived: bool
 
 
+def is_built_in(product: ProductRow) -> bool:
+    """An aggregator's product: staff cannot create, assign or remove it."""
+    return product.aggregator is not None
+
+
 async def create_product(
     *, db: AsyncSession, company_id: uuid.UUID, name: str, kind: ProductKind
 ) -> Product:
@@ -52,7 +57,7 @@ async def archive_product(
 ) -> Product:
     """Stop offering a product; bookings made with it keep it."""
     product = await get_product(db=db, company_id=company_id, product_id=product_id)
-    if product.built_in:
+    if is_built_in(product):
         raise DomainError(
             ErrorCode.BUILT_IN_PRODUCT, f"{product.name} is built in and cannot be removed"
         )

@@ -18,7 +18,7 @@ from classbridge.models import waitlist as waitlist_model
 from classbridge.models.booking import BookingCounts, BookingRow, counts_of, spot_counts
 from classbridge.models.customer import CustomerAggregatorIdRow, CustomerRow
 from classbridge.models.localtime import utc_to_local
-from classbridge.models.product import ProductRow
+from classbridge.models.product import ProductRow, is_built_in
 from classbridge.models.session import SessionRow, effective_rules
 from classbridge.models.sign_in_list import ListedBooking
 
@@ -512,7 +512,7 @@ class Product:
 
     @strawberry.field(description="Built-in aggregator products cannot be assigned or removed.")
     def built_in(self) -> bool:
-        return self.row.aggregator is not None  # `tables.Product.built_in`, of a plain row too
+        return is_built_in(self.row)
 
     @strawberry.field
     def aggregator(self) -> Aggregator | None:

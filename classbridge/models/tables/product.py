@@ -36,7 +36,3 @@ class Product(SQLModel, table=True):
     aggregator: Aggregator | None = Field(default=None, sa_type=enum_type(Aggregator))
     archived: bool = False
     created_at: datetime = created_at_field()
-
-    @property
-    def built_in(self) -> bool:
-        return self.aggregator is not None
